@@ -1,0 +1,197 @@
+package types
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/medchain/medchain/chain/codec"
+	"github.com/medchain/medchain/chain/crypto"
+)
+
+// TxType names what a tx does. Values are wire format: append only.
+type TxType uint8
+
+// Tx types.
+const (
+	TxIdentityRegister    TxType = 1 + iota // admins: add a person, service, patient or node identity
+	TxIdentityUpdateRoles                   // admins: replace an identity's roles and delegations
+	TxIdentityRevoke                        // admins: revoke an identity; its key signs nothing after
+	TxAuditRecord                           // clinicians, EHR services, admins: record an access event
+	TxConsentGrant                          // the patient or a delegate: grant (or refuse) a consent
+	TxConsentRevoke                         // the patient or a delegate: revoke a consent
+	TxEHRRegister                           // admins: register or reconfigure an EHR integration
+)
+
+var txTypeNames = map[TxType]string{
+	TxIdentityRegister:    "identity_register",
+	TxIdentityUpdateRoles: "identity_update_roles",
+	TxIdentityRevoke:      "identity_revoke",
+	TxAuditRecord:         "audit_record",
+	TxConsentGrant:        "consent_grant",
+	TxConsentRevoke:       "consent_revoke",
+	TxEHRRegister:         "ehr_register",
+}
+
+// String returns the snake_case name used in JSON and docs.
+func (t TxType) String() string {
+	if s, ok := txTypeNames[t]; ok {
+		return s
+	}
+	return fmt.Sprintf("TxType(%d)", uint8(t))
+}
+
+// Known reports whether t is a tx type this version can execute.
+func (t TxType) Known() bool { _, ok := txTypeNames[t]; return ok }
+
+// ParseTxType maps a name from String back to its type.
+func ParseTxType(s string) (TxType, error) {
+	for t, n := range txTypeNames {
+		if n == s {
+			return t, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %q", ErrUnknownType, s)
+}
+
+// MarshalText encodes the type by name.
+func (t TxType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText decodes a name from String.
+func (t *TxType) UnmarshalText(b []byte) error {
+	v, err := ParseTxType(string(b))
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}
+
+// DefaultMaxTxBytes is the default limit on an encoded tx.
+const DefaultMaxTxBytes = 64 << 10
+
+// Tx is the signed envelope of every write. Payload is the CBOR encoding of
+// the payload struct for Type (see Payload).
+type Tx struct {
+	ChainID   string           `cbor:"1,keyasint" json:"chain_id"`
+	Type      TxType           `cbor:"2,keyasint" json:"type"`
+	Signer    string           `cbor:"3,keyasint" json:"signer"`
+	Timestamp int64            `cbor:"4,keyasint" json:"timestamp"` // Unix milliseconds, set by the signer
+	Nonce     uint64           `cbor:"5,keyasint" json:"nonce"`     // makes otherwise identical txs distinct
+	Payload   []byte           `cbor:"6,keyasint" json:"payload"`
+	Signature crypto.Signature `cbor:"7,keyasint" json:"signature"`
+}
+
+// signedTx is what the signature covers: the envelope without the signature
+// bytes, plus the algorithm.
+type signedTx struct {
+	ChainID   string           `cbor:"1,keyasint"`
+	Type      TxType           `cbor:"2,keyasint"`
+	Signer    string           `cbor:"3,keyasint"`
+	Timestamp int64            `cbor:"4,keyasint"`
+	Nonce     uint64           `cbor:"5,keyasint"`
+	Payload   []byte           `cbor:"6,keyasint"`
+	Algorithm crypto.Algorithm `cbor:"8,keyasint"`
+}
+
+const txDomain = "medchain/tx/v1\x00"
+
+// SignBytes returns the canonical bytes the signer signs.
+func (tx *Tx) SignBytes() []byte {
+	b := codec.MustMarshal(signedTx{tx.ChainID, tx.Type, tx.Signer, tx.Timestamp, tx.Nonce, tx.Payload, tx.Signature.Algorithm})
+	return append([]byte(txDomain), b...)
+}
+
+// Hash returns SHA-256 of the sign bytes: the tx's identity, stable across
+// re-signing.
+func (tx *Tx) Hash() Hash { return HashBytes(tx.SignBytes()) }
+
+// Sign sets the signature algorithm and signs tx with key.
+func (tx *Tx) Sign(key *crypto.PrivateKey) error {
+	tx.Signature.Algorithm = key.Algorithm()
+	sig, err := key.Sign(tx.SignBytes())
+	if err != nil {
+		return err
+	}
+	tx.Signature = sig
+	return nil
+}
+
+// VerifySignature checks the signature against pub.
+func (tx *Tx) VerifySignature(pub crypto.PublicKey) error {
+	return crypto.Verify(pub, tx.SignBytes(), tx.Signature)
+}
+
+// Time returns the signer's timestamp.
+func (tx *Tx) Time() time.Time { return time.UnixMilli(tx.Timestamp).UTC() }
+
+// Encode returns the canonical CBOR encoding of tx.
+func (tx *Tx) Encode() []byte { return codec.MustMarshal(tx) }
+
+// DecodeTx decodes a tx strictly and rejects encodings over maxBytes (0 means
+// DefaultMaxTxBytes) and non-canonical encodings.
+func DecodeTx(b []byte, maxBytes int) (*Tx, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxTxBytes
+	}
+	if len(b) > maxBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), maxBytes)
+	}
+	var tx Tx
+	if err := codec.Unmarshal(b, &tx); err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(tx.Encode(), b) {
+		return nil, fmt.Errorf("%w: tx encoding is not canonical", codec.ErrDecode)
+	}
+	return &tx, nil
+}
+
+// ValidateBasic checks everything that needs no state: identifiers, type,
+// signature shape and the payload's own rules.
+func (tx *Tx) ValidateBasic() error {
+	if err := checkID("chain_id", tx.ChainID); err != nil {
+		return err
+	}
+	if !tx.Type.Known() {
+		return fmt.Errorf("%w: %d", ErrUnknownType, uint8(tx.Type))
+	}
+	if err := checkID("signer", tx.Signer); err != nil {
+		return err
+	}
+	if tx.Timestamp <= 0 {
+		return fmt.Errorf("%w: timestamp: must be positive Unix milliseconds", ErrInvalid)
+	}
+	if len(tx.Signature.Sig) == 0 {
+		return fmt.Errorf("%w: signature: missing", ErrInvalid)
+	}
+	if err := tx.Signature.Validate(); err != nil {
+		return fmt.Errorf("%w: signature: %v", ErrInvalid, err)
+	}
+	p, err := tx.DecodePayload()
+	if err != nil {
+		return err
+	}
+	return p.ValidateBasic()
+}
+
+// DecodePayload decodes Payload into the struct for Type.
+func (tx *Tx) DecodePayload() (Payload, error) {
+	p := NewPayload(tx.Type)
+	if p == nil {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownType, uint8(tx.Type))
+	}
+	if err := codec.Unmarshal(tx.Payload, p); err != nil {
+		return nil, fmt.Errorf("%w: payload of %s: %v", ErrInvalid, tx.Type, err)
+	}
+	return p, nil
+}
+
+// NewTx builds an unsigned tx carrying p.
+func NewTx(chainID, signer string, p Payload, at time.Time, nonce uint64) (*Tx, error) {
+	b, err := codec.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{ChainID: chainID, Type: p.TxType(), Signer: signer, Timestamp: at.UnixMilli(), Nonce: nonce, Payload: b}, nil
+}
