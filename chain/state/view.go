@@ -77,3 +77,25 @@ type Scanner interface {
 	// passed to fn are valid only during the call.
 	Scan(start, end []byte, reverse bool, fn func(key, value []byte) bool) error
 }
+
+var _ Scanner = (*MemView)(nil)
+
+// Scan implements Scanner by sorting the keys in range (tests only: O(n log n)).
+func (m *MemView) Scan(start, end []byte, reverse bool, fn func(key, value []byte) bool) error {
+	var keys []string
+	for k := range m.KV {
+		if k >= string(start) && (end == nil || k < string(end)) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	if reverse {
+		slices.Reverse(keys)
+	}
+	for _, k := range keys {
+		if !fn([]byte(k), m.KV[k]) {
+			return nil
+		}
+	}
+	return nil
+}

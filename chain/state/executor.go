@@ -1,0 +1,321 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/medchain/medchain/chain/codec"
+	"github.com/medchain/medchain/chain/types"
+)
+
+// ErrIO wraps a View failure. Execution stops at once (fail closed): the
+// block is not applied and the caller must not skip it.
+var ErrIO = errors.New("state: read failed")
+
+// TxError is why a tx is refused: the same code a block would record.
+type TxError struct {
+	Code   types.ResultCode
+	Reason string
+}
+
+// Error implements error.
+func (e *TxError) Error() string { return fmt.Sprintf("state: %s: %s", e.Code, e.Reason) }
+
+func reject(code types.ResultCode, format string, args ...any) *TxError {
+	return &TxError{Code: code, Reason: fmt.Sprintf(format, args...)}
+}
+
+// BlockContext is what the executor knows of the block being executed.
+type BlockContext struct {
+	Height uint64
+	Time   int64 // block time, Unix ms: the only clock execution sees
+}
+
+// ExecOptions tune one execution.
+type ExecOptions struct {
+	// VerifySignatures re-checks every tx signature. The leader verifies each
+	// tx once at admission (CheckTx); followers and replays may skip it and
+	// rely on the proposer's signed header, or turn it on (medchain verify).
+	VerifySignatures bool
+}
+
+// Outcome is the result of executing a block.
+type Outcome struct {
+	Results   []types.Result
+	Writes    []Write // sorted by key, one per key
+	StateHash types.Hash
+}
+
+// Executor executes txs deterministically. It holds only the genesis and is
+// safe for concurrent use.
+type Executor struct {
+	g *Genesis
+}
+
+// NewExecutor returns an executor for the chain g defines.
+func NewExecutor(g *Genesis) (*Executor, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	return &Executor{g: g}, nil
+}
+
+// Genesis returns the chain definition.
+func (e *Executor) Genesis() *Genesis { return e.g }
+
+// GenesisState returns the writes that create the genesis identities and the
+// state hash after them (the state hash "before block 1").
+func (e *Executor) GenesisState() ([]Write, types.Hash) {
+	o := newOverlay(NewMemView())
+	for i := range e.g.Identities {
+		p := e.g.Identities[i]
+		o.put(IdentityKey(p.ID), codec.MustMarshal(identityFrom(&p, 0)))
+	}
+	ws := o.writes()
+	return ws, NextStateHash(types.Hash{}, ws)
+}
+
+// NextStateHash chains the state hash: SHA-256(tag || prev || SHA-256(CBOR(writes))).
+// Any difference in any write at any height changes every later state hash.
+func NextStateHash(prev types.Hash, writes []Write) types.Hash {
+	if writes == nil {
+		writes = []Write{}
+	}
+	wh := types.HashBytes(codec.MustMarshal(writes))
+	b := make([]byte, 0, 18+64)
+	b = append(b, "medchain/state/v1\x00"...)
+	b = append(b, prev[:]...)
+	b = append(b, wh[:]...)
+	return types.HashBytes(b)
+}
+
+// CheckTx decides whether tx may enter the mempool, against committed state
+// at time now (Unix ms): the same checks a block applies, signature included.
+// It returns a *TxError for a refusal and an ErrIO-wrapped error for I/O.
+func (e *Executor) CheckTx(v View, tx *types.Tx, now int64) error {
+	o := newOverlay(v)
+	_, err := e.check(o, tx, BlockContext{Time: now}, true)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// ExecuteBlock runs txs in order on top of v and returns their results, the
+// writes and the new state hash. v is not modified. A tx that fails a check
+// is recorded as rejected with its code; only a View failure returns an error.
+func (e *Executor) ExecuteBlock(v View, prevState types.Hash, bc BlockContext, txs []*types.Tx, opts ExecOptions) (*Outcome, error) {
+	o := newOverlay(v)
+	results := make([]types.Result, len(txs))
+	for i, tx := range txs {
+		r, err := e.apply(o, tx, bc, uint32(i), opts.VerifySignatures)
+		if err != nil {
+			return nil, err
+		}
+		results[i] = r
+	}
+	ws := o.writes()
+	return &Outcome{Results: results, Writes: ws, StateHash: NextStateHash(prevState, ws)}, nil
+}
+
+func (e *Executor) apply(o *overlay, tx *types.Tx, bc BlockContext, index uint32, verify bool) (types.Result, error) {
+	h := tx.Hash()
+	signer, err := e.check(o, tx, bc, verify)
+	if err == nil {
+		err = e.execute(o, tx, h, signer, bc, index)
+	}
+	o.seen[h] = true
+	var te *TxError
+	switch {
+	case err == nil:
+		return types.Result{Code: types.CodeOK}, nil
+	case errors.As(err, &te):
+		return types.Result{Code: te.Code, Reason: te.Reason}, nil
+	default:
+		return types.Result{}, err
+	}
+}
+
+// check runs every check that does not change state and returns the signer.
+func (e *Executor) check(o *overlay, tx *types.Tx, bc BlockContext, verify bool) (*Identity, error) {
+	if tx.ChainID != e.g.ChainID {
+		return nil, reject(types.CodeWrongChain, "tx is for chain %q, this is %q", tx.ChainID, e.g.ChainID)
+	}
+	if err := tx.ValidateBasic(); err != nil {
+		return nil, reject(types.CodeInvalidPayload, "%v", err)
+	}
+	if n := len(tx.Encode()); n > e.g.Params.MaxTxBytes {
+		return nil, reject(types.CodeInvalidPayload, "tx is %d bytes, limit %d", n, e.g.Params.MaxTxBytes)
+	}
+	h := tx.Hash()
+	dup, err := o.hasTx(h)
+	if err != nil {
+		return nil, err
+	}
+	if dup {
+		return nil, reject(types.CodeReplay, "tx %s is already in the chain", h)
+	}
+	if d := tx.Timestamp - bc.Time; d > e.g.Params.TimestampWindowMs || -d > e.g.Params.TimestampWindowMs {
+		return nil, reject(types.CodeStaleTimestamp, "tx timestamp is %d ms from block time, window is ±%d ms", d, e.g.Params.TimestampWindowMs)
+	}
+	signer, err := o.identity(tx.Signer)
+	if err != nil {
+		return nil, err
+	}
+	if signer == nil {
+		return nil, reject(types.CodeUnknownSigner, "signer %q is not a registered identity", tx.Signer)
+	}
+	if signer.Revoked {
+		return nil, reject(types.CodeRevokedSigner, "signer %q is revoked", tx.Signer)
+	}
+	if verify {
+		if err := tx.VerifySignature(signer.PublicKey); err != nil {
+			return nil, reject(types.CodeBadSignature, "signature of %q: %v", tx.Signer, err)
+		}
+	}
+	if err := authorize(signer, tx); err != nil {
+		return nil, err
+	}
+	return signer, nil
+}
+
+// Roles that may record audit events.
+var auditRoles = []string{types.RoleClinician, types.RolePhysician, types.RoleEHR, types.RoleAdmin}
+
+// authorize applies the signing rules: admins manage identities and EHR
+// systems; clinicians, EHR services and admins record audit events; a patient
+// or a delegate manages that patient's consents.
+func authorize(signer *Identity, tx *types.Tx) error {
+	switch tx.Type {
+	case types.TxIdentityRegister, types.TxIdentityUpdateRoles, types.TxIdentityRevoke, types.TxEHRRegister:
+		if !signer.HasRole(types.RoleAdmin) {
+			return reject(types.CodeUnauthorized, "%s requires the admin role; %q has %v", tx.Type, signer.ID, signer.Roles)
+		}
+	case types.TxAuditRecord:
+		if !slices.ContainsFunc(auditRoles, signer.HasRole) {
+			return reject(types.CodeUnauthorized, "audit_record requires one of %v; %q has %v", auditRoles, signer.ID, signer.Roles)
+		}
+	case types.TxConsentGrant, types.TxConsentRevoke:
+		p, err := tx.DecodePayload()
+		if err != nil {
+			return reject(types.CodeInvalidPayload, "%v", err)
+		}
+		patient := consentPatient(p)
+		if !signer.MayManageConsent(patient) {
+			return reject(types.CodeUnauthorized, "%q may not manage consents of patient %q (only the patient or a delegate may)", signer.ID, patient)
+		}
+	default:
+		return reject(types.CodeInvalidPayload, "unknown tx type %d", uint8(tx.Type))
+	}
+	return nil
+}
+
+func consentPatient(p types.Payload) string {
+	switch p := p.(type) {
+	case *types.ConsentGrant:
+		return p.Patient
+	case *types.ConsentRevoke:
+		return p.Patient
+	}
+	return ""
+}
+
+// execute applies a checked tx's effects to the overlay.
+func (e *Executor) execute(o *overlay, tx *types.Tx, h types.Hash, signer *Identity, bc BlockContext, index uint32) error {
+	p, err := tx.DecodePayload()
+	if err != nil {
+		return reject(types.CodeInvalidPayload, "%v", err)
+	}
+	switch p := p.(type) {
+	case *types.IdentityRegister:
+		cur, err := o.identity(p.ID)
+		if err != nil {
+			return err
+		}
+		if cur != nil {
+			return reject(types.CodeConflict, "identity %q already exists", p.ID)
+		}
+		o.put(IdentityKey(p.ID), codec.MustMarshal(identityFrom(p, bc.Height)))
+	case *types.IdentityUpdateRoles:
+		cur, err := o.identity(p.ID)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return reject(types.CodeNotFound, "identity %q does not exist", p.ID)
+		}
+		if cur.Revoked {
+			return reject(types.CodeConflict, "identity %q is revoked", p.ID)
+		}
+		if p.ID == signer.ID && !slices.Contains(p.Roles, types.RoleAdmin) {
+			return reject(types.CodeConflict, "an admin may not remove their own admin role")
+		}
+		cur.Roles, cur.ActsFor, cur.Updated = p.Roles, p.ActsFor, bc.Height
+		o.put(IdentityKey(p.ID), codec.MustMarshal(cur))
+	case *types.IdentityRevoke:
+		if p.ID == signer.ID {
+			return reject(types.CodeConflict, "an identity may not revoke itself")
+		}
+		cur, err := o.identity(p.ID)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return reject(types.CodeNotFound, "identity %q does not exist", p.ID)
+		}
+		if cur.Revoked {
+			return reject(types.CodeConflict, "identity %q is already revoked", p.ID)
+		}
+		cur.Revoked, cur.RevokeReason, cur.Updated = true, p.Reason, bc.Height
+		o.put(IdentityKey(p.ID), codec.MustMarshal(cur))
+	case *types.AuditRecord:
+		entry := AuditEntry{TxHash: h, Height: bc.Height, Index: index, Time: bc.Time, TxTime: tx.Timestamp, Signer: tx.Signer, Record: *p}
+		pk := trailKey(TrailPrefix(p.Patient, false), bc.Time, bc.Height, index)
+		o.put(pk, codec.MustMarshal(&entry))
+		o.put(trailKey(TrailPrefix(p.Actor, true), bc.Time, bc.Height, index), pk)
+	case *types.ConsentGrant:
+		c := Consent{Patient: p.Patient, ConsentType: p.ConsentType, Granted: p.Granted, Scope: p.Scope,
+			Status: ConsentActive, Signer: tx.Signer, TxHash: h, Height: bc.Height, Time: bc.Time}
+		e.putConsent(o, &c, index)
+	case *types.ConsentRevoke:
+		cur, err := o.consent(p.Patient, p.ConsentType)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return reject(types.CodeNotFound, "patient %q has no %q consent", p.Patient, p.ConsentType)
+		}
+		if cur.Status == ConsentRevoked {
+			return reject(types.CodeConflict, "the %q consent of patient %q is already revoked", p.ConsentType, p.Patient)
+		}
+		c := *cur
+		c.Status, c.Reason, c.Signer, c.TxHash, c.Height, c.Time = ConsentRevoked, p.Reason, tx.Signer, h, bc.Height, bc.Time
+		e.putConsent(o, &c, index)
+	case *types.EHRRegister:
+		if p.Service != "" {
+			svc, err := o.identity(p.Service)
+			if err != nil {
+				return err
+			}
+			if svc == nil || svc.Revoked {
+				return reject(types.CodeNotFound, "service identity %q is not registered", p.Service)
+			}
+		}
+		o.put(EHRKey(p.SystemID), codec.MustMarshal(&EHRSystem{EHRRegister: *p, RegisteredBy: tx.Signer, TxHash: h, Height: bc.Height, Time: bc.Time}))
+	default:
+		return reject(types.CodeInvalidPayload, "unknown tx type %d", uint8(tx.Type))
+	}
+	return nil
+}
+
+func (e *Executor) putConsent(o *overlay, c *Consent, index uint32) {
+	b := codec.MustMarshal(c)
+	o.put(ConsentKey(c.Patient, c.ConsentType), b)
+	o.put(consentHistoryKey(c.Patient, c.ConsentType, c.Height, index), b)
+}
+
+func identityFrom(p *types.IdentityRegister, height uint64) *Identity {
+	return &Identity{ID: p.ID, Kind: p.Kind, Name: p.Name, Roles: p.Roles, PublicKey: p.PublicKey,
+		Patient: p.Patient, ActsFor: p.ActsFor, Height: height, Updated: height}
+}

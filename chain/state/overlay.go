@@ -1,0 +1,76 @@
+package state
+
+import (
+	"fmt"
+
+	"github.com/medchain/medchain/chain/codec"
+	"github.com/medchain/medchain/chain/types"
+)
+
+// overlay buffers one block's writes over a View; reads see the block's own
+// earlier writes. It is used by a single goroutine.
+type overlay struct {
+	v       View
+	pending map[string]Write
+	seen    map[types.Hash]bool // txs of this block so far
+}
+
+func newOverlay(v View) *overlay {
+	return &overlay{v: v, pending: make(map[string]Write), seen: make(map[types.Hash]bool)}
+}
+
+func (o *overlay) get(key []byte) ([]byte, bool, error) {
+	if w, ok := o.pending[string(key)]; ok {
+		return w.Value, !w.Delete, nil
+	}
+	v, found, err := o.v.Get(key)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: key %q: %v", ErrIO, key, err)
+	}
+	return v, found, nil
+}
+
+func (o *overlay) put(key, value []byte) {
+	o.pending[string(key)] = Write{Key: key, Value: value}
+}
+
+func (o *overlay) hasTx(h types.Hash) (bool, error) {
+	if o.seen[h] {
+		return true, nil
+	}
+	ok, err := o.v.HasTx(h)
+	if err != nil {
+		return false, fmt.Errorf("%w: tx index: %v", ErrIO, err)
+	}
+	return ok, nil
+}
+
+// writes returns the pending writes sorted by key.
+func (o *overlay) writes() []Write {
+	ws := make([]Write, 0, len(o.pending))
+	for _, w := range o.pending {
+		ws = append(ws, w)
+	}
+	SortWrites(ws)
+	return ws
+}
+
+// decode reads and decodes key into v; a stored value that does not decode
+// is corruption, reported as an I/O failure so the node fails closed.
+func decode[T any](o *overlay, key []byte) (*T, error) {
+	b, found, err := o.get(key)
+	if err != nil || !found {
+		return nil, err
+	}
+	var v T
+	if err := codec.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("%w: corrupt value at %q: %v", ErrIO, key, err)
+	}
+	return &v, nil
+}
+
+func (o *overlay) identity(id string) (*Identity, error) { return decode[Identity](o, IdentityKey(id)) }
+
+func (o *overlay) consent(patient, typ string) (*Consent, error) {
+	return decode[Consent](o, ConsentKey(patient, typ))
+}
