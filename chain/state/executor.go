@@ -94,12 +94,8 @@ func NextStateHash(prev types.Hash, writes []Write) types.Hash {
 // at time now (Unix ms): the same checks a block applies, signature included.
 // It returns a *TxError for a refusal and an ErrIO-wrapped error for I/O.
 func (e *Executor) CheckTx(v View, tx *types.Tx, now int64) error {
-	o := newOverlay(v)
-	_, err := e.check(o, tx, BlockContext{Time: now}, true)
-	if err != nil {
-		return err
-	}
-	return nil
+	_, _, err := e.check(newOverlay(v), tx, tx.Hash(), BlockContext{Time: now}, true)
+	return err
 }
 
 // ExecuteBlock runs txs in order on top of v and returns their results, the
@@ -121,9 +117,9 @@ func (e *Executor) ExecuteBlock(v View, prevState types.Hash, bc BlockContext, t
 
 func (e *Executor) apply(o *overlay, tx *types.Tx, bc BlockContext, index uint32, verify bool) (types.Result, error) {
 	h := tx.Hash()
-	signer, err := e.check(o, tx, bc, verify)
+	signer, p, err := e.check(o, tx, h, bc, verify)
 	if err == nil {
-		err = e.execute(o, tx, h, signer, bc, index)
+		err = e.execute(o, tx, p, h, signer, bc, index)
 	}
 	o.seen[h] = true
 	var te *TxError
@@ -137,47 +133,48 @@ func (e *Executor) apply(o *overlay, tx *types.Tx, bc BlockContext, index uint32
 	}
 }
 
-// check runs every check that does not change state and returns the signer.
-func (e *Executor) check(o *overlay, tx *types.Tx, bc BlockContext, verify bool) (*Identity, error) {
+// check runs every check that does not change state and returns the signer
+// and the decoded payload.
+func (e *Executor) check(o *overlay, tx *types.Tx, h types.Hash, bc BlockContext, verify bool) (signer *Identity, p types.Payload, err error) {
 	if tx.ChainID != e.g.ChainID {
-		return nil, reject(types.CodeWrongChain, "tx is for chain %q, this is %q", tx.ChainID, e.g.ChainID)
+		return nil, nil, reject(types.CodeWrongChain, "tx is for chain %q, this is %q", tx.ChainID, e.g.ChainID)
 	}
-	if err := tx.ValidateBasic(); err != nil {
-		return nil, reject(types.CodeInvalidPayload, "%v", err)
+	if n := tx.SizeBound(); n > e.g.Params.MaxTxBytes {
+		return nil, nil, reject(types.CodeInvalidPayload, "tx is about %d bytes, limit %d", n, e.g.Params.MaxTxBytes)
 	}
-	if n := len(tx.Encode()); n > e.g.Params.MaxTxBytes {
-		return nil, reject(types.CodeInvalidPayload, "tx is %d bytes, limit %d", n, e.g.Params.MaxTxBytes)
+	p, err = tx.CheckBasic()
+	if err != nil {
+		return nil, nil, reject(types.CodeInvalidPayload, "%v", err)
 	}
-	h := tx.Hash()
 	dup, err := o.hasTx(h)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if dup {
-		return nil, reject(types.CodeReplay, "tx %s is already in the chain", h)
+		return nil, nil, reject(types.CodeReplay, "tx %s is already in the chain", h)
 	}
 	if d := tx.Timestamp - bc.Time; d > e.g.Params.TimestampWindowMs || -d > e.g.Params.TimestampWindowMs {
-		return nil, reject(types.CodeStaleTimestamp, "tx timestamp is %d ms from block time, window is ±%d ms", d, e.g.Params.TimestampWindowMs)
+		return nil, nil, reject(types.CodeStaleTimestamp, "tx timestamp is %d ms from block time, window is ±%d ms", d, e.g.Params.TimestampWindowMs)
 	}
-	signer, err := o.identity(tx.Signer)
+	signer, err = o.identity(tx.Signer)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if signer == nil {
-		return nil, reject(types.CodeUnknownSigner, "signer %q is not a registered identity", tx.Signer)
+		return nil, nil, reject(types.CodeUnknownSigner, "signer %q is not a registered identity", tx.Signer)
 	}
 	if signer.Revoked {
-		return nil, reject(types.CodeRevokedSigner, "signer %q is revoked", tx.Signer)
+		return nil, nil, reject(types.CodeRevokedSigner, "signer %q is revoked", tx.Signer)
 	}
 	if verify {
 		if err := tx.VerifySignature(signer.PublicKey); err != nil {
-			return nil, reject(types.CodeBadSignature, "signature of %q: %v", tx.Signer, err)
+			return nil, nil, reject(types.CodeBadSignature, "signature of %q: %v", tx.Signer, err)
 		}
 	}
-	if err := authorize(signer, tx); err != nil {
-		return nil, err
+	if err := authorize(signer, tx, p); err != nil {
+		return nil, nil, err
 	}
-	return signer, nil
+	return signer, p, nil
 }
 
 // Roles that may record audit events.
@@ -186,7 +183,7 @@ var auditRoles = []string{types.RoleClinician, types.RolePhysician, types.RoleEH
 // authorize applies the signing rules: admins manage identities and EHR
 // systems; clinicians, EHR services and admins record audit events; a patient
 // or a delegate manages that patient's consents.
-func authorize(signer *Identity, tx *types.Tx) error {
+func authorize(signer *Identity, tx *types.Tx, p types.Payload) error {
 	switch tx.Type {
 	case types.TxIdentityRegister, types.TxIdentityUpdateRoles, types.TxIdentityRevoke, types.TxEHRRegister:
 		if !signer.HasRole(types.RoleAdmin) {
@@ -197,10 +194,6 @@ func authorize(signer *Identity, tx *types.Tx) error {
 			return reject(types.CodeUnauthorized, "audit_record requires one of %v; %q has %v", auditRoles, signer.ID, signer.Roles)
 		}
 	case types.TxConsentGrant, types.TxConsentRevoke:
-		p, err := tx.DecodePayload()
-		if err != nil {
-			return reject(types.CodeInvalidPayload, "%v", err)
-		}
 		patient := consentPatient(p)
 		if !signer.MayManageConsent(patient) {
 			return reject(types.CodeUnauthorized, "%q may not manage consents of patient %q (only the patient or a delegate may)", signer.ID, patient)
@@ -222,11 +215,7 @@ func consentPatient(p types.Payload) string {
 }
 
 // execute applies a checked tx's effects to the overlay.
-func (e *Executor) execute(o *overlay, tx *types.Tx, h types.Hash, signer *Identity, bc BlockContext, index uint32) error {
-	p, err := tx.DecodePayload()
-	if err != nil {
-		return reject(types.CodeInvalidPayload, "%v", err)
-	}
+func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Hash, signer *Identity, bc BlockContext, index uint32) error {
 	switch p := p.(type) {
 	case *types.IdentityRegister:
 		cur, err := o.identity(p.ID)

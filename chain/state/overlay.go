@@ -12,11 +12,12 @@ import (
 type overlay struct {
 	v       View
 	pending map[string]Write
-	seen    map[types.Hash]bool // txs of this block so far
+	seen    map[types.Hash]bool  // txs of this block so far
+	ids     map[string]*Identity // decoded identities; a put to the key drops the entry
 }
 
 func newOverlay(v View) *overlay {
-	return &overlay{v: v, pending: make(map[string]Write), seen: make(map[types.Hash]bool)}
+	return &overlay{v: v, pending: make(map[string]Write), seen: make(map[types.Hash]bool), ids: make(map[string]*Identity)}
 }
 
 func (o *overlay) get(key []byte) ([]byte, bool, error) {
@@ -32,6 +33,9 @@ func (o *overlay) get(key []byte) ([]byte, bool, error) {
 
 func (o *overlay) put(key, value []byte) {
 	o.pending[string(key)] = Write{Key: key, Value: value}
+	if len(key) > 0 && key[0] == prefixIdentity {
+		delete(o.ids, string(key[1:]))
+	}
 }
 
 func (o *overlay) hasTx(h types.Hash) (bool, error) {
@@ -69,7 +73,18 @@ func decode[T any](o *overlay, key []byte) (*T, error) {
 	return &v, nil
 }
 
-func (o *overlay) identity(id string) (*Identity, error) { return decode[Identity](o, IdentityKey(id)) }
+// identity returns the decoded identity id, or nil. Callers that change the
+// returned record must put it back, which drops the cached copy.
+func (o *overlay) identity(id string) (*Identity, error) {
+	if v, ok := o.ids[id]; ok {
+		return v, nil
+	}
+	v, err := decode[Identity](o, IdentityKey(id))
+	if err == nil && v != nil {
+		o.ids[id] = v
+	}
+	return v, err
+}
 
 func (o *overlay) consent(patient, typ string) (*Consent, error) {
 	return decode[Consent](o, ConsentKey(patient, typ))

@@ -150,29 +150,46 @@ func DecodeTx(b []byte, maxBytes int) (*Tx, error) {
 // ValidateBasic checks everything that needs no state: identifiers, type,
 // signature shape and the payload's own rules.
 func (tx *Tx) ValidateBasic() error {
+	_, err := tx.CheckBasic()
+	return err
+}
+
+// SizeBound returns an upper bound on the encoded size of tx computed from
+// its field lengths without encoding it; the executor limits it cheaply and
+// deterministically.
+func (tx *Tx) SizeBound() int {
+	return len(tx.ChainID) + len(tx.Signer) + len(tx.Payload) + len(tx.Signature.Sig) + 64
+}
+
+// CheckBasic is ValidateBasic that also returns the decoded payload, so
+// callers decode it once.
+func (tx *Tx) CheckBasic() (Payload, error) {
 	if err := checkID("chain_id", tx.ChainID); err != nil {
-		return err
+		return nil, err
 	}
 	if !tx.Type.Known() {
-		return fmt.Errorf("%w: %d", ErrUnknownType, uint8(tx.Type))
+		return nil, fmt.Errorf("%w: %d", ErrUnknownType, uint8(tx.Type))
 	}
 	if err := checkID("signer", tx.Signer); err != nil {
-		return err
+		return nil, err
 	}
 	if tx.Timestamp <= 0 {
-		return fmt.Errorf("%w: timestamp: must be positive Unix milliseconds", ErrInvalid)
+		return nil, fmt.Errorf("%w: timestamp: must be positive Unix milliseconds", ErrInvalid)
 	}
 	if len(tx.Signature.Sig) == 0 {
-		return fmt.Errorf("%w: signature: missing", ErrInvalid)
+		return nil, fmt.Errorf("%w: signature: missing", ErrInvalid)
 	}
 	if err := tx.Signature.Validate(); err != nil {
-		return fmt.Errorf("%w: signature: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: signature: %v", ErrInvalid, err)
 	}
 	p, err := tx.DecodePayload()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return p.ValidateBasic()
+	if err := p.ValidateBasic(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // DecodePayload decodes Payload into the struct for Type.
