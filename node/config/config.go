@@ -1,0 +1,316 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ErrInvalid is wrapped by every validation and parse failure.
+var ErrInvalid = errors.New("config: invalid")
+
+// Duration is a time.Duration written as "10s", "5m" in TOML and env vars.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText formats the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Config is the whole node configuration.
+type Config struct {
+	Node      Node      `toml:"node"`
+	RPC       RPC       `toml:"rpc"`
+	Consensus Consensus `toml:"consensus"`
+	Store     Store     `toml:"store"`
+	EHR       EHR       `toml:"ehr"`
+}
+
+// Node is the node's identity and files.
+type Node struct {
+	// ID is this node's identity on chain (role "node"). Default "node-1".
+	ID string `toml:"id"`
+	// DataDir holds the chain, Raft log, keys and genesis. Default ".medchain".
+	DataDir string `toml:"data_dir"`
+	// KeyFile is the node's ML-DSA key, relative to DataDir unless absolute. Default "keys/node.key".
+	KeyFile string `toml:"key_file"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `toml:"log_level"`
+	// Enabled false refuses to start the ledger (the seed's BLOCKCHAIN_ENABLED). Default true.
+	Enabled bool `toml:"enabled"`
+}
+
+// RPC is the JSON-RPC listener.
+type RPC struct {
+	// Listen is host:port. Default 127.0.0.1:8545.
+	Listen string `toml:"listen"`
+	// MaxBodyBytes bounds a request body. Default 10 MiB (the seed's max_request_size).
+	MaxBodyBytes int `toml:"max_body_bytes"`
+	// BatchLimit bounds the calls in one batch. Default 1000.
+	BatchLimit int `toml:"batch_limit"`
+	// BatchResponseBytes bounds a batch response. Default 25 MiB.
+	BatchResponseBytes int `toml:"batch_response_bytes"`
+	// WaitTimeout bounds tx_submit with wait. Default 30s.
+	WaitTimeout Duration `toml:"wait_timeout"`
+}
+
+// Consensus tunes Raft and block production.
+type Consensus struct {
+	// RaftListen is the Raft transport address. Default 127.0.0.1:7400.
+	RaftListen string `toml:"raft_listen"`
+	// MaxBlockTxs cuts a block at this many txs. Default 2000.
+	MaxBlockTxs int `toml:"max_block_txs"`
+	// MaxBlockDelay cuts a block this long after its first tx. Default 10ms.
+	MaxBlockDelay Duration `toml:"max_block_delay"`
+	// MempoolSize bounds pending txs; beyond it submissions get "busy". Default 50000.
+	MempoolSize int `toml:"mempool_size"`
+	// VerifyTxSignatures re-checks every tx signature when applying blocks. Default false
+	// (the leader checks each tx once; followers check the proposer's header signature).
+	VerifyTxSignatures bool `toml:"verify_tx_signatures"`
+	// SnapshotInterval is how often Raft considers a snapshot. Default 2m.
+	SnapshotInterval Duration `toml:"snapshot_interval"`
+	// SnapshotThreshold is how many log entries trigger a snapshot. Default 8192.
+	SnapshotThreshold uint64 `toml:"snapshot_threshold"`
+}
+
+// Store tunes Pebble.
+type Store struct {
+	// Sync makes every block commit durable before it is acknowledged. Default true.
+	Sync bool `toml:"sync"`
+	// CacheMB is Pebble's block cache. Default 256.
+	CacheMB int `toml:"cache_mb"`
+}
+
+// EHR holds EHR integration defaults.
+type EHR struct {
+	// DefaultSyncInterval (seconds) applies to EHR registrations that give none
+	// (the seed's BLOCKCHAIN_SYNC_INTERVAL). Default 300.
+	DefaultSyncInterval int `toml:"default_sync_interval"`
+}
+
+// DefaultConfig returns the defaults documented on each field.
+func DefaultConfig() Config {
+	return Config{
+		Node:      Node{ID: "node-1", DataDir: ".medchain", KeyFile: "keys/node.key", LogLevel: "info", Enabled: true},
+		RPC:       RPC{Listen: "127.0.0.1:8545", MaxBodyBytes: 10 << 20, BatchLimit: 1000, BatchResponseBytes: 25 << 20, WaitTimeout: Duration(30 * time.Second)},
+		Consensus: Consensus{RaftListen: "127.0.0.1:7400", MaxBlockTxs: 2000, MaxBlockDelay: Duration(10 * time.Millisecond), MempoolSize: 50000, SnapshotInterval: Duration(2 * time.Minute), SnapshotThreshold: 8192},
+		Store:     Store{Sync: true, CacheMB: 256},
+		EHR:       EHR{DefaultSyncInterval: 300},
+	}
+}
+
+// Load reads path (if not empty) over the defaults, applies the environment
+// and validates.
+func Load(path string, env []string) (Config, error) {
+	c := DefaultConfig()
+	if path != "" {
+		md, err := toml.DecodeFile(path, &c)
+		if err != nil {
+			return c, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			keys := make([]string, len(und))
+			for i, k := range und {
+				keys[i] = k.String()
+			}
+			return c, fmt.Errorf("%w: %s: unknown keys %s", ErrInvalid, path, strings.Join(keys, ", "))
+		}
+	}
+	if err := c.ApplyEnv(env); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// ApplyEnv applies MEDCHAIN_<SECTION>_<KEY> variables and the seed's
+// BLOCKCHAIN_ENABLED and BLOCKCHAIN_SYNC_INTERVAL from env ("K=V" pairs).
+func (c *Config) ApplyEnv(env []string) error {
+	vars := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	aliases := map[string]string{"BLOCKCHAIN_ENABLED": "MEDCHAIN_NODE_ENABLED", "BLOCKCHAIN_SYNC_INTERVAL": "MEDCHAIN_EHR_DEFAULT_SYNC_INTERVAL"}
+	for seed, ours := range aliases {
+		if v, ok := vars[seed]; ok {
+			if _, set := vars[ours]; !set {
+				vars[ours] = v
+			}
+		}
+	}
+	var errs []error
+	rv := reflect.ValueOf(c).Elem()
+	for i := 0; i < rv.NumField(); i++ {
+		section := rv.Type().Field(i).Tag.Get("toml")
+		sv := rv.Field(i)
+		for j := 0; j < sv.NumField(); j++ {
+			key := sv.Type().Field(j).Tag.Get("toml")
+			name := "MEDCHAIN_" + strings.ToUpper(section+"_"+key)
+			v, ok := vars[name]
+			if !ok {
+				continue
+			}
+			if err := setField(sv.Field(j), v); err != nil {
+				errs = append(errs, fmt.Errorf("%w: %s=%q: %v", ErrInvalid, name, v, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func setField(f reflect.Value, v string) error {
+	if f.Type() == reflect.TypeOf(Duration(0)) {
+		if n, err := strconv.Atoi(v); err == nil { // bare numbers are seconds, as the seed's intervals
+			f.SetInt(int64(time.Duration(n) * time.Second))
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(v)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false")
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want an integer")
+		}
+		f.SetInt(n)
+	case reflect.Uint64:
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want a non-negative integer")
+		}
+		f.SetUint(n)
+	default:
+		return fmt.Errorf("unsupported field kind %s", f.Kind())
+	}
+	return nil
+}
+
+// Validate reports every bad field at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...)))
+	}
+	if c.Node.ID == "" {
+		bad("node.id", "required")
+	}
+	if c.Node.DataDir == "" {
+		bad("node.data_dir", "required")
+	}
+	if c.Node.KeyFile == "" {
+		bad("node.key_file", "required")
+	}
+	switch c.Node.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("node.log_level", "%q is not debug, info, warn or error", c.Node.LogLevel)
+	}
+	if err := checkHostPort(c.RPC.Listen); err != nil {
+		bad("rpc.listen", "%v", err)
+	}
+	if c.RPC.MaxBodyBytes < 1024 || c.RPC.MaxBodyBytes > 64<<20 {
+		bad("rpc.max_body_bytes", "%d is outside [1024, 64 MiB]", c.RPC.MaxBodyBytes)
+	}
+	if c.RPC.BatchLimit < 1 || c.RPC.BatchLimit > 100000 {
+		bad("rpc.batch_limit", "%d is outside [1, 100000]", c.RPC.BatchLimit)
+	}
+	if c.RPC.BatchResponseBytes < 1024 {
+		bad("rpc.batch_response_bytes", "%d is below 1024", c.RPC.BatchResponseBytes)
+	}
+	if c.RPC.WaitTimeout.D() < 100*time.Millisecond {
+		bad("rpc.wait_timeout", "%v is below 100ms", c.RPC.WaitTimeout.D())
+	}
+	if err := checkHostPort(c.Consensus.RaftListen); err != nil {
+		bad("consensus.raft_listen", "%v", err)
+	}
+	if c.Consensus.MaxBlockTxs < 1 || c.Consensus.MaxBlockTxs > 20000 {
+		bad("consensus.max_block_txs", "%d is outside [1, 20000]", c.Consensus.MaxBlockTxs)
+	}
+	if d := c.Consensus.MaxBlockDelay.D(); d < time.Millisecond || d > 10*time.Second {
+		bad("consensus.max_block_delay", "%v is outside [1ms, 10s]", d)
+	}
+	if c.Consensus.MempoolSize < c.Consensus.MaxBlockTxs {
+		bad("consensus.mempool_size", "%d is below max_block_txs (%d)", c.Consensus.MempoolSize, c.Consensus.MaxBlockTxs)
+	}
+	if c.Consensus.SnapshotInterval.D() < time.Second {
+		bad("consensus.snapshot_interval", "%v is below 1s", c.Consensus.SnapshotInterval.D())
+	}
+	if c.Consensus.SnapshotThreshold < 16 {
+		bad("consensus.snapshot_threshold", "%d is below 16", c.Consensus.SnapshotThreshold)
+	}
+	if c.Store.CacheMB < 8 {
+		bad("store.cache_mb", "%d is below 8", c.Store.CacheMB)
+	}
+	if c.EHR.DefaultSyncInterval < 1 {
+		bad("ehr.default_sync_interval", "%d is below 1 second", c.EHR.DefaultSyncInterval)
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number in [0, 65535]", port)
+	}
+	if host == "" {
+		return fmt.Errorf("host is empty: name an address such as 127.0.0.1")
+	}
+	return nil
+}
+
+// Path resolves p against the data dir unless it is absolute.
+func (c *Config) Path(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Node.DataDir, p)
+}
+
+// Save writes c as TOML to path with mode 0644.
+func (c *Config) Save(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := toml.NewEncoder(f).Encode(c); err != nil {
+		f.Close()
+		return fmt.Errorf("config: encode: %w", err)
+	}
+	return f.Close()
+}
