@@ -308,3 +308,7 @@ func identityFrom(p *types.IdentityRegister, height uint64) *Identity {
 	return &Identity{ID: p.ID, Kind: p.Kind, Name: p.Name, Roles: p.Roles, PublicKey: p.PublicKey,
 		Patient: p.Patient, ActsFor: p.ActsFor, Height: height, Updated: height}
 }
+
+// Rejection returns the result code and reason, for callers that map
+// refusals to their own errors without importing this package.
+func (e *TxError) Rejection() (types.ResultCode, string) { return e.Code, e.Reason }

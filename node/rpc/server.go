@@ -1,0 +1,147 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// ServerConfig configures the HTTP listener.
+type ServerConfig struct {
+	Listen             string        // host:port
+	MaxBodyBytes       int           // request body limit
+	BatchLimit         int           // calls per batch
+	BatchResponseBytes int           // batch response limit
+	MaxTxBytes         int           // submitted tx limit
+	WaitTimeout        time.Duration // tx_submit wait bound
+	Registry           *prometheus.Registry
+	Logger             *slog.Logger
+}
+
+// Server is the JSON-RPC server. Start it with Serve; Close stops it.
+type Server struct {
+	cfg  ServerConfig
+	rpc  *gethrpc.Server
+	http *http.Server
+	ln   net.Listener
+	log  *slog.Logger
+}
+
+// NewServer registers every namespace over l.
+func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, rpc: gethrpc.NewServer(), log: cfg.Logger}
+	s.rpc.SetHTTPBodyLimit(cfg.MaxBodyBytes)
+	s.rpc.SetBatchLimits(cfg.BatchLimit, cfg.BatchResponseBytes)
+	s.rpc.SetWebsocketReadLimit(int64(cfg.MaxBodyBytes))
+	opts := Options{MaxTxBytes: cfg.MaxTxBytes, WaitTimeout: cfg.WaitTimeout}
+	for name, svc := range map[string]any{
+		"tx":       &TxAPI{l: l, opts: opts},
+		"audit":    &AuditAPI{l: l},
+		"consent":  &ConsentAPI{l: l},
+		"chain":    &ChainAPI{l: l, jobs: &verifyJobs{}},
+		"ehr":      &EHRAPI{l: l},
+		"identity": &IdentityAPI{l: l},
+		"node":     &NodeAPI{l: l},
+	} {
+		if err := s.rpc.RegisterName(name, svc); err != nil {
+			return nil, fmt.Errorf("rpc: register %s: %w", name, err)
+		}
+	}
+	mux := http.NewServeMux()
+	ws := s.rpc.WebsocketHandler([]string{"http://127.0.0.1", "http://localhost"})
+	mux.Handle("/", withHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "websocket" {
+			ws.ServeHTTP(w, r)
+			return
+		}
+		if r.Method == http.MethodGet && r.URL.Path == "/" {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			fmt.Fprintln(w, "medchain JSON-RPC 2.0: POST application/json to this URL. Methods: docs/RPC.md")
+			return
+		}
+		s.rpc.ServeHTTP(w, r)
+	})))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		st := l.Status()
+		if st.Halted != "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(map[string]any{"ok": st.Halted == "", "halted": st.Halted})
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		st := l.Status()
+		if !st.Ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(map[string]any{"ready": st.Ready, "role": st.Role, "leader": st.Leader, "height": st.Height})
+	})
+	if cfg.Registry != nil {
+		mux.Handle("/metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	return s, nil
+}
+
+// withHeaders sets security headers on every response.
+func withHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Content-Security-Policy", "default-src 'none'")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Listen binds the configured address; Addr is valid after it.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("rpc: listen %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr returns the bound address (useful with port 0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until Close; it returns nil after Close.
+func (s *Server) Serve() error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("rpc: serve: %w", err)
+	}
+	return nil
+}
+
+// Handler returns the HTTP handler (for tests with httptest).
+func (s *Server) Handler() http.Handler { return s.http.Handler }
+
+// Close stops accepting requests, waits up to ctx for running ones, and
+// stops the JSON-RPC server.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	s.rpc.Stop()
+	return err
+}

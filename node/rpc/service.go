@@ -1,0 +1,551 @@
+package rpc
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/chain/verify"
+)
+
+// Limits on query params.
+const maxConsistencySpan = 1 << 40
+
+// Options configure the services.
+type Options struct {
+	MaxTxBytes  int           // limit on a submitted tx's encoding
+	WaitTimeout time.Duration // bound on tx_submit with wait
+}
+
+// TxAPI is the tx_ namespace.
+type TxAPI struct {
+	l    Ledger
+	opts Options
+}
+
+// SubmitParams are tx_submit's params.
+type SubmitParams struct {
+	Tx   string `json:"tx"`   // base64 (standard) of the tx's canonical CBOR
+	Wait bool   `json:"wait"` // return after commit with the receipt
+}
+
+// SubmitResult is tx_submit's result.
+type SubmitResult struct {
+	TxHash  types.Hash `json:"tx_hash"`
+	Status  string     `json:"status"` // "pending" or "committed"
+	Receipt *Receipt   `json:"receipt,omitempty"`
+}
+
+// Submit decodes, admits and optionally waits for a signed tx.
+func (a *TxAPI) Submit(ctx context.Context, p SubmitParams) (*SubmitResult, error) {
+	if p.Tx == "" {
+		return nil, invalidParams("tx: required (base64 of the signed tx's CBOR)")
+	}
+	if base64.StdEncoding.DecodedLen(len(p.Tx)) > a.opts.MaxTxBytes+3 {
+		return nil, invalidParams("tx: larger than the %d byte limit", a.opts.MaxTxBytes)
+	}
+	raw, err := base64.StdEncoding.DecodeString(p.Tx)
+	if err != nil {
+		return nil, invalidParams("tx: not base64: %v", err)
+	}
+	tx, err := types.DecodeTx(raw, a.opts.MaxTxBytes)
+	if err != nil {
+		return nil, invalidParams("tx: %v", err)
+	}
+	if err := tx.ValidateBasic(); err != nil {
+		return nil, invalidParams("tx: %v", err)
+	}
+	if !p.Wait {
+		h, err := a.l.Submit(ctx, tx)
+		if err != nil {
+			return nil, toRPC(err)
+		}
+		return &SubmitResult{TxHash: h, Status: "pending"}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.opts.WaitTimeout)
+	defer cancel()
+	r, err := a.l.SubmitAndWait(ctx, tx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = ErrTimeout
+		}
+		return nil, toRPC(err)
+	}
+	return &SubmitResult{TxHash: r.TxHash, Status: "committed", Receipt: &r}, nil
+}
+
+// TxResult is tx_get's result.
+type TxResult struct {
+	Status  string        `json:"status"` // committed, pending or unknown
+	Tx      *TxView       `json:"tx,omitempty"`
+	Height  uint64        `json:"height,omitempty"`
+	Index   uint32        `json:"index,omitempty"`
+	Result  *types.Result `json:"result,omitempty"`
+	TxHash  types.Hash    `json:"tx_hash"`
+	LeafIdx *uint64       `json:"log_index,omitempty"`
+}
+
+// GetParams are tx_get's params.
+type GetParams struct {
+	Hash string `json:"hash"`
+	Raw  bool   `json:"raw,omitempty"` // include the tx's CBOR (base64)
+}
+
+// Get answers whether a tx committed, and with what result.
+func (a *TxAPI) Get(p GetParams) (*TxResult, error) {
+	h, err := types.ParseHash(p.Hash)
+	if err != nil {
+		return nil, invalidParams("hash: %v", err)
+	}
+	r := a.l.Reader()
+	tx, res, height, idx, err := r.Tx(h)
+	switch {
+	case err == nil:
+		v := txView(tx, p.Raw)
+		out := &TxResult{Status: "committed", Tx: &v, Height: height, Index: idx, Result: &res, TxHash: h}
+		if li, err := r.LeafIndex(h); err == nil {
+			out.LeafIdx = &li
+		}
+		return out, nil
+	case isNotFound(err):
+		if a.l.Pending(h) {
+			return &TxResult{Status: "pending", TxHash: h}, nil
+		}
+		return &TxResult{Status: "unknown", TxHash: h}, nil
+	}
+	return nil, toRPC(err)
+}
+
+// AuditAPI is the audit_ namespace.
+type AuditAPI struct{ l Ledger }
+
+// TrailParams are audit_trail's params: exactly one of Patient and Actor.
+type TrailParams struct {
+	Patient string `json:"patient,omitempty"`
+	Actor   string `json:"actor,omitempty"`
+	From    Time   `json:"from,omitempty"` // inclusive; RFC 3339 or Unix ms
+	To      Time   `json:"to,omitempty"`   // exclusive
+	Cursor  string `json:"cursor,omitempty"`
+	Limit   int    `json:"limit,omitempty"` // default 100, at most 1000
+	Newest  bool   `json:"newest_first,omitempty"`
+}
+
+// Trail returns a page of a patient's or an actor's audit trail.
+func (a *AuditAPI) Trail(p TrailParams) (*state.TrailPage, error) {
+	q := state.TrailQuery{From: int64(p.From), To: int64(p.To), Cursor: p.Cursor, Limit: p.Limit, Newest: p.Newest}
+	switch {
+	case p.Patient != "" && p.Actor == "":
+		q.ID = p.Patient
+	case p.Actor != "" && p.Patient == "":
+		q.ID, q.ByActor = p.Actor, true
+	default:
+		return nil, invalidParams("give exactly one of patient and actor")
+	}
+	r := a.l.Reader()
+	page, err := state.Trail(r, r, q)
+	if errors.Is(err, state.ErrBadQuery) {
+		return nil, invalidParams("%v", err)
+	}
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	if page.Entries == nil {
+		page.Entries = []state.AuditEntry{}
+	}
+	return page, nil
+}
+
+// ConsentAPI is the consent_ namespace.
+type ConsentAPI struct{ l Ledger }
+
+// ConsentParams name one consent.
+type ConsentParams struct {
+	Patient     string `json:"patient"`
+	ConsentType string `json:"consent_type"`
+}
+
+func (p ConsentParams) validate() error {
+	if err := types.ValidateID("patient", p.Patient); err != nil {
+		return invalidParams("%v", err)
+	}
+	if err := types.ValidateID("consent_type", p.ConsentType); err != nil {
+		return invalidParams("%v", err)
+	}
+	return nil
+}
+
+// VerifyParams are consent_verify's params.
+type VerifyParams struct {
+	ConsentParams
+	state.ConsentRequest
+}
+
+// VerifyResult is consent_verify's result, decided at the head block's time.
+type VerifyResult struct {
+	state.ConsentDecision
+	Height uint64 `json:"height"`
+	At     int64  `json:"at"`
+}
+
+// Verify decides whether the patient's consent allows the request, at head.
+func (a *ConsentAPI) Verify(p VerifyParams) (*VerifyResult, error) {
+	if err := p.ConsentParams.validate(); err != nil {
+		return nil, err
+	}
+	if err := types.ValidateID("purpose", p.Purpose); err != nil {
+		return nil, invalidParams("%v", err)
+	}
+	if err := types.ValidateID("requester_id", p.Requester); err != nil {
+		return nil, invalidParams("%v", err)
+	}
+	r := a.l.Reader()
+	head, _ := r.Head()
+	c, err := state.GetConsent(r, p.Patient, p.ConsentType)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	req := p.ConsentRequest
+	req.At = head.Time
+	if head.Height == 0 {
+		req.At = a.l.Genesis().Time
+	}
+	return &VerifyResult{ConsentDecision: state.VerifyConsent(c, req), Height: head.Height, At: req.At}, nil
+}
+
+// Get returns the current consent.
+func (a *ConsentAPI) Get(p ConsentParams) (*state.Consent, error) {
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	c, err := state.GetConsent(a.l.Reader(), p.Patient, p.ConsentType)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	if c == nil {
+		return nil, &Error{Code: CodeNotFound, Msg: fmt.Sprintf("patient %q has no %q consent", p.Patient, p.ConsentType)}
+	}
+	return c, nil
+}
+
+// History returns every version of a consent, oldest first.
+func (a *ConsentAPI) History(p ConsentParams) ([]state.Consent, error) {
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	h, err := state.ConsentHistory(a.l.Reader(), p.Patient, p.ConsentType)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	if h == nil {
+		h = []state.Consent{}
+	}
+	return h, nil
+}
+
+// ChainAPI is the chain_ namespace.
+type ChainAPI struct {
+	l    Ledger
+	jobs *verifyJobs
+}
+
+// HeadResult is chain_head's result: the signed head header.
+type HeadResult struct {
+	Height    uint64        `json:"height"`
+	Hash      types.Hash    `json:"hash"`
+	Header    *types.Header `json:"header,omitempty"`
+	Signature SignatureView `json:"signature"`
+}
+
+// Head returns the newest committed header with its signature.
+func (a *ChainAPI) Head() (*HeadResult, error) {
+	r := a.l.Reader()
+	h, ok := r.Head()
+	if !ok {
+		return &HeadResult{Hash: a.l.Genesis().Hash()}, nil
+	}
+	b, err := r.Block(h.Height)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	return &HeadResult{Height: h.Height, Hash: h.Hash(), Header: &b.Header,
+		Signature: SignatureView{Algorithm: b.Signature.Algorithm.String(), Bytes: b.Signature.Sig}}, nil
+}
+
+// BlockParams are chain_block's params: a height or a hash.
+type BlockParams struct {
+	Height uint64 `json:"height,omitempty"`
+	Hash   string `json:"hash,omitempty"`
+	Full   bool   `json:"full,omitempty"` // include txs and results
+}
+
+// Block returns one block.
+func (a *ChainAPI) Block(p BlockParams) (*BlockView, error) {
+	r := a.l.Reader()
+	var b *types.Block
+	var err error
+	switch {
+	case p.Hash != "" && p.Height == 0:
+		h, perr := types.ParseHash(p.Hash)
+		if perr != nil {
+			return nil, invalidParams("hash: %v", perr)
+		}
+		b, err = r.BlockByHash(h)
+	case p.Hash == "" && p.Height > 0:
+		b, err = r.Block(p.Height)
+	default:
+		return nil, invalidParams("give exactly one of height (from 1) and hash")
+	}
+	if err != nil {
+		if isNotFound(err) {
+			return nil, &Error{Code: CodeNotFound, Msg: "block not found"}
+		}
+		return nil, toRPC(err)
+	}
+	v := blockView(b, p.Full)
+	return &v, nil
+}
+
+// ProofParams are chain_proof's params.
+type ProofParams struct {
+	TxHash string `json:"tx_hash"`
+	Height uint64 `json:"height,omitempty"` // prove against this height's header; 0: head
+}
+
+// ProofResult is an RFC 6962 inclusion proof of a tx in the global log,
+// against a signed header: check the proof against header.log_root and the
+// header signature against the proposer's key.
+type ProofResult struct {
+	TxHash    types.Hash    `json:"tx_hash"`
+	LeafIndex uint64        `json:"leaf_index"`
+	LogSize   uint64        `json:"log_size"`
+	Proof     []types.Hash  `json:"proof"`
+	Header    types.Header  `json:"header"`
+	Signature SignatureView `json:"signature"`
+}
+
+// Proof returns an inclusion proof for a committed tx.
+func (a *ChainAPI) Proof(p ProofParams) (*ProofResult, error) {
+	h, err := types.ParseHash(p.TxHash)
+	if err != nil {
+		return nil, invalidParams("tx_hash: %v", err)
+	}
+	r := a.l.Reader()
+	b, err := a.headerBlock(r, p.Height)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := r.LeafIndex(h)
+	if isNotFound(err) {
+		return nil, &Error{Code: CodeNotFound, Msg: fmt.Sprintf("tx %s is not in the chain", h)}
+	}
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	if idx >= b.Header.LogSize {
+		return nil, invalidParams("tx %s entered the log after height %d", h, b.Header.Height)
+	}
+	proof, err := r.InclusionProof(idx, b.Header.LogSize)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	return &ProofResult{TxHash: h, LeafIndex: idx, LogSize: b.Header.LogSize, Proof: nonNil(proof), Header: b.Header,
+		Signature: SignatureView{Algorithm: b.Signature.Algorithm.String(), Bytes: b.Signature.Sig}}, nil
+}
+
+// ConsistencyParams are chain_consistency's params: two heights.
+type ConsistencyParams struct {
+	From uint64 `json:"from_height"`
+	To   uint64 `json:"to_height,omitempty"` // 0: head
+}
+
+// ConsistencyResult proves the log at To extends the log at From.
+type ConsistencyResult struct {
+	From     types.Header  `json:"from"`
+	To       types.Header  `json:"to"`
+	FromSig  SignatureView `json:"from_signature"`
+	ToSig    SignatureView `json:"to_signature"`
+	Proof    []types.Hash  `json:"proof"`
+	FromSize uint64        `json:"from_size"`
+	ToSize   uint64        `json:"to_size"`
+}
+
+// Consistency returns an RFC 6962 consistency proof between two signed heads.
+func (a *ChainAPI) Consistency(p ConsistencyParams) (*ConsistencyResult, error) {
+	if p.From == 0 {
+		return nil, invalidParams("from_height: required, from 1")
+	}
+	r := a.l.Reader()
+	to, err := a.headerBlock(r, p.To)
+	if err != nil {
+		return nil, err
+	}
+	if p.From > to.Header.Height {
+		return nil, invalidParams("from_height %d is above to_height %d", p.From, to.Header.Height)
+	}
+	from, err := a.headerBlock(r, p.From)
+	if err != nil {
+		return nil, err
+	}
+	proof, err := r.ConsistencyProof(from.Header.LogSize, to.Header.LogSize)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	return &ConsistencyResult{From: from.Header, To: to.Header, Proof: nonNil(proof), FromSize: from.Header.LogSize, ToSize: to.Header.LogSize,
+		FromSig: SignatureView{Algorithm: from.Signature.Algorithm.String(), Bytes: from.Signature.Sig},
+		ToSig:   SignatureView{Algorithm: to.Signature.Algorithm.String(), Bytes: to.Signature.Sig}}, nil
+}
+
+func (a *ChainAPI) headerBlock(r Reader, height uint64) (*types.Block, error) {
+	head, ok := r.Head()
+	if !ok {
+		return nil, &Error{Code: CodeNotFound, Msg: "the chain has no blocks yet"}
+	}
+	if height == 0 {
+		height = head.Height
+	}
+	if height > head.Height {
+		return nil, &Error{Code: CodeNotFound, Msg: fmt.Sprintf("height %d is above the head (%d)", height, head.Height)}
+	}
+	b, err := r.Block(height)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	return b, nil
+}
+
+// Verify starts a verification of the stored chain and returns its job; poll
+// chain_verifyStatus for progress and the report.
+func (a *ChainAPI) Verify(p verify.Options) (*VerifyJob, error) {
+	if p.To != 0 && p.From > p.To {
+		return nil, invalidParams("from %d is above to %d", p.From, p.To)
+	}
+	return a.jobs.start(a.l, p)
+}
+
+// VerifyStatus returns a verification job's progress and, when done, its report.
+func (a *ChainAPI) VerifyStatus(id string) (*VerifyJob, error) {
+	j := a.jobs.get(id)
+	if j == nil {
+		return nil, &Error{Code: CodeNotFound, Msg: fmt.Sprintf("no verification job %q", id)}
+	}
+	return j, nil
+}
+
+// EHRAPI is the ehr_ namespace.
+type EHRAPI struct{ l Ledger }
+
+// List returns every registered EHR system.
+func (a *EHRAPI) List() ([]state.EHRSystem, error) {
+	l, err := state.EHRSystems(a.l.Reader())
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	if l == nil {
+		l = []state.EHRSystem{}
+	}
+	return l, nil
+}
+
+// IdentityAPI is the identity_ namespace.
+type IdentityAPI struct{ l Ledger }
+
+// Get returns a registered identity.
+func (a *IdentityAPI) Get(id string) (*state.Identity, error) {
+	if err := types.ValidateID("id", id); err != nil {
+		return nil, invalidParams("%v", err)
+	}
+	v, err := state.GetIdentity(a.l.Reader(), id)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	if v == nil {
+		return nil, &Error{Code: CodeNotFound, Msg: fmt.Sprintf("identity %q is not registered", id)}
+	}
+	return v, nil
+}
+
+// NodeAPI is the node_ namespace.
+type NodeAPI struct{ l Ledger }
+
+// Status describes this node.
+func (a *NodeAPI) Status() NodeStatus { return a.l.Status() }
+
+// VerifyJob is a running or finished chain verification.
+type VerifyJob struct {
+	ID     string         `json:"id"`
+	Done   uint64         `json:"done"`
+	Total  uint64         `json:"total"`
+	State  string         `json:"state"` // running, finished, failed
+	Error  string         `json:"error,omitempty"`
+	Report *verify.Report `json:"report,omitempty"`
+}
+
+// verifyJobs runs at most one verification at a time and keeps the last few.
+type verifyJobs struct {
+	mu sync.Mutex
+	// guards the following
+	seq  int
+	jobs map[string]*VerifyJob
+	busy bool
+}
+
+func (v *verifyJobs) start(l Ledger, opts verify.Options) (*VerifyJob, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.busy {
+		return nil, &Error{Code: CodeBusy, Msg: "a verification is already running; poll chain_verifyStatus"}
+	}
+	v.seq++
+	j := &VerifyJob{ID: fmt.Sprintf("verify-%d", v.seq), State: "running"}
+	if v.jobs == nil {
+		v.jobs = map[string]*VerifyJob{}
+	}
+	delete(v.jobs, fmt.Sprintf("verify-%d", v.seq-8)) // keep the last 8
+	v.jobs[j.ID] = j
+	v.busy = true
+	go func() {
+		rep, err := l.Verify(context.Background(), opts, func(done, total uint64) {
+			v.mu.Lock()
+			j.Done, j.Total = done, total
+			v.mu.Unlock()
+		})
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.busy = false
+		if err != nil {
+			j.State, j.Error = "failed", err.Error()
+			return
+		}
+		j.State, j.Report = "finished", rep
+	}()
+	c := *j
+	return &c, nil
+}
+
+func (v *verifyJobs) get(id string) *VerifyJob {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	j, ok := v.jobs[id]
+	if !ok {
+		return nil
+	}
+	c := *j
+	return &c
+}
+
+func isNotFound(err error) bool {
+	var nf interface{ NotFound() bool }
+	return errors.Is(err, ErrNotFound) || (errors.As(err, &nf) && nf.NotFound())
+}
+
+func nonNil(h []types.Hash) []types.Hash {
+	if h == nil {
+		return []types.Hash{}
+	}
+	return h
+}

@@ -1,0 +1,92 @@
+package rpc
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/medchain/medchain/chain/types"
+)
+
+// TxView is a tx as JSON: envelope fields, the decoded payload and the
+// signature's algorithm (its 2-4 KB of bytes are left out; tx_get can return
+// the raw encoding).
+type TxView struct {
+	Hash      types.Hash    `json:"hash"`
+	ChainID   string        `json:"chain_id"`
+	Type      types.TxType  `json:"type"`
+	Signer    string        `json:"signer"`
+	Timestamp int64         `json:"timestamp"`
+	Nonce     uint64        `json:"nonce"`
+	Algorithm string        `json:"algorithm"`
+	Payload   types.Payload `json:"payload"`
+	Raw       []byte        `json:"raw,omitempty"`
+}
+
+func txView(tx *types.Tx, raw bool) TxView {
+	v := TxView{Hash: tx.Hash(), ChainID: tx.ChainID, Type: tx.Type, Signer: tx.Signer, Timestamp: tx.Timestamp,
+		Nonce: tx.Nonce, Algorithm: tx.Signature.Algorithm.String()}
+	if p, err := tx.DecodePayload(); err == nil {
+		v.Payload = p
+	}
+	if raw {
+		v.Raw = tx.Encode()
+	}
+	return v
+}
+
+// BlockView is a block as JSON.
+type BlockView struct {
+	Hash      types.Hash     `json:"hash"`
+	Header    types.Header   `json:"header"`
+	Signature SignatureView  `json:"signature"`
+	TxCount   int            `json:"tx_count"`
+	Txs       []TxView       `json:"txs,omitempty"`
+	Results   []types.Result `json:"results,omitempty"`
+}
+
+// SignatureView names a signature without its bytes unless asked.
+type SignatureView struct {
+	Algorithm string `json:"algorithm"`
+	Bytes     []byte `json:"bytes,omitempty"`
+}
+
+func blockView(b *types.Block, full bool) BlockView {
+	v := BlockView{Hash: b.Hash(), Header: b.Header, TxCount: len(b.Txs),
+		Signature: SignatureView{Algorithm: b.Signature.Algorithm.String(), Bytes: b.Signature.Sig}}
+	if full {
+		v.Results = b.Results
+		v.Txs = make([]TxView, len(b.Txs))
+		for i, tx := range b.Txs {
+			v.Txs[i] = txView(tx, false)
+		}
+	}
+	return v
+}
+
+// Time is a time param: RFC 3339 text or Unix milliseconds.
+type Time int64
+
+// UnmarshalJSON accepts "2026-11-22T10:00:00Z" or 1763805600000.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "null" {
+		return nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		*t = Time(n)
+		return nil
+	}
+	var str string
+	if err := json.Unmarshal(b, &str); err != nil {
+		return fmt.Errorf("time must be RFC 3339 text or Unix milliseconds")
+	}
+	v, err := time.Parse(time.RFC3339, str)
+	if err != nil {
+		return fmt.Errorf("time %q is not RFC 3339 (e.g. 2026-11-22T10:00:00Z)", str)
+	}
+	*t = Time(v.UnixMilli())
+	return nil
+}
