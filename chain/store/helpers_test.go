@@ -55,8 +55,9 @@ type chain struct {
 	t      testing.TB
 	s      *Store
 	key    *crypto.PrivateKey
-	leaves []types.Hash // every tx hash committed, in log order
-	raft   uint64
+	leaves    []types.Hash // every tx hash committed, in log order
+	committed []*types.Block
+	raft      uint64
 }
 
 func newChain(t testing.TB, s *Store) *chain {
@@ -101,6 +102,7 @@ func (c *chain) commit(b *types.Block, writes []state.Write) {
 		c.t.Fatalf("commit height %d: %v", b.Header.Height, err)
 	}
 	c.leaves = append(c.leaves, b.TxHashes()...)
+	c.committed = append(c.committed, b)
 }
 
 // fakeBlocks commits blocks of fake txs until the log has n leaves.
