@@ -49,10 +49,11 @@ func (s *Store) Commit(c Commit) error {
 	defer s.writeMu.Unlock()
 	s.mu.RLock()
 	hasHead, head, headHash, applied, border := s.hasHead, s.head.Height, s.headHash, s.applied, s.border
+	genesisHash := s.genesisHash
 	s.mu.RUnlock()
 
 	h := &b.Header
-	wantHeight, wantPrev := uint64(1), types.Hash{}
+	wantHeight, wantPrev := uint64(1), genesisHash
 	if hasHead {
 		wantHeight, wantPrev = head+1, headHash
 	}

@@ -41,6 +41,9 @@ type Store struct {
 	// border is the compact range [0, LogSize): the log's right border. It is
 	// replaced, never modified in place, so readers may use a copy of the pointer.
 	border *compact.Range
+	// genesisHash is SHA-256 of the stored genesis document, the prev hash of
+	// block 1 (zero when no genesis is stored).
+	genesisHash types.Hash
 }
 
 var (
@@ -81,6 +84,11 @@ func Open(dir string, opts Options) (*Store, error) {
 
 // load reads the head, applied index and log border and cross-checks them.
 func (s *Store) load() error {
+	if g, found, err := s.get(MetaKey(metaGenesis)); err != nil {
+		return err
+	} else if found {
+		s.genesisHash = types.HashBytes(g)
+	}
 	headKey := MetaKey(metaHead)
 	raw, found, err := s.get(headKey)
 	if err != nil {
@@ -305,9 +313,11 @@ func prefixEnd(p []byte) []byte {
 	return nil
 }
 
-// SetGenesis stores the genesis document. Storing the same bytes again is a
-// no-op; different bytes are ErrGenesisMismatch.
-func (s *Store) SetGenesis(raw []byte) error {
+// SetGenesis stores the genesis document and the state it creates, in one
+// batch. Storing the same document again is a no-op; a different one is
+// ErrGenesisMismatch. Once it is stored, block 1 must have PrevHash equal to
+// SHA-256(raw).
+func (s *Store) SetGenesis(raw []byte, writes []state.Write) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -325,9 +335,32 @@ func (s *Store) SetGenesis(raw []byte) error {
 		}
 		return nil
 	}
-	if err := s.db.Set(key, raw, s.wo); err != nil {
+	if s.hasHead {
+		return fmt.Errorf("%w: the store already holds blocks", ErrNotNext)
+	}
+	batch := s.db.NewBatch()
+	defer batch.Close()
+	if err := batch.Set(key, raw, nil); err != nil {
 		return fmt.Errorf("store: write genesis: %w", err)
 	}
+	for _, w := range writes {
+		sk := StateKey(w.Key)
+		var err error
+		if w.Delete {
+			err = batch.Delete(sk, nil)
+		} else {
+			err = batch.Set(sk, w.Value, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("store: write genesis state: %w", err)
+		}
+	}
+	if err := batch.Commit(s.wo); err != nil {
+		return fmt.Errorf("store: write genesis: %w", err)
+	}
+	s.mu.Lock()
+	s.genesisHash = types.HashBytes(raw)
+	s.mu.Unlock()
 	return nil
 }
 

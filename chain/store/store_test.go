@@ -308,16 +308,36 @@ func TestScanMatchesNaiveReference(t *testing.T) {
 }
 
 func TestGenesis(t *testing.T) {
-	s := newTestStore(t)
-	if err := s.SetGenesis([]byte("genesis-1")); err != nil {
+	fs := vfs.NewMem()
+	s := openTest(t, fs, "db", TestOptions())
+	ws := []state.Write{{Key: []byte("iadmin"), Value: []byte("record")}}
+	if err := s.SetGenesis([]byte("genesis-1"), ws); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetGenesis([]byte("genesis-1")); err != nil {
+	if err := s.SetGenesis([]byte("genesis-1"), ws); err != nil {
 		t.Fatalf("same genesis again: %v", err)
 	}
-	wantErr(t, s.SetGenesis([]byte("genesis-2")), ErrGenesisMismatch)
+	wantErr(t, s.SetGenesis([]byte("genesis-2"), nil), ErrGenesisMismatch)
 	if g, err := s.Genesis(); err != nil || string(g) != "genesis-1" {
 		t.Fatalf("genesis %q, %v", g, err)
+	}
+	if v, ok, err := s.Get([]byte("iadmin")); err != nil || !ok || string(v) != "record" {
+		t.Fatalf("genesis state: %q %v %v", v, ok, err)
+	}
+	// Block 1 must link to the genesis, before and after a reopen.
+	for _, reopen := range []bool{false, true} {
+		if reopen {
+			s.Close()
+			s = openTest(t, fs, "db", TestOptions())
+		}
+		b := &types.Block{Header: types.Header{Height: 1}}
+		b.Header.LogSize, b.Header.LogRoot, _ = s.LogRootAfter(nil)
+		wantErr(t, s.Commit(Commit{Block: b}), ErrNotNext)
+	}
+	b := &types.Block{Header: types.Header{Height: 1, PrevHash: types.HashBytes([]byte("genesis-1"))}}
+	b.Header.LogSize, b.Header.LogRoot, _ = s.LogRootAfter(nil)
+	if err := s.Commit(Commit{Block: b}); err != nil {
+		t.Fatalf("block linked to genesis: %v", err)
 	}
 }
 
