@@ -180,3 +180,17 @@ func (s *Store) proof(nodes proof.Nodes) ([]types.Hash, error) {
 	}
 	return out, nil
 }
+
+// LogNode returns the stored hash of the perfect subtree (level, index); level
+// 0 holds leaf hashes. A missing or malformed node is ErrCorrupt.
+func (s *Store) LogNode(level uint, index uint64) (types.Hash, error) {
+	if err := s.enter(); err != nil {
+		return types.Hash{}, err
+	}
+	defer s.exit()
+	v, err := s.node(compact.NewNodeID(level, index))
+	if err != nil {
+		return types.Hash{}, err
+	}
+	return types.Hash(v), nil
+}

@@ -1,0 +1,176 @@
+package chaintest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/store"
+	"github.com/medchain/medchain/chain/types"
+)
+
+// ChainID is the chain id of test chains.
+const ChainID = "medchain-test"
+
+// Start is the genesis time of test chains.
+var Start = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+
+// Key returns a deterministic ML-DSA-65 key for seed.
+func Key(seed uint64) *crypto.PrivateKey {
+	var s [32]byte
+	for i := 0; i < 8; i++ {
+		s[i] = byte(seed >> (8 * i))
+	}
+	k, err := crypto.GenerateKey(crypto.MLDSA65, rand.NewChaCha8(s))
+	if err != nil {
+		panic(err) // a deterministic reader cannot fail
+	}
+	return k
+}
+
+// Chain is a test chain: genesis, keys, executor and store.
+type Chain struct {
+	tb      testing.TB
+	Genesis *state.Genesis
+	Keys    map[string]*crypto.PrivateKey
+	Exec    *state.Executor
+	Store   *store.Store
+	FS      vfs.FS
+	Dir     string
+	// Now is the block and tx time in Unix ms; tests move it forward.
+	Now   int64
+	nonce uint64
+	seed  uint64
+}
+
+// New returns a chain with identities "admin" (admin) and "node-1" (node),
+// stored on an in-memory filesystem.
+func New(tb testing.TB) *Chain {
+	tb.Helper()
+	c := &Chain{tb: tb, Keys: map[string]*crypto.PrivateKey{}, Now: Start.UnixMilli(), FS: vfs.NewMem(), Dir: "chain", seed: 100}
+	c.Keys["admin"] = Key(1)
+	c.Keys["node-1"] = Key(2)
+	c.Genesis = &state.Genesis{ChainID: ChainID, Time: c.Now, Params: state.DefaultParams(), Identities: []types.IdentityRegister{
+		{ID: "admin", Kind: types.KindPerson, Roles: []string{types.RoleAdmin}, PublicKey: c.Keys["admin"].Public()},
+		{ID: "node-1", Kind: types.KindNode, Roles: []string{types.RoleNode}, PublicKey: c.Keys["node-1"].Public()},
+	}}
+	ex, err := state.NewExecutor(c.Genesis)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.Exec = ex
+	opts := store.TestOptions()
+	opts.FS = c.FS
+	st, err := store.Open(c.Dir, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.Store = st
+	tb.Cleanup(func() { c.Store.Close() })
+	ws, _ := ex.GenesisState()
+	if err := st.SetGenesis(c.Genesis.Encode(), ws); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// Reopen closes and reopens the store (to reload after raw tampering).
+func (c *Chain) Reopen() {
+	c.tb.Helper()
+	c.Store.Close()
+	opts := store.TestOptions()
+	opts.FS = c.FS
+	st, err := store.Open(c.Dir, opts)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	c.Store = st
+}
+
+// Tx returns a tx from signer carrying p, signed with signer's key (an
+// unknown signer gets a fresh key that no identity holds).
+func (c *Chain) Tx(signer string, p types.Payload) *types.Tx {
+	c.nonce++
+	tx, err := types.NewTx(ChainID, signer, p, time.UnixMilli(c.Now), c.nonce)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	k, ok := c.Keys[signer]
+	if !ok {
+		k = Key(999)
+	}
+	if err := tx.Sign(k); err != nil {
+		c.tb.Fatal(err)
+	}
+	return tx
+}
+
+// Register registers an identity through a committed admin tx and keeps its key.
+func (c *Chain) Register(id string, kind types.IdentityKind, roles ...string) {
+	c.tb.Helper()
+	c.seed++
+	c.Keys[id] = Key(c.seed)
+	p := &types.IdentityRegister{ID: id, Kind: kind, Roles: roles, PublicKey: c.Keys[id].Public()}
+	if kind == types.KindPatient {
+		p.Patient = id
+	}
+	b := c.Commit(c.Tx("admin", p))
+	if !b.Results[0].OK() {
+		c.tb.Fatalf("register %s: %s %s", id, b.Results[0].Code, b.Results[0].Reason)
+	}
+}
+
+// Commit executes txs as the next block, signs it as node-1 and commits it.
+func (c *Chain) Commit(txs ...*types.Tx) *types.Block {
+	c.tb.Helper()
+	b, ws, err := Assemble(c.Exec, c.Store, c.Keys["node-1"], "node-1", c.Now, txs)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	if err := c.Store.Commit(store.Commit{Block: b, Writes: ws, AppliedIndex: b.Header.Height}); err != nil {
+		c.tb.Fatal(err)
+	}
+	return b
+}
+
+// Assemble executes txs on top of st's head and returns the signed block and
+// its state writes, ready for store.Commit.
+func Assemble(ex *state.Executor, st *store.Store, key *crypto.PrivateKey, proposer string, now int64, txs []*types.Tx) (*types.Block, []state.Write, error) {
+	prev, ok := st.Head()
+	h := types.Header{ChainID: ex.Genesis().ChainID, Height: 1, Time: now, PrevHash: ex.Genesis().Hash(), Proposer: proposer}
+	_, prevState := ex.GenesisState()
+	if ok {
+		h.Height, h.PrevHash, prevState = prev.Height+1, prev.Hash(), prev.StateHash
+		h.Time = max(now, prev.Time)
+	}
+	out, err := ex.ExecuteBlock(st, prevState, state.BlockContext{Height: h.Height, Time: h.Time}, txs, state.ExecOptions{VerifySignatures: true})
+	if err != nil {
+		return nil, nil, fmt.Errorf("chaintest: execute: %w", err)
+	}
+	b := &types.Block{Header: h, Txs: txs, Results: out.Results}
+	if b.Txs == nil {
+		b.Txs = []*types.Tx{}
+	}
+	b.Header.TxRoot = types.MerkleRoot(b.TxHashes())
+	b.Header.ResultsHash = types.ResultsHash(out.Results)
+	b.Header.StateHash = out.StateHash
+	b.Header.LogSize, b.Header.LogRoot, err = st.LogRootAfter(b.TxHashes())
+	if err != nil {
+		return nil, nil, fmt.Errorf("chaintest: log root: %w", err)
+	}
+	if err := b.Sign(key); err != nil {
+		return nil, nil, err
+	}
+	return b, out.Writes, nil
+}
+
+// Audit returns an audit record of actor viewing patient's record for treatment.
+func Audit(patient, actor string) *types.AuditRecord {
+	return &types.AuditRecord{EventType: "data_access", Patient: patient, Actor: actor, Action: "view_record",
+		Purpose: "treatment", Outcome: "success", Resource: "Observation/bp-1"}
+}

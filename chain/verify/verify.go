@@ -1,0 +1,381 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/types"
+)
+
+// Source is the stored chain being verified; chain/store implements it.
+type Source interface {
+	state.View
+	state.Scanner
+	Genesis() ([]byte, error)
+	Head() (types.Header, bool)
+	RawBlock(height uint64) ([]byte, error)
+	TxLocation(h types.Hash) (height uint64, index uint32, err error)
+	LeafIndex(h types.Hash) (uint64, error)
+	LogRoot(size uint64) (types.Hash, error)
+	LogNode(level uint, index uint64) (types.Hash, error)
+}
+
+// maxFaults bounds a report: past it, verification stops.
+const maxFaults = 100
+
+// Verify checks src as described in the package doc. progress, if not nil,
+// is called after each block with blocks done and total. An error means the
+// verification itself could not run (no genesis, context cancelled); faults
+// in the data are in the report.
+func Verify(ctx context.Context, src Source, opts Options, progress func(done, total uint64)) (*Report, error) {
+	start := time.Now()
+	graw, err := src.Genesis()
+	if err != nil {
+		return nil, fmt.Errorf("verify: read genesis: %w", err)
+	}
+	g, err := state.DecodeGenesis(graw)
+	if err != nil {
+		return nil, fmt.Errorf("verify: genesis does not decode: %w", err)
+	}
+	ex, err := state.NewExecutor(g)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	head, ok := src.Head()
+	rep := &Report{From: max(opts.From, 1), To: opts.To}
+	if !ok {
+		rep.OK, rep.From, rep.To = true, 0, 0
+		rep.Checked = []string{"no blocks yet"}
+		return rep, nil
+	}
+	if rep.To == 0 || rep.To > head.Height {
+		rep.To = head.Height
+	}
+	if rep.From > rep.To {
+		return nil, fmt.Errorf("verify: from %d is above to %d", rep.From, rep.To)
+	}
+	v := &verifier{src: src, g: g, ex: ex, rep: rep, opts: opts, full: rep.From == 1}
+	if v.full {
+		v.scratch = state.NewMemView()
+		v.written = map[string]uint64{}
+		ws, h := ex.GenesisState()
+		v.scratch.Apply(ws, nil)
+		v.stateHash = h
+		v.prevHash = g.Hash()
+		v.log = (&compact.RangeFactory{Hash: types.LogHasher.HashChildren}).NewEmptyRange(0)
+		rep.Checked = []string{"hash links from genesis", "header signatures", "tx roots", "results hashes",
+			"log roots and every stored log node", "tx index", "state re-execution", "final state against stored state"}
+	} else {
+		prev, err := v.block(rep.From - 1)
+		if err != nil {
+			return nil, fmt.Errorf("verify: cannot start at %d: %w", rep.From, err)
+		}
+		v.prevHash, v.prevTime, v.prevLogSize = prev.Hash(), prev.Header.Time, prev.Header.LogSize
+		rep.Checked = []string{"hash links", "header signatures (current keys)", "tx roots", "results hashes", "log roots against stored nodes", "tx index"}
+	}
+	if opts.Signatures {
+		rep.Checked = append(rep.Checked, "tx signatures")
+	}
+	total := rep.To - rep.From + 1
+	for h := rep.From; h <= rep.To && len(rep.Faults) < maxFaults && !v.stopped; h++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+		if err := v.verifyBlock(h); err != nil {
+			return nil, err
+		}
+		if progress != nil {
+			progress(h-rep.From+1, total)
+		}
+	}
+	if v.full && !v.stopped && len(rep.Faults) < maxFaults && rep.To == head.Height {
+		if err := v.compareState(); err != nil {
+			return nil, err
+		}
+	}
+	rep.OK = len(rep.Faults) == 0
+	rep.Seconds = time.Since(start).Seconds()
+	if rep.Seconds > 0 {
+		rep.TxsPerSec = float64(rep.Txs) / rep.Seconds
+	}
+	return rep, nil
+}
+
+type verifier struct {
+	src  Source
+	g    *state.Genesis
+	ex   *state.Executor
+	rep  *Report
+	opts Options
+	full bool
+
+	prevHash    types.Hash
+	prevTime    int64
+	prevLogSize uint64
+	// full verification only
+	scratch   *state.MemView
+	written   map[string]uint64 // state key -> height that last wrote it
+	stateHash types.Hash
+	log       *compact.Range
+	diverged  bool // re-execution already disagreed: later state checks would only repeat it
+	stopped   bool // a block could not be read: nothing after it can be checked
+}
+
+func (v *verifier) fault(height uint64, format string, args ...any) {
+	if len(v.rep.Faults) < maxFaults {
+		v.rep.Faults = append(v.rep.Faults, Fault{Height: height, What: fmt.Sprintf(format, args...)})
+	}
+}
+
+func (v *verifier) block(h uint64) (*types.Block, error) {
+	raw, err := v.src.RawBlock(h)
+	if err != nil {
+		return nil, err
+	}
+	b, err := types.DecodeBlock(raw)
+	if err != nil {
+		return nil, err
+	}
+	if b.Header.Height != h {
+		return nil, fmt.Errorf("block stored at height %d says height %d", h, b.Header.Height)
+	}
+	return b, nil
+}
+
+func (v *verifier) verifyBlock(h uint64) error {
+	b, err := v.block(h)
+	if err != nil {
+		v.fault(h, "block unreadable: %v", err)
+		// Without this block the links, log and state after it cannot be checked.
+		v.stopped = true
+		return nil
+	}
+	hd := &b.Header
+	v.rep.Blocks++
+	v.rep.Txs += uint64(len(b.Txs))
+	if hd.ChainID != v.g.ChainID {
+		v.fault(h, "header chain id %q, genesis says %q", hd.ChainID, v.g.ChainID)
+	}
+	if hd.PrevHash != v.prevHash {
+		v.fault(h, "prev hash %s does not link to the previous block %s", hd.PrevHash, v.prevHash)
+	}
+	if hd.Time < v.prevTime {
+		v.fault(h, "block time %d is before the previous block's %d", hd.Time, v.prevTime)
+	}
+	v.checkProposer(b)
+	hashes := b.TxHashes()
+	if got := types.MerkleRoot(hashes); got != hd.TxRoot {
+		v.fault(h, "tx root %s does not match the txs (%s)", hd.TxRoot, got)
+	}
+	if got := types.ResultsHash(b.Results); got != hd.ResultsHash {
+		v.fault(h, "results hash %s does not match the results (%s)", hd.ResultsHash, got)
+	}
+	v.checkLog(b, hashes)
+	v.checkTxIndex(b, hashes)
+	var sigOK []bool
+	if v.opts.Signatures {
+		sigOK = v.checkSignatures(b)
+	}
+	if v.full {
+		if err := v.reexecute(b, hashes, sigOK); err != nil {
+			return err
+		}
+	}
+	v.prevHash, v.prevTime, v.prevLogSize = b.Hash(), hd.Time, hd.LogSize
+	return nil
+}
+
+// identityView is the state the proposer's and signers' keys come from: the
+// re-executed state at the previous height, or the stored state.
+func (v *verifier) identityView() state.View {
+	if v.full {
+		return v.scratch
+	}
+	return v.src
+}
+
+func (v *verifier) checkProposer(b *types.Block) {
+	h := b.Header.Height
+	id, err := state.GetIdentity(v.identityView(), b.Header.Proposer)
+	switch {
+	case err != nil:
+		v.fault(h, "proposer %q: %v", b.Header.Proposer, err)
+	case id == nil:
+		v.fault(h, "proposer %q is not a registered identity", b.Header.Proposer)
+	case id.Revoked:
+		v.fault(h, "proposer %q was revoked", b.Header.Proposer)
+	case !id.HasRole(types.RoleNode):
+		v.fault(h, "proposer %q does not hold the node role", b.Header.Proposer)
+	default:
+		if err := crypto.Verify(id.PublicKey, b.Header.SignBytes(), b.Signature); err != nil {
+			v.fault(h, "header signature of %q: %v", b.Header.Proposer, err)
+		}
+	}
+}
+
+func (v *verifier) checkLog(b *types.Block, hashes []types.Hash) {
+	h := &b.Header
+	if want := v.prevLogSize + uint64(len(hashes)); h.LogSize != want {
+		v.fault(h.Height, "log size %d, want %d (previous %d + %d txs)", h.LogSize, want, v.prevLogSize, len(hashes))
+	}
+	if !v.full {
+		if root, err := v.src.LogRoot(h.LogSize); err != nil {
+			v.fault(h.Height, "log root at size %d: %v", h.LogSize, err)
+		} else if root != h.LogRoot {
+			v.fault(h.Height, "stored log nodes give root %s at size %d, header says %s", root, h.LogSize, h.LogRoot)
+		}
+		return
+	}
+	for _, th := range hashes {
+		err := v.log.Append(types.LogHasher.HashLeaf(th[:]), func(id compact.NodeID, hash []byte) {
+			stored, err := v.src.LogNode(id.Level, id.Index)
+			if err != nil {
+				v.fault(h.Height, "log node (%d, %d): %v", id.Level, id.Index, err)
+			} else if !bytes.Equal(stored[:], hash) {
+				v.fault(h.Height, "log node (%d, %d) is %x, rebuilt %x", id.Level, id.Index, stored[:8], hash[:8])
+			}
+		})
+		if err != nil {
+			v.fault(h.Height, "rebuild log: %v", err)
+			return
+		}
+	}
+	root, err := v.log.GetRootHash(nil)
+	if err != nil {
+		v.fault(h.Height, "rebuild log root: %v", err)
+		return
+	}
+	if types.Hash(root) != h.LogRoot {
+		v.fault(h.Height, "log root %s, rebuilt %s", h.LogRoot, types.Hash(root))
+	}
+}
+
+func (v *verifier) checkTxIndex(b *types.Block, hashes []types.Hash) {
+	h := b.Header.Height
+	for i, th := range hashes {
+		height, idx, err := v.src.TxLocation(th)
+		if err != nil {
+			v.fault(h, "tx %d (%s): index entry: %v", i, th, err)
+			continue
+		}
+		if b.Results[i].Code == types.CodeReplay {
+			if height > h || (height == h && idx >= uint32(i)) {
+				v.fault(h, "tx %d (%s) is a replay but the index points at %d/%d, not an earlier copy", i, th, height, idx)
+			}
+			continue
+		}
+		if height != h || idx != uint32(i) {
+			v.fault(h, "tx %d (%s): index points at %d/%d", i, th, height, idx)
+			continue
+		}
+		leaf, err := v.src.LeafIndex(th)
+		if want := b.Header.LogSize - uint64(len(hashes)) + uint64(i); err != nil || leaf != want {
+			v.fault(h, "tx %d (%s): log leaf index %d (%v), want %d", i, th, leaf, err, want)
+		}
+	}
+}
+
+// checkSignatures verifies every tx signature in parallel against the
+// signer's key at the previous height. A signer registered in this very
+// block has no key yet there: reexecute checks those against the result.
+func (v *verifier) checkSignatures(b *types.Block) []bool {
+	ok := make([]bool, len(b.Txs))
+	view := v.identityView()
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(b.Txs); i += workers {
+				tx := b.Txs[i]
+				id, err := state.GetIdentity(view, tx.Signer)
+				if err != nil || id == nil {
+					continue
+				}
+				ok[i] = tx.VerifySignature(id.PublicKey) == nil
+			}
+		}(w)
+	}
+	wg.Wait()
+	if !v.full {
+		for i, r := range b.Results {
+			if r.OK() && !ok[i] {
+				v.fault(b.Header.Height, "tx %d (%s) was applied but its signature does not verify against %q", i, b.Txs[i].Hash(), b.Txs[i].Signer)
+			}
+		}
+	}
+	return ok
+}
+
+func (v *verifier) reexecute(b *types.Block, hashes []types.Hash, sigOK []bool) error {
+	h := b.Header.Height
+	out, err := v.ex.ExecuteBlock(v.scratch, v.stateHash, state.BlockContext{Height: h, Time: b.Header.Time}, b.Txs, state.ExecOptions{})
+	if err != nil {
+		return fmt.Errorf("verify: re-execute height %d: %w", h, err)
+	}
+	for i, r := range out.Results {
+		if sigOK != nil && r.OK() && !sigOK[i] {
+			// Either a bad signature, or a signer registered in this block: check against the new key.
+			id, _ := state.GetIdentity(v.scratch, b.Txs[i].Signer)
+			if id == nil || b.Txs[i].VerifySignature(id.PublicKey) != nil {
+				v.fault(h, "tx %d (%s) was applied but its signature does not verify against %q", i, hashes[i], b.Txs[i].Signer)
+			}
+		}
+		if i < len(b.Results) && (r.Code != b.Results[i].Code || r.Reason != b.Results[i].Reason) && !v.diverged {
+			v.fault(h, "tx %d (%s): re-execution gives %s (%s), block records %s (%s)", i, hashes[i], r.Code, r.Reason, b.Results[i].Code, b.Results[i].Reason)
+		}
+	}
+	if types.ResultsHash(out.Results) != b.Header.ResultsHash && !v.diverged {
+		v.fault(h, "re-executed results do not match the header's results hash")
+		v.diverged = true
+	}
+	if out.StateHash != b.Header.StateHash && !v.diverged {
+		v.fault(h, "re-executed state hash %s, header says %s", out.StateHash, b.Header.StateHash)
+		v.diverged = true
+	}
+	v.scratch.Apply(out.Writes, hashes)
+	for _, w := range out.Writes {
+		v.written[string(w.Key)] = h
+	}
+	v.stateHash = out.StateHash
+	return nil
+}
+
+// compareState compares the re-executed state with the stored state, key by
+// key, in one ordered pass over each.
+func (v *verifier) compareState() error {
+	seen := 0
+	err := v.src.Scan(nil, nil, false, func(k, val []byte) bool {
+		want, ok := v.scratch.KV[string(k)]
+		switch {
+		case !ok:
+			v.fault(0, "stored state key %q was never written by any block", k)
+		case !bytes.Equal(want, val):
+			v.fault(v.written[string(k)], "stored state key %q differs from re-execution (last written at height %d)", k, v.written[string(k)])
+			seen++
+		default:
+			seen++
+		}
+		return len(v.rep.Faults) < maxFaults
+	})
+	if err != nil {
+		return fmt.Errorf("verify: scan stored state: %w", err)
+	}
+	if seen < len(v.scratch.KV) && len(v.rep.Faults) < maxFaults {
+		for k := range v.scratch.KV {
+			if _, found, err := v.src.Get([]byte(k)); err == nil && !found {
+				v.fault(v.written[k], "state key %q written at height %d is missing from the store", k, v.written[k])
+			}
+		}
+	}
+	return nil
+}
