@@ -10,7 +10,7 @@ import (
 
 type keyFile struct {
 	Algorithm Algorithm `json:"algorithm"`
-	Seed      string    `json:"seed"`
+	Seed      string    `json:"seed,omitempty"`
 	PublicKey string    `json:"public_key"`
 }
 
@@ -75,4 +75,46 @@ func LoadKey(path string) (*PrivateKey, error) {
 		return nil, fmt.Errorf("%w: %s: public key does not match the seed", ErrKeyFile, path)
 	}
 	return k, nil
+}
+
+// SavePublicKey writes the public half of a key in the key file format
+// (without the seed), mode 0644, for sharing with the consortium's admins.
+func SavePublicKey(path string, pub PublicKey) error {
+	b, err := json.MarshalIndent(keyFile{Algorithm: pub.Algorithm, PublicKey: hex.EncodeToString(pub.Key)}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("crypto: encode public key: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("crypto: write public key %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadPublicKey reads the public key from a public key file or a key file
+// (only its public half is used; a key file's permissions are still checked).
+func LoadPublicKey(path string) (PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return PublicKey{}, fmt.Errorf("%w: %v", ErrKeyFile, err)
+	}
+	var kf keyFile
+	if err := json.Unmarshal(b, &kf); err != nil {
+		return PublicKey{}, fmt.Errorf("%w: %s: %v", ErrKeyFile, path, err)
+	}
+	if kf.Seed != "" {
+		k, err := LoadKey(path)
+		if err != nil {
+			return PublicKey{}, err
+		}
+		return k.Public(), nil
+	}
+	key, err := hex.DecodeString(kf.PublicKey)
+	if err != nil {
+		return PublicKey{}, fmt.Errorf("%w: %s: public_key is not hex", ErrKeyFile, path)
+	}
+	pub := PublicKey{Algorithm: kf.Algorithm, Key: key}
+	if err := pub.Validate(); err != nil {
+		return PublicKey{}, fmt.Errorf("%w: %s: %v", ErrKeyFile, path, err)
+	}
+	return pub, nil
 }

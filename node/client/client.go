@@ -233,3 +233,14 @@ func (s *Signer) Send(ctx context.Context, p types.Payload) (*rpc.Receipt, error
 	}
 	return r.Receipt, nil
 }
+
+// SubmitMany sends txs in one tx_submitBatch call; with wait it returns after
+// every admitted tx commits. Per-tx failures are in the items.
+func (c *Client) SubmitMany(ctx context.Context, txs []*types.Tx, wait bool) ([]rpc.BatchItem, error) {
+	p := rpc.SubmitBatchParams{Txs: make([]string, len(txs)), Wait: wait}
+	for i, tx := range txs {
+		p.Txs[i] = base64.StdEncoding.EncodeToString(tx.Encode())
+	}
+	var out []rpc.BatchItem
+	return out, c.c.CallContext(ctx, &out, "tx_submitBatch", p)
+}

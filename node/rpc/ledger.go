@@ -18,6 +18,9 @@ type Ledger interface {
 	// SubmitAndWait is Submit, then waits until the tx is in a committed
 	// block. ErrTimeout means it may or may not have committed.
 	SubmitAndWait(ctx context.Context, tx *types.Tx) (Receipt, error)
+	// Wait returns the receipt of tx h once it is committed (at once if it
+	// already is). ErrTimeout when ctx ends first.
+	Wait(ctx context.Context, h types.Hash) (Receipt, error)
 	// Pending reports whether a tx is in the mempool.
 	Pending(h types.Hash) bool
 	// Reader returns the committed chain. Call it per request: the reader

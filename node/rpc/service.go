@@ -43,22 +43,9 @@ type SubmitResult struct {
 
 // Submit decodes, admits and optionally waits for a signed tx.
 func (a *TxAPI) Submit(ctx context.Context, p SubmitParams) (*SubmitResult, error) {
-	if p.Tx == "" {
-		return nil, invalidParams("tx: required (base64 of the signed tx's CBOR)")
-	}
-	if base64.StdEncoding.DecodedLen(len(p.Tx)) > a.opts.MaxTxBytes+3 {
-		return nil, invalidParams("tx: larger than the %d byte limit", a.opts.MaxTxBytes)
-	}
-	raw, err := base64.StdEncoding.DecodeString(p.Tx)
+	tx, err := a.decode(p.Tx)
 	if err != nil {
-		return nil, invalidParams("tx: not base64: %v", err)
-	}
-	tx, err := types.DecodeTx(raw, a.opts.MaxTxBytes)
-	if err != nil {
-		return nil, invalidParams("tx: %v", err)
-	}
-	if err := tx.ValidateBasic(); err != nil {
-		return nil, invalidParams("tx: %v", err)
+		return nil, err
 	}
 	if !p.Wait {
 		h, err := a.l.Submit(ctx, tx)
@@ -77,6 +64,105 @@ func (a *TxAPI) Submit(ctx context.Context, p SubmitParams) (*SubmitResult, erro
 		return nil, toRPC(err)
 	}
 	return &SubmitResult{TxHash: r.TxHash, Status: "committed", Receipt: &r}, nil
+}
+
+// MaxSubmitBatch bounds the txs of one tx_submitBatch call.
+const MaxSubmitBatch = 5000
+
+// SubmitBatchParams are tx_submitBatch's params.
+type SubmitBatchParams struct {
+	Txs  []string `json:"txs"`  // base64 (standard) of each signed tx's CBOR
+	Wait bool     `json:"wait"` // return after every admitted tx commits
+}
+
+// BatchItem is one tx's outcome in tx_submitBatch.
+type BatchItem struct {
+	SubmitResult
+	Error *BatchError `json:"error,omitempty"`
+}
+
+// BatchError is a per-tx error in tx_submitBatch, with the code a single
+// tx_submit would have returned.
+type BatchError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Data    any    `json:"data,omitempty"`
+}
+
+// SubmitBatch admits many txs at once and, with wait, returns after all the
+// admitted ones commit: bulk feeds pay one round trip, and their txs share
+// blocks. Each tx gets its own result or error; one bad tx does not fail
+// the others.
+func (a *TxAPI) SubmitBatch(ctx context.Context, p SubmitBatchParams) ([]BatchItem, error) {
+	if len(p.Txs) == 0 {
+		return nil, invalidParams("txs: at least one tx required")
+	}
+	if len(p.Txs) > MaxSubmitBatch {
+		return nil, invalidParams("txs: %d txs, limit %d per call", len(p.Txs), MaxSubmitBatch)
+	}
+	out := make([]BatchItem, len(p.Txs))
+	fail := func(i int, err error) {
+		var e *Error
+		if !errors.As(toRPC(err), &e) {
+			e = &Error{Code: CodeInternal, Msg: err.Error()}
+		}
+		out[i].Error = &BatchError{Code: e.Code, Message: e.Msg, Data: e.Data}
+	}
+	for i, enc := range p.Txs {
+		tx, err := a.decode(enc)
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		h, err := a.l.Submit(ctx, tx)
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		out[i].TxHash, out[i].Status = h, "pending"
+	}
+	if !p.Wait {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.opts.WaitTimeout)
+	defer cancel()
+	for i := range out {
+		if out[i].Error != nil {
+			continue
+		}
+		r, err := a.l.Wait(ctx, out[i].TxHash)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = ErrTimeout
+			}
+			fail(i, err)
+			continue
+		}
+		out[i].Status, out[i].Receipt = "committed", &r
+	}
+	return out, nil
+}
+
+// decode turns a base64 tx param into a validated tx.
+func (a *TxAPI) decode(enc string) (*types.Tx, error) {
+	if enc == "" {
+		return nil, invalidParams("tx: required (base64 of the signed tx's CBOR)")
+	}
+	if base64.StdEncoding.DecodedLen(len(enc)) > a.opts.MaxTxBytes+3 {
+		return nil, invalidParams("tx: larger than the %d byte limit", a.opts.MaxTxBytes)
+	}
+	raw, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return nil, invalidParams("tx: not base64: %v", err)
+	}
+	tx, err := types.DecodeTx(raw, a.opts.MaxTxBytes)
+	if err != nil {
+		return nil, invalidParams("tx: %v", err)
+	}
+	if err := tx.ValidateBasic(); err != nil {
+		return nil, invalidParams("tx: %v", err)
+	}
+	return tx, nil
 }
 
 // TxResult is tx_get's result.

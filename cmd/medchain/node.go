@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/node"
+	"github.com/medchain/medchain/node/config"
+)
+
+func newInit(g *globals) *cobra.Command {
+	var opts node.InitOptions
+	var alg string
+	var ifMissing bool
+	c := &cobra.Command{
+		Use:   "init",
+		Short: "Create a new chain and its first node in the data dir",
+		Long: `init writes the node's and the first admin's ML-DSA keys (mode 0600), the
+genesis, a config file and a single-voter Raft cluster into the data dir.
+With --dev it also creates demo identities (doctor456, patient123,
+epic_system, privacy_officer) with their keys, for the README quick start.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.DataDir = g.dataDir
+			a, err := crypto.ParseAlgorithm(alg)
+			if err != nil {
+				return err
+			}
+			opts.Algorithm = a
+			res, err := node.Init(opts)
+			if errors.Is(err, node.ErrInitialized) && ifMissing {
+				fmt.Fprintf(g.out, "Using the existing chain in %s\n", g.dataDir)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return g.print(res, func(w io.Writer) {
+				fmt.Fprintf(w, "Initialized chain %q in %s\n  genesis  %s\n  config   %s\n  keys\n", res.ChainID, g.dataDir, res.Genesis, res.ConfigPath)
+				ids := make([]string, 0, len(res.Keys))
+				for id := range res.Keys {
+					ids = append(ids, id)
+				}
+				slices.Sort(ids)
+				for _, id := range ids {
+					fmt.Fprintf(w, "    %-16s %s\n", id, res.Keys[id])
+				}
+				fmt.Fprintf(w, "Keep admin.key offline in production. Start the node with:\n  medchain start --data-dir %s\n", g.dataDir)
+			})
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&opts.ChainID, "chain-id", "", "chain id (default medchain-dev with --dev)")
+	f.StringVar(&opts.NodeID, "node-id", "node-1", "this node's identity id")
+	f.BoolVar(&opts.Dev, "dev", false, "add demo identities and their keys")
+	f.StringVar(&alg, "alg", "ML-DSA-65", "signature algorithm: ML-DSA-44, ML-DSA-65 or ML-DSA-87")
+	f.BoolVar(&ifMissing, "if-missing", false, "do nothing if the data dir already holds a chain")
+	return c
+}
+
+func newStart(g *globals) *cobra.Command {
+	var cfgPath string
+	c := &cobra.Command{
+		Use:   "start",
+		Short: "Run the node in the data dir until interrupted",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cfgPath == "" {
+				cfgPath = filepath.Join(g.dataDir, node.ConfigFile)
+			}
+			if _, err := os.Stat(cfgPath); err != nil {
+				return fmt.Errorf("no config at %s: run medchain init --data-dir %s first (or pass --config)", cfgPath, g.dataDir)
+			}
+			cfg, err := config.Load(cfgPath, os.Environ())
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("data-dir") && os.Getenv("MEDCHAIN_NODE_DATA_DIR") == "" {
+				cfg.Node.DataDir = filepath.Dir(cfgPath)
+			} else {
+				cfg.Node.DataDir = g.dataDir
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(cfg.Node.LogLevel)); err != nil {
+				return err
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			n, err := node.Open(cfg, node.Options{Logger: log})
+			if err != nil {
+				return err
+			}
+			if err := n.Listen(); err != nil {
+				n.Close()
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			rctx, cancel := context.WithTimeout(ctx, 30e9)
+			if err := n.WaitReady(rctx); err != nil {
+				log.Warn("node is not ready yet; serving anyway", "err", err)
+			}
+			cancel()
+			st := n.Status()
+			url := "http://" + n.RPCAddr()
+			fmt.Fprintf(g.out, `
+medchain node %s is running on chain %q (height %d).
+  JSON-RPC   %s   (docs/RPC.md)
+  health     %s/healthz   metrics %s/metrics
+Try it (another terminal):
+  medchain query head
+  medchain tx audit --as doctor456 --patient patient123 --action view_record --purpose treatment
+  medchain query trail --patient patient123
+Stop with Ctrl-C; the chain is kept in %s.
+`, st.NodeID, st.ChainID, st.Height, url, url, url, cfg.Node.DataDir)
+			return n.Run(ctx)
+		},
+	}
+	c.Flags().StringVar(&cfgPath, "config", "", "config file (default <data-dir>/medchain.toml)")
+	return c
+}
+
+func newKeygen(g *globals) *cobra.Command {
+	var out, alg string
+	c := &cobra.Command{
+		Use:   "keygen --out FILE",
+		Short: "Generate an ML-DSA key (mode 0600) and print its public key",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return fmt.Errorf("--out: name the key file to write")
+			}
+			a, err := crypto.ParseAlgorithm(alg)
+			if err != nil {
+				return err
+			}
+			k, err := crypto.GenerateKey(a, rand.Reader)
+			if err != nil {
+				return err
+			}
+			if err := crypto.SaveKey(out, k); err != nil {
+				return err
+			}
+			pub := k.Public()
+			if err := crypto.SavePublicKey(out+".pub", pub); err != nil {
+				return err
+			}
+			return g.print(map[string]any{"file": out, "public_file": out + ".pub", "public_key": pub, "fingerprint": pub.Fingerprint()}, func(w io.Writer) {
+				fmt.Fprintf(w, "Wrote %s key to %s (mode 0600) and its public half to %s.pub\n  fingerprint %s\n  public key  %s...\n", a, out, out, pub.Fingerprint(), hex.EncodeToString(pub.Key[:24]))
+			})
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "key file to write (refuses to overwrite)")
+	c.Flags().StringVar(&alg, "alg", "ML-DSA-65", "ML-DSA-44, ML-DSA-65 or ML-DSA-87")
+	return c
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/node/client"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	rpcURL  string
+	dataDir string
+	json    bool
+	timeout time.Duration
+	out     io.Writer
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{out: os.Stdout}
+	root := &cobra.Command{
+		Use:   "medchain",
+		Short: "medchain: a permissioned ledger for healthcare consortia",
+		Long: `medchain keeps an immutable, verifiable audit trail of access to patient
+records, patient consents and the identities allowed to act, replicated by
+Raft and signed with post-quantum ML-DSA keys.
+
+Start a dev ledger:  medchain init --dev && medchain start
+Then try:            medchain query head`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.rpcURL, "rpc", envOr("MEDCHAIN_RPC", "http://127.0.0.1:8545"), "JSON-RPC URL of a node (env MEDCHAIN_RPC)")
+	pf.StringVar(&g.dataDir, "data-dir", envOr("MEDCHAIN_NODE_DATA_DIR", ".medchain"), "node data dir (keys, genesis, chain)")
+	pf.BoolVar(&g.json, "json", false, "print JSON instead of text")
+	pf.DurationVar(&g.timeout, "timeout", 60*time.Second, "give up on a node call after this long")
+	root.AddCommand(newInit(g), newStart(g), newKeygen(g), newTx(g), newQuery(g), newVerify(g), newProof(g), newBench(g))
+	return root
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func (g *globals) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), g.timeout)
+}
+
+func (g *globals) dial(ctx context.Context) (*client.Client, error) {
+	c, err := client.Dial(ctx, g.rpcURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w\n  is a node running? start one with: medchain start (or make run)", err)
+	}
+	return c, nil
+}
+
+// signerKey loads the key of identity id: keyFile if set, else the data
+// dir's keys/<id>.key (where medchain init --dev puts the demo keys).
+func (g *globals) signerKey(id, keyFile string) (*crypto.PrivateKey, error) {
+	if id == "" {
+		return nil, fmt.Errorf("--as: name the identity that signs (e.g. --as doctor456)")
+	}
+	if keyFile == "" {
+		keyFile = filepath.Join(g.dataDir, "keys", id+".key")
+	}
+	k, err := crypto.LoadKey(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("key of %q: %w (pass --key FILE)", id, err)
+	}
+	return k, nil
+}
+
+// print writes v as JSON with --json, else calls text.
+func (g *globals) print(v any, text func(w io.Writer)) error {
+	if g.json {
+		enc := json.NewEncoder(g.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	text(g.out)
+	return nil
+}
+
+func ms(t int64) string {
+	if t == 0 {
+		return "-"
+	}
+	return time.UnixMilli(t).UTC().Format(time.RFC3339)
+}

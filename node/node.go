@@ -1,0 +1,249 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/store"
+	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/chain/verify"
+	"github.com/medchain/medchain/consensus"
+	"github.com/medchain/medchain/node/config"
+	"github.com/medchain/medchain/node/rpc"
+)
+
+// Version is the node's version, set at build time with -ldflags.
+var Version = "dev"
+
+// ErrDisabled is returned by Open when the config disables the ledger.
+var ErrDisabled = errors.New("node: the ledger is disabled (node.enabled = false, or BLOCKCHAIN_ENABLED=false)")
+
+// Options are the parts of a node that tests replace.
+type Options struct {
+	// Transport carries Raft; nil means TCP on consensus.raft_listen.
+	Transport raft.Transport
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Node is a running medchain node.
+type Node struct {
+	cfg     config.Config
+	log     *slog.Logger
+	genesis *state.Genesis
+	cons    *consensus.Node
+	rpc     *rpc.Server
+	reg     *prometheus.Registry
+}
+
+func raftAddr(cfg config.Config) raft.ServerAddress {
+	return raft.ServerAddress(cfg.Consensus.RaftListen)
+}
+
+// consensusConfig maps the node config onto consensus.Config.
+func consensusConfig(cfg config.Config, log *slog.Logger) consensus.Config {
+	cc := consensus.DefaultConfig(cfg.Node.ID, cfg.Node.DataDir)
+	cc.MaxBlockTxs = cfg.Consensus.MaxBlockTxs
+	cc.MaxBlockDelay = cfg.Consensus.MaxBlockDelay.D()
+	cc.MempoolSize = cfg.Consensus.MempoolSize
+	cc.VerifyTxSignatures = cfg.Consensus.VerifyTxSignatures
+	cc.SnapshotInterval = cfg.Consensus.SnapshotInterval.D()
+	cc.SnapshotThreshold = cfg.Consensus.SnapshotThreshold
+	cc.Store.Sync = cfg.Store.Sync
+	cc.Store.CacheSize = int64(cfg.Store.CacheMB) << 20
+	cc.Logger = log
+	return cc
+}
+
+// Open starts a node from cfg: it loads the genesis and the node key from
+// the data dir, opens the store and Raft, and prepares (but does not start)
+// the JSON-RPC server.
+func Open(cfg config.Config, opts Options) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if !cfg.Node.Enabled {
+		return nil, ErrDisabled
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	g, err := state.LoadGenesis(cfg.Path(GenesisFile))
+	if err != nil {
+		return nil, fmt.Errorf("node: %w (run medchain init first)", err)
+	}
+	key, err := crypto.LoadKey(cfg.Path(cfg.Node.KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("node: node key: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := consensus.NewPrometheusMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	cc := consensusConfig(cfg, log)
+	cc.Metrics = m
+	trans := opts.Transport
+	if trans == nil {
+		t, err := consensus.NewTCPTransport(cfg.Consensus.RaftListen, log)
+		if err != nil {
+			return nil, fmt.Errorf("node: raft transport on %s: %w", cfg.Consensus.RaftListen, err)
+		}
+		trans = t
+	}
+	cons, err := consensus.New(cc, g, key, trans)
+	if err != nil {
+		if c, ok := trans.(interface{ Close() error }); ok && opts.Transport == nil {
+			c.Close()
+		}
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{cfg: cfg, log: log, genesis: g, cons: cons, reg: reg}
+	srv, err := rpc.NewServer(n, rpc.ServerConfig{
+		Listen: cfg.RPC.Listen, MaxBodyBytes: cfg.RPC.MaxBodyBytes, BatchLimit: cfg.RPC.BatchLimit,
+		BatchResponseBytes: cfg.RPC.BatchResponseBytes, MaxTxBytes: g.Params.MaxTxBytes,
+		WaitTimeout: cfg.RPC.WaitTimeout.D(), Registry: reg, Logger: log,
+	})
+	if err != nil {
+		cons.Close()
+		return nil, err
+	}
+	n.rpc = srv
+	return n, nil
+}
+
+// Listen binds the RPC address; RPCAddr is valid after it.
+func (n *Node) Listen() error { return n.rpc.Listen() }
+
+// RPCAddr returns the bound JSON-RPC address.
+func (n *Node) RPCAddr() string { return n.rpc.Addr() }
+
+// Run serves JSON-RPC until ctx is done, then closes the node.
+func (n *Node) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- n.rpc.Serve() }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil {
+			n.Close()
+			return err
+		}
+	}
+	return n.Close()
+}
+
+// Close stops the RPC server and consensus and closes the store.
+func (n *Node) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := n.rpc.Close(ctx)
+	return errors.Join(err, n.cons.Close())
+}
+
+// Consensus returns the consensus node (for tests and operators' tools).
+func (n *Node) Consensus() *consensus.Node { return n.cons }
+
+// WaitReady waits until the node leads (single node) and can take txs.
+func (n *Node) WaitReady(ctx context.Context) error {
+	for {
+		if n.Status().Ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node: not ready: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+var _ rpc.Ledger = (*Node)(nil)
+
+// Submit implements rpc.Ledger.
+func (n *Node) Submit(ctx context.Context, tx *types.Tx) (types.Hash, error) {
+	h, err := n.cons.Submit(ctx, tx)
+	return h, mapErr(err)
+}
+
+// SubmitAndWait implements rpc.Ledger.
+func (n *Node) SubmitAndWait(ctx context.Context, tx *types.Tx) (rpc.Receipt, error) {
+	r, err := n.cons.SubmitAndWait(ctx, tx)
+	if err != nil {
+		return rpc.Receipt{}, mapErr(err)
+	}
+	return rpc.Receipt(r), nil
+}
+
+// Wait implements rpc.Ledger.
+func (n *Node) Wait(ctx context.Context, h types.Hash) (rpc.Receipt, error) {
+	r, err := n.cons.WaitTx(ctx, h)
+	if err != nil {
+		return rpc.Receipt{}, mapErr(err)
+	}
+	return rpc.Receipt(r), nil
+}
+
+// Pending implements rpc.Ledger.
+func (n *Node) Pending(h types.Hash) bool { return n.cons.Pending(h) }
+
+// Reader implements rpc.Ledger.
+func (n *Node) Reader() rpc.Reader { return n.cons.Store() }
+
+// Genesis implements rpc.Ledger.
+func (n *Node) Genesis() *state.Genesis { return n.genesis }
+
+// Verify implements rpc.Ledger.
+func (n *Node) Verify(ctx context.Context, opts verify.Options, progress func(done, total uint64)) (*verify.Report, error) {
+	var rep *verify.Report
+	err := n.cons.WithStore(func(st *store.Store) error {
+		var err error
+		rep, err = verify.Verify(ctx, st, opts, progress)
+		return err
+	})
+	return rep, err
+}
+
+// Status implements rpc.Ledger.
+func (n *Node) Status() rpc.NodeStatus {
+	st := rpc.NodeStatus{NodeID: n.cfg.Node.ID, ChainID: n.genesis.ChainID, Version: Version,
+		Role: n.cons.Raft().State().String(), MempoolSize: n.cons.MempoolLen()}
+	_, leader := n.cons.Leader()
+	st.Leader = string(leader)
+	s := n.cons.Store()
+	if h, ok := s.Head(); ok {
+		st.Height, st.HeadHash = h.Height, h.Hash().String()
+	}
+	st.AppliedIndex = s.AppliedIndex()
+	if err := n.cons.Err(); err != nil {
+		st.Halted = err.Error()
+	}
+	st.Ready = st.Halted == "" && n.cons.Ready()
+	return st
+}
+
+// mapErr turns consensus errors into the RPC layer's kinds.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, consensus.ErrBusy):
+		return fmt.Errorf("%w: %v", rpc.ErrBusy, err)
+	case errors.Is(err, consensus.ErrUncertain), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w (%v)", rpc.ErrTimeout, err)
+	case errors.Is(err, consensus.ErrNotLeader), errors.Is(err, consensus.ErrHalted), errors.Is(err, consensus.ErrClosed):
+		return fmt.Errorf("%w: %v", rpc.ErrUnavailable, err)
+	}
+	return err
+}
