@@ -87,7 +87,7 @@ func (c Config) Validate() error {
 		bad("DeployCostLimit", "must be positive")
 	}
 	for _, f := range []struct {
-		name     string
+		name      string
 		v, lo, hi int
 	}{
 		{"MaxRules", c.MaxRules, 1, 1024},

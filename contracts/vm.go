@@ -192,8 +192,12 @@ func (vm *VM) compileExpr(field, src string, condition bool) (cel.Program, uint6
 	if iss != nil && iss.Err() != nil {
 		return nil, 0, fmt.Errorf("%w: %s: %s", ErrCompile, field, iss.Err())
 	}
+	if err := rejectDoubles(field, ast); err != nil {
+		return nil, 0, err
+	}
 	out := ast.OutputType()
-	if condition && !out.IsExactType(cel.BoolType) {
+	if condition && out.Kind() != types.BoolKind && out.Kind() != types.DynKind {
+		// dyn (e.g. consent(...).granted) is checked at run time.
 		return nil, 0, fmt.Errorf("%w: %s: a condition must be bool, this is %s", ErrCompile, field, out)
 	}
 	if !condition {
@@ -203,9 +207,6 @@ func (vm *VM) compileExpr(field, src string, condition bool) (cel.Program, uint6
 		default:
 			return nil, 0, fmt.Errorf("%w: %s: an effect cannot store a value of type %s", ErrCompile, field, out)
 		}
-	}
-	if err := rejectDoubles(field, ast); err != nil {
-		return nil, 0, err
 	}
 	est, err := vm.env.EstimateCost(ast, estimator{cfg: vm.cfg})
 	if err != nil {
