@@ -362,7 +362,7 @@ func TestViewFailureIsAnErrorNotADecision(t *testing.T) {
 type panicView struct{}
 
 func (panicView) Consent(string, string) (ConsentInfo, bool, error) { panic("boom") }
-func (panicView) Roles(string) ([]string, error)                     { panic("boom") }
+func (panicView) Roles(string) ([]string, error)                    { panic("boom") }
 
 func TestCompileOnceAndEvict(t *testing.T) {
 	vm := newVM(t)
