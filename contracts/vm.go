@@ -70,6 +70,7 @@ type Program struct {
 	deny     []compiledRule // in declaration order
 	allow    []compiledRule
 	effects  []compiledEffect
+	params   ref.Val // Params as a CEL value, built once: immutable
 }
 
 type compiledRule struct {
@@ -169,6 +170,10 @@ func (vm *VM) compile(c *Contract, version mtypes.Hash) (*Program, error) {
 		p.effects = append(p.effects, compiledEffect{Effect: e, prg: prg})
 	}
 	p.estimate = total
+	p.params = emptyMap
+	if c.Params != nil {
+		p.params = toCEL(c.Params)
+	}
 	if total == math.MaxUint64 {
 		return nil, fmt.Errorf("%w: worst-case cost is unbounded (%s)", ErrCostEstimate, worst)
 	}
@@ -286,12 +291,12 @@ func (p *Program) Execute(view StateView, state map[string]any, call *Call) (*Re
 	if err != nil {
 		return nil, err
 	}
-	paramsVal := toCEL(map[string]any(nil))
-	if p.contract.Params != nil {
-		paramsVal = toCEL(p.contract.Params)
+	attrs := emptyMap
+	if len(call.Attrs) > 0 {
+		attrs = toCEL(stringMap(call.Attrs))
 	}
-	act := &activation{call: call, roles: stringList(sortedUnique(call.Roles)), attrs: toCEL(stringMap(call.Attrs)),
-		params: paramsVal, state: stateVal, contract: p.contract.ID, owner: p.contract.Owner}
+	act := &activation{call: call, roles: stringList(sortedUnique(call.Roles)), attrs: attrs,
+		params: p.params, state: stateVal, contract: p.contract.ID, owner: p.contract.Owner}
 	h := &host{view: view, cfg: p.cfg, blockMs: call.BlockTime}
 	vars, err := cel.FunctionVars(act, h.functions())
 	if err != nil {
@@ -311,7 +316,7 @@ func stringMap(m map[string]string) map[string]any {
 
 func (p *Program) stateValue(state map[string]any) (ref.Val, error) {
 	if len(state) == 0 {
-		return toCEL(map[string]any{}), nil
+		return emptyMap, nil
 	}
 	n, err := normalize(state, "state", 1, limitsOf(p.cfg))
 	if err != nil {
@@ -334,6 +339,9 @@ type execution struct {
 	res  *Result
 	used uint64
 }
+
+// emptyMap is the immutable empty CEL map bound for absent params, state or attrs.
+var emptyMap = toCEL(map[string]any{})
 
 // errOverBudget is internal: it stops an execution that went over budget.
 var errOverBudget = errors.New(ReasonOverBudget)
