@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/node/client"
+)
+
+// BenchResult is what medchain bench reports.
+type BenchResult struct {
+	Txs         int     `json:"txs"`
+	Committed   int     `json:"committed"`
+	Rejected    int     `json:"rejected"`
+	Errors      int     `json:"errors"`
+	FirstError  string  `json:"first_error,omitempty"`
+	Clients     int     `json:"clients"`
+	Batch       int     `json:"batch"`
+	Seconds     float64 `json:"seconds"`
+	TxPerSec    float64 `json:"committed_tx_per_sec"`
+	LatencyP50  float64 `json:"latency_p50_ms"`
+	LatencyP99  float64 `json:"latency_p99_ms"`
+	LatencyMax  float64 `json:"latency_max_ms"`
+	SignSeconds float64 `json:"presign_seconds"`
+	StartHeight uint64  `json:"start_height"`
+	EndHeight   uint64  `json:"end_height"`
+}
+
+func newBench(g *globals) *cobra.Command {
+	var n, clients, batch, patients int
+	var s signerFlags
+	c := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure committed tx/s and commit latency of a node over JSON-RPC",
+		Long: `bench pre-signs N audit txs (signing is not timed), then C clients submit
+them in tx_submitBatch calls of B txs that wait for commit. It reports
+committed tx/s and the commit latency (submit to receipt) p50 and p99.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if n < 1 || clients < 1 || batch < 1 || patients < 1 {
+				return fmt.Errorf("-n, -c, --batch and --patients must be positive")
+			}
+			key, err := g.signerKey(s.as, s.key)
+			if err != nil {
+				return err
+			}
+			ctx := context.Background()
+			cl, err := g.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			signer := cl.Signer(s.as, key)
+
+			t0 := time.Now()
+			txs := make([]*types.Tx, n)
+			bar := progressbar.NewOptions(n, progressbar.OptionSetDescription("pre-signing"), progressbar.OptionSetWriter(os.Stderr),
+				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(), progressbar.OptionShowCount())
+			var wg sync.WaitGroup
+			var signErr atomic.Value
+			workers := runtime.GOMAXPROCS(0)
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					for i := w; i < n; i += workers {
+						a := &types.AuditRecord{EventType: "data_access", Patient: fmt.Sprintf("bench-patient-%d", i%patients), Actor: s.as,
+							Action: "view_record", Purpose: "treatment", Outcome: "success", Resource: fmt.Sprintf("Observation/%d", i)}
+						tx, err := signer.Build(a)
+						if err != nil {
+							signErr.Store(err)
+							return
+						}
+						txs[i] = tx
+						bar.Add(1)
+					}
+				}(w)
+			}
+			wg.Wait()
+			bar.Finish()
+			if e := signErr.Load(); e != nil {
+				return e.(error)
+			}
+			res := BenchResult{Txs: n, Clients: clients, Batch: batch, SignSeconds: time.Since(t0).Seconds()}
+			if st, err := cl.Status(ctx); err == nil {
+				res.StartHeight = st.Height
+			}
+
+			var next atomic.Int64
+			var mu sync.Mutex
+			lat := make([]float64, 0, n)
+			bar = progressbar.NewOptions(n, progressbar.OptionSetDescription("submitting"), progressbar.OptionSetWriter(os.Stderr),
+				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(), progressbar.OptionShowCount(), progressbar.OptionShowIts())
+			start := time.Now()
+			for w := 0; w < clients; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					wc, err := client.Dial(ctx, g.rpcURL)
+					if err != nil {
+						mu.Lock()
+						res.Errors++
+						res.FirstError = err.Error()
+						mu.Unlock()
+						return
+					}
+					defer wc.Close()
+					for {
+						i := int(next.Add(int64(batch))) - batch
+						if i >= n {
+							return
+						}
+						part := txs[i:min(i+batch, n)]
+						t := time.Now()
+						items, err := wc.SubmitMany(ctx, part, true)
+						ms := float64(time.Since(t).Microseconds()) / 1000
+						mu.Lock()
+						if err != nil {
+							res.Errors += len(part)
+							if res.FirstError == "" {
+								res.FirstError = err.Error()
+							}
+						}
+						for _, it := range items {
+							switch {
+							case it.Error != nil:
+								res.Errors++
+								if res.FirstError == "" {
+									res.FirstError = it.Error.Message
+								}
+							case it.Receipt != nil && it.Receipt.Result.OK():
+								res.Committed++
+								lat = append(lat, ms)
+							default:
+								res.Rejected++
+							}
+						}
+						mu.Unlock()
+						bar.Add(len(part))
+					}
+				}()
+			}
+			wg.Wait()
+			bar.Finish()
+			res.Seconds = time.Since(start).Seconds()
+			res.TxPerSec = float64(res.Committed) / res.Seconds
+			slices.Sort(lat)
+			res.LatencyP50, res.LatencyP99 = percentile(lat, 0.50), percentile(lat, 0.99)
+			if len(lat) > 0 {
+				res.LatencyMax = lat[len(lat)-1]
+			}
+			if st, err := cl.Status(ctx); err == nil {
+				res.EndHeight = st.Height
+			}
+			if err := g.print(res, func(w io.Writer) {
+				fmt.Fprintf(w, "medchain bench: %d signed audit txs, %d clients, batches of %d (pre-signing took %.1fs, not timed)\n", n, clients, batch, res.SignSeconds)
+				fmt.Fprintf(w, "  committed   %d in %.2fs = %.0f tx/s (blocks %d..%d)\n", res.Committed, res.Seconds, res.TxPerSec, res.StartHeight+1, res.EndHeight)
+				fmt.Fprintf(w, "  latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms (submit to commit receipt)\n", res.LatencyP50, res.LatencyP99, res.LatencyMax)
+				if res.Rejected+res.Errors > 0 {
+					fmt.Fprintf(w, "  rejected %d, errors %d; first error: %s\n", res.Rejected, res.Errors, res.FirstError)
+				}
+			}); err != nil {
+				return err
+			}
+			if res.Committed != n {
+				return fmt.Errorf("%d of %d txs did not commit", n-res.Committed, n)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.IntVarP(&n, "txs", "n", 20000, "txs to submit")
+	f.IntVarP(&clients, "clients", "c", 8, "concurrent clients")
+	f.IntVar(&batch, "batch", 250, "txs per tx_submitBatch call")
+	f.IntVar(&patients, "patients", 1000, "spread the events over this many patients")
+	f.StringVar(&s.as, "as", "doctor456", "identity that signs the txs (needs the clinician, physician, ehr or admin role)")
+	f.StringVar(&s.key, "key", "", "key file of that identity (default <data-dir>/keys/<as>.key)")
+	return c
+}
+
+// percentile returns the p-quantile (nearest rank) of sorted values.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(sorted))+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
