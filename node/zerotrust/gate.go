@@ -313,7 +313,6 @@ func (g *Gate) Login(ctx context.Context, req LoginRequest) (string, Session, er
 	}
 	g.lockouts.succeed(req.Identity)
 	g.profiles.addDevice(req.Identity, req.DeviceKeyID)
-	g.profiles.record(req.Identity, now)
 	return token, s.clone(), nil
 }
 
@@ -631,7 +630,7 @@ func (g *Gate) MoveSegment(ctx context.Context, token string, target Segment, re
 
 // segmentCheck decides whether s may enter target.
 func (g *Gate) segmentCheck(s *Session, ident Identity, target Segment, ip netip.Addr, now time.Time) (Decision, error) {
-	risk := g.assess(*s, ident, ip, target, 0, 1, now)
+	risk := g.assess(*s, ident, ip, s.Segment, 0, 1, now) // a move is no cross-segment call
 	d := Decision{Risk: risk, Policy: "segment:" + target.String()}
 	refuse := func(format string, args ...any) (Decision, error) {
 		d.Reason = fmt.Sprintf(format, args...)
@@ -651,7 +650,7 @@ func (g *Gate) segmentCheck(s *Session, ident Identity, target Segment, ip netip
 		case rule.RequireMFA && !s.MFA:
 			return refuse("segment %s requires MFA", target)
 		case risk.Score > rule.MaxRisk:
-			return refuse("risk %d above segment %s limit %d", risk.Score, target, rule.MaxRisk)
+			return refuse("risk %d above segment %s limit %d (%s)", risk.Score, target, rule.MaxRisk, risk)
 		}
 	}
 	d.Allowed = true

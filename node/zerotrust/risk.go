@@ -1,6 +1,8 @@
 package zerotrust
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -143,4 +145,19 @@ func (p *profiles) addDevice(id, device string) {
 		clear(pr.devices)
 	}
 	pr.devices[device] = struct{}{}
+}
+
+// String lists the factors with their weights, e.g. "no_mfa 30 + new_device 20".
+func (r Risk) String() string {
+	if len(r.Factors) == 0 {
+		return "no risk factors"
+	}
+	var b strings.Builder
+	for i, f := range r.Factors {
+		if i > 0 {
+			b.WriteString(" + ")
+		}
+		fmt.Fprintf(&b, "%s %d", f.Name, f.Weight)
+	}
+	return b.String()
 }
