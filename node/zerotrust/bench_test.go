@@ -1,0 +1,105 @@
+package zerotrust
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+func benchHarness(b *testing.B, mutate func(*Config), o ...func(*Options)) *harness {
+	return newHarness(b, func(c *Config) {
+		c.MaxSessionsPerIdentity = 1 << 30
+		c.RateLimit.AdminPerMinute, c.RateLimit.UserPerMinute, c.RateLimit.AnonymousPerMinute = 1e9, 1e9, 1e9
+		c.RateLimit.Burst = 1e9
+		if mutate != nil {
+			mutate(c)
+		}
+	}, o...)
+}
+
+// BenchmarkSessionCreate measures Login: challenge lookup, ML-DSA-65
+// verification, token generation and store insert. Issuing and signing the
+// challenge (client work) is excluded.
+func BenchmarkSessionCreate(b *testing.B) {
+	for _, store := range []string{"mem", "file"} {
+		b.Run(store, func(b *testing.B) {
+			var opt []func(*Options)
+			if store == "file" {
+				st, err := OpenFileStore(filepath.Join(b.TempDir(), "s.json"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				opt = append(opt, func(o *Options) { o.Store = st })
+			}
+			h := benchHarness(b, nil, opt...)
+			h.addIdentity("dr.lee", SegmentCritical, false, "clinician")
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				req := h.signedLogin("dr.lee", "")
+				b.StartTimer()
+				tok, _, err := h.gate.Login(h.ctx, req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := h.gate.Logout(h.ctx, tok); err != nil { // keep the file small
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkSessionVerify measures Authorize of a public method: token hash,
+// store lookup, timeouts, identity lookup, rate limits, risk, segment.
+func BenchmarkSessionVerify(b *testing.B) {
+	h := benchHarness(b, nil)
+	h.addIdentity("dr.lee", SegmentCritical, true, "clinician")
+	tok := h.login("dr.lee", 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := h.gate.Authorize(h.ctx, tok, "chain_head", testAddr, RequestMeta{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAuthorizeWithPolicy is BenchmarkSessionVerify plus a CEL policy.
+func BenchmarkAuthorizeWithPolicy(b *testing.B) {
+	h := benchHarness(b, nil)
+	h.addIdentity("dr.lee", SegmentCritical, true, "clinician")
+	tok := h.login("dr.lee", SegmentClinical)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := h.gate.Authorize(h.ctx, tok, "audit_trail", testAddr, RequestMeta{Resource: "Patient/1"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPolicyEvaluate measures one seed policy on the allow path and on
+// the deny path (which re-runs rules to name the reason).
+func BenchmarkPolicyEvaluate(b *testing.B) {
+	pols, err := CompilePolicies(DefaultPolicies(), 10_000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		in   PolicyInput
+	}{
+		{"allow", PolicyInput{Roles: []string{"clinician"}, Risk: 10, Segment: SegmentClinical, MFA: true}},
+		{"deny", PolicyInput{Roles: []string{"clinician"}, Risk: 10, Segment: SegmentClinical, MFA: false}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				d, _ := pols.Evaluate(PolicyPatientDataAccess, &c.in)
+				if d.Allowed != (c.name == "allow") {
+					b.Fatal(d)
+				}
+			}
+		})
+	}
+}

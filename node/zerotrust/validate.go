@@ -1,0 +1,172 @@
+package zerotrust
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// Validator checks the shape of HTTP requests before anything parses them:
+// content type, a declared length within the cap, JSON nesting depth and
+// JSON-RPC batch size. It is stateless and safe for concurrent use.
+type Validator struct{ cfg RequestConfig }
+
+// NewValidator returns a validator for cfg (validated by Config.Validate).
+func NewValidator(cfg RequestConfig) *Validator { return &Validator{cfg: cfg} }
+
+// CheckHeaders checks the content type and the declared length. A length
+// of -1 means unknown (chunked).
+func (v *Validator) CheckHeaders(h http.Header, contentLength int64) error {
+	ct := h.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fmt.Errorf("%w: %q", ErrContentType, ct)
+	}
+	if !slices.Contains(v.cfg.AllowedContentTypes, mt) {
+		return fmt.Errorf("%w: %q (allowed: %s)", ErrContentType, mt, strings.Join(v.cfg.AllowedContentTypes, ", "))
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return fmt.Errorf("%w: charset %q (want utf-8)", ErrContentType, cs)
+	}
+	if contentLength < 0 && v.cfg.RequireContentLength {
+		return ErrLengthRequired
+	}
+	if contentLength > v.cfg.MaxBodyBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, contentLength, v.cfg.MaxBodyBytes)
+	}
+	return nil
+}
+
+// CheckJSON reads exactly one JSON value from r and checks that it nests no
+// deeper than maxDepth and, when it is an array (a JSON-RPC batch), holds no
+// more than maxBatch entries. It streams tokens and keeps only a depth
+// counter, so its stack does not grow with the input's nesting; it stops at
+// the first violation without reading the rest.
+func CheckJSON(r io.Reader, maxDepth, maxBatch int) error {
+	dec := json.NewDecoder(r)
+	dec.UseNumber()
+	depth, batch := 0, 0
+	topArray := false
+	started := false
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			if !started {
+				return fmt.Errorf("%w: empty body", ErrMalformedJSON)
+			}
+			if depth != 0 {
+				return fmt.Errorf("%w: unexpected end", ErrMalformedJSON)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformedJSON, err)
+		}
+		if started && depth == 0 {
+			return fmt.Errorf("%w: data after the top-level value", ErrMalformedJSON)
+		}
+		if topArray && depth == 1 {
+			if d, ok := tok.(json.Delim); !ok || d == '[' || d == '{' {
+				batch++ // an element starts at depth 1 of the top array
+				if batch > maxBatch {
+					return fmt.Errorf("%w: more than %d entries", ErrBatchTooLarge, maxBatch)
+				}
+			}
+		}
+		started = true
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '[', '{':
+				if depth == 0 && d == '[' {
+					topArray = true
+				}
+				depth++
+				if depth > maxDepth {
+					return fmt.Errorf("%w: deeper than %d", ErrJSONDepth, maxDepth)
+				}
+			case ']', '}':
+				depth--
+			}
+		}
+	}
+}
+
+// CheckBody runs CheckJSON with the configured limits.
+func (v *Validator) CheckBody(body []byte) error {
+	return CheckJSON(bytes.NewReader(body), v.cfg.MaxJSONDepth, v.cfg.MaxBatch)
+}
+
+// Middleware validates POST requests and hands next a body that passed
+// every check (read once, bounded by MaxBodyBytes). Requests of other
+// methods pass only without a body. Refusals are JSON-RPC 2.0 error
+// objects with the matching HTTP status.
+func (v *Validator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			if r.ContentLength != 0 {
+				writeRPCError(w, http.StatusMethodNotAllowed, -32600, "only POST may carry a body")
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err := v.CheckHeaders(r.Header, r.ContentLength); err != nil {
+			writeRPCError(w, statusFor(err), -32600, err.Error())
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, v.cfg.MaxBodyBytes))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				err = fmt.Errorf("%w: limit %d", ErrBodyTooLarge, v.cfg.MaxBodyBytes)
+			}
+			writeRPCError(w, statusFor(err), -32600, err.Error())
+			return
+		}
+		if err := v.CheckBody(body); err != nil {
+			code := -32600
+			if errors.Is(err, ErrMalformedJSON) {
+				code = -32700
+			}
+			writeRPCError(w, statusFor(err), code, err.Error())
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func statusFor(err error) int {
+	switch {
+	case errors.Is(err, ErrContentType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrLengthRequired):
+		return http.StatusLengthRequired
+	case errors.Is(err, ErrBodyTooLarge):
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+func writeRPCError(w http.ResponseWriter, status, code int, msg string) {
+	type rpcErr struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	b, _ := json.Marshal(struct {
+		JSONRPC string `json:"jsonrpc"`
+		ID      *int   `json:"id"`
+		Error   rpcErr `json:"error"`
+	}{"2.0", nil, rpcErr{code, msg}})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
