@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/medchain/medchain/chain/store"
 	"github.com/medchain/medchain/chain/types"
 )
 
@@ -72,7 +73,7 @@ func toRPC(err error) error {
 	case errors.As(err, &rej):
 		c, r := rej.Rejection()
 		return rejected(c, r)
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, store.ErrNotFound):
 		return &Error{Code: CodeNotFound, Msg: err.Error()}
 	case errors.Is(err, ErrBusy):
 		return &Error{Code: CodeBusy, Msg: err.Error()}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/store"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/chain/verify"
 )
@@ -625,8 +626,7 @@ func (v *verifyJobs) get(id string) *VerifyJob {
 }
 
 func isNotFound(err error) bool {
-	var nf interface{ NotFound() bool }
-	return errors.Is(err, ErrNotFound) || (errors.As(err, &nf) && nf.NotFound())
+	return errors.Is(err, ErrNotFound) || errors.Is(err, store.ErrNotFound)
 }
 
 func nonNil(h []types.Hash) []types.Hash {

@@ -14,15 +14,15 @@ import (
 // signature's algorithm (its 2-4 KB of bytes are left out; tx_get can return
 // the raw encoding).
 type TxView struct {
-	Hash      types.Hash    `json:"hash"`
-	ChainID   string        `json:"chain_id"`
-	Type      types.TxType  `json:"type"`
-	Signer    string        `json:"signer"`
-	Timestamp int64         `json:"timestamp"`
-	Nonce     uint64        `json:"nonce"`
-	Algorithm string        `json:"algorithm"`
-	Payload   types.Payload `json:"payload"`
-	Raw       []byte        `json:"raw,omitempty"`
+	Hash      types.Hash   `json:"hash"`
+	ChainID   string       `json:"chain_id"`
+	Type      types.TxType `json:"type"`
+	Signer    string       `json:"signer"`
+	Timestamp int64        `json:"timestamp"`
+	Nonce     uint64       `json:"nonce"`
+	Algorithm string       `json:"algorithm"`
+	Payload   any          `json:"payload"` // the decoded payload of Type
+	Raw       []byte       `json:"raw,omitempty"`
 }
 
 func txView(tx *types.Tx, raw bool) TxView {
