@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 
@@ -74,11 +75,30 @@ var (
 	fakeLogStore *Store
 	fakeLogChain *chain
 	fakeLogErr   error
+	fakeLogDir   string
 )
+
+// TestMain removes the shared benchmark store after all benchmarks ran.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fakeLogStore != nil {
+		_ = fakeLogStore.Close()
+	}
+	if fakeLogDir != "" {
+		_ = os.RemoveAll(fakeLogDir)
+	}
+	os.Exit(code)
+}
 
 func fakeLog(b *testing.B, size int) (*Store, *chain) {
 	fakeLogOnce.Do(func() {
-		s, err := Open(b.TempDir()+"/../fakelog", Options{FS: vfs.Default})
+		dir, err := os.MkdirTemp("", "medchain-store-bench-")
+		if err != nil {
+			fakeLogErr = err
+			return
+		}
+		fakeLogDir = dir
+		s, err := Open(dir, Options{FS: vfs.Default})
 		if err != nil {
 			fakeLogErr = err
 			return
