@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -52,9 +51,9 @@ func fakeTx(n uint64) *types.Tx {
 
 // chain builds valid next blocks for a store, the way a proposer would.
 type chain struct {
-	t      testing.TB
-	s      *Store
-	key    *crypto.PrivateKey
+	t         testing.TB
+	s         *Store
+	key       *crypto.PrivateKey
 	leaves    []types.Hash // every tx hash committed, in log order
 	committed []*types.Block
 	raft      uint64
@@ -166,5 +165,3 @@ func wantErr(t testing.TB, err, target error) {
 		t.Fatalf("got error %v, want %v", err, target)
 	}
 }
-
-func equalBytes(a, b []byte) bool { return bytes.Equal(a, b) }

@@ -95,7 +95,8 @@ func (o Options) withDefaults() Options {
 // pebbleOptions tunes Pebble for a write-heavy, append-mostly store: large
 // memtables so a block of thousands of txs fits many times over, L0 compacted
 // early but writes stalled late, and bloom filters on every level so that
-// HasTx and state misses rarely touch a data block.
+// HasTx and state misses rarely touch a data block; 8 KiB blocks balance
+// point reads (HasTx, Get, proof nodes) against scans.
 func (o Options) pebbleOptions(cache *pebble.Cache) *pebble.Options {
 	po := &pebble.Options{
 		FS:                          o.FS,
@@ -112,7 +113,7 @@ func (o Options) pebbleOptions(cache *pebble.Cache) *pebble.Options {
 	po.TargetFileSizes[0] = 8 << 20
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-		po.Levels[i].BlockSize = 32 << 10
+		po.Levels[i].BlockSize = 8 << 10
 	}
 	return po
 }
