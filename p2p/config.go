@@ -72,7 +72,7 @@ func TestConfig(chainID, nodeID string) Config {
 	c.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 	c.IdentityKeyFile = ""
 	c.ReauthInterval = 5 * time.Second
-	c.HandshakeTimeout = 3 * time.Second
+	c.HandshakeTimeout = 2 * time.Second
 	c.ClockSkew = 5 * time.Second
 	c.TxTimeout = 3 * time.Second
 	return c

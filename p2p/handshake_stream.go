@@ -39,6 +39,24 @@ func readMsg(r io.Reader, want msgType) (handshakeMsg, error) {
 	return m, nil
 }
 
+// refuseLinger bounds how long a refused peer gets to read the reason before
+// its connection is closed.
+const refuseLinger = 500 * time.Millisecond
+
+// refuse sends err as a result message, half-closes the stream and waits
+// (at most refuseLinger) for the remote to close its side, so that the reason
+// is delivered before the caller disconnects the peer.
+func refuse(s network.Stream, err error) {
+	if werr := writeMsg(s, handshakeMsg{Type: msgResult, Error: errorString(err)}); werr != nil {
+		s.Reset()
+		return
+	}
+	s.CloseWrite()
+	s.SetReadDeadline(time.Now().Add(refuseLinger))
+	io.Copy(io.Discard, io.LimitReader(s, maxHandshakeMsg))
+	s.Reset()
+}
+
 func newNonce() ([]byte, error) {
 	b := make([]byte, nonceSize)
 	if _, err := rand.Read(b); err != nil {
@@ -68,8 +86,7 @@ func (n *Node) initiate(ctx context.Context, p peer.ID) (NodeRecord, error) {
 	rec, err := n.initiateOn(s, p)
 	if err != nil {
 		// Tell the responder why, best effort, so both logs name the reason.
-		writeMsg(s, handshakeMsg{Type: msgResult, Error: errorString(err)})
-		s.Reset()
+		refuse(s, err)
 		return NodeRecord{}, err
 	}
 	n.markAuthenticated(p, rec)
@@ -130,8 +147,7 @@ func (n *Node) handleHandshake(s network.Stream) {
 	rec, err := n.respondOn(s, p)
 	if err != nil {
 		n.log.Warn("p2p: handshake refused", "peer", p, "role", "responder", "reason", err.Error())
-		writeMsg(s, handshakeMsg{Type: msgResult, Error: errorString(err)})
-		s.Close()
+		refuse(s, err)
 		n.disconnect(p, err)
 		return
 	}

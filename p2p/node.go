@@ -507,4 +507,3 @@ func errorString(err error) string {
 	}
 	return s
 }
-
