@@ -345,7 +345,10 @@ func (p plainRegistry) NodeByPeer(id peer.ID) (NodeRecord, error) { return p.m.N
 func TestReauthenticationDisconnectsRemovedNodeWithoutNotification(t *testing.T) {
 	mem := &MemRegistry{}
 	reg := plainRegistry{mem}
-	fast := func(c *Config) { c.HandshakeTimeout = 200 * time.Millisecond; c.ReauthInterval = 500 * time.Millisecond }
+	fast := func(c *Config) {
+		c.HandshakeTimeout = 200 * time.Millisecond
+		c.ReauthInterval = 500 * time.Millisecond
+	}
 	a := startNode(t, mem, reg, "a", 1, RoleVoter, fast)
 	b := startNode(t, mem, reg, "b", 2, RoleVoter, fast)
 	if _, err := a.Connect(ctxT(t, 5*time.Second), b.ID()); err != nil {
