@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -141,7 +142,7 @@ func New(cfg Config, key *crypto.PrivateKey, reg Registry) (*Node, error) {
 	h.SetStreamHandler(TxProtocol, n.guard(TxProtocol, n.handleTx))
 	if w, ok := reg.(RegistryWatcher); ok {
 		n.unwat = w.Watch(func(p peer.ID) {
-			n.wg.Go(func() { n.Recheck(p) })
+			n.spawn(func() { n.Recheck(p) })
 		})
 	}
 	n.wg.Go(n.maintain)
@@ -299,7 +300,7 @@ func (n *Node) Recheck(p peer.ID) {
 		n.mu.Unlock()
 		n.log.Info("p2p: node record changed, re-authenticating", "peer", p, "node_id", rec.NodeID)
 		if connected {
-			n.wg.Go(func() { n.authenticate(n.ctx, p) })
+			n.spawn(func() { n.authenticate(n.ctx, p) })
 		}
 	}
 }
@@ -337,7 +338,7 @@ func (n *Node) connected(_ network.Network, c network.Conn) {
 	}
 	n.mu.Unlock()
 	if c.Stat().Direction == network.DirOutbound {
-		n.wg.Go(func() {
+		n.spawn(func() {
 			if _, err := n.authenticate(n.ctx, p); err != nil && n.ctx.Err() == nil {
 				n.log.Debug("p2p: handshake after dial failed", "peer", p, "err", err)
 			}
@@ -396,7 +397,7 @@ func (n *Node) maintain() {
 			n.disconnect(p, fmt.Errorf("%w: no handshake within %v", ErrUnauthenticated, n.cfg.HandshakeTimeout))
 		}
 		for _, p := range reauth {
-			n.wg.Go(func() { n.authenticate(n.ctx, p) })
+			n.spawn(func() { n.authenticate(n.ctx, p) })
 		}
 	}
 }
@@ -436,11 +437,24 @@ func (n *Node) authenticate(ctx context.Context, p peer.ID) (NodeRecord, error) 
 	}
 }
 
-// markAuthenticated records a successful handshake with p.
-func (n *Node) markAuthenticated(p peer.ID, rec NodeRecord) {
+// spawn runs f on a goroutine that Close waits for, unless the node is
+// closing.
+func (n *Node) spawn(f func()) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
+		return
+	}
+	n.wg.Go(f)
+}
+
+// markAuthenticated records a successful handshake with p, if p is still
+// connected (the disconnect notification clears the record).
+func (n *Node) markAuthenticated(p peer.ID, rec NodeRecord) {
+	connected := n.host.Network().Connectedness(p) == network.Connected
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed || !connected {
 		return
 	}
 	delete(n.pending, p)
@@ -500,10 +514,12 @@ func (n *Node) openStream(ctx context.Context, p peer.ID, proto protocol.ID) (ne
 	return s, rec, nil
 }
 
+// errorString renders err for the wire: valid UTF-8 (the decoder refuses
+// anything else) and at most maxErrorLen bytes.
 func errorString(err error) string {
-	s := err.Error()
+	s := strings.ToValidUTF8(err.Error(), "?")
 	if len(s) > maxErrorLen {
-		s = s[:maxErrorLen]
+		s = strings.ToValidUTF8(s[:maxErrorLen], "")
 	}
 	return s
 }

@@ -41,8 +41,6 @@ func TestPeerWithoutAdmissionIsRefused(t *testing.T) {
 		t.Fatalf("refusal not logged with peer id and reason:\n%s", logs)
 	}
 	// Nor will a dial to it: the gater refuses before dialling.
-	b2 := &testNode{Node: b.Node}
-	b2.rec = NodeRecord{NodeID: "b", PeerID: b.ID()}
 	if _, err := a.Connect(ctxT(t, 2*time.Second), b.ID()); !errors.Is(err, ErrNotAdmitted) {
 		t.Fatalf("dial to unadmitted peer: got %v, want ErrNotAdmitted", err)
 	}
@@ -354,8 +352,6 @@ func TestReauthenticationDisconnectsRemovedNodeWithoutNotification(t *testing.T)
 	if _, err := a.Connect(ctxT(t, 5*time.Second), b.ID()); err != nil {
 		t.Fatal(err)
 	}
-	first, _ := a.Authenticated(b.ID())
-	_ = first
 	// Healthy peers survive several reauthentications.
 	a.mu.Lock()
 	t0 := a.authed[b.ID()].authedAt
