@@ -1,12 +1,14 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p"
 	ci "github.com/libp2p/go-libp2p/core/crypto"
@@ -422,6 +424,36 @@ func TestProtocolRoleTable(t *testing.T) {
 		err := permitted(protocolID(tt.proto), tt.role)
 		if (err == nil) != tt.ok {
 			t.Errorf("permitted(%s, %s) = %v, want ok=%v", tt.proto, tt.role, err, tt.ok)
+		}
+	}
+}
+
+func TestChangedNodeKeyForcesReauthentication(t *testing.T) {
+	reg := &MemRegistry{}
+	a := startNode(t, reg, nil, "a", 1, RoleVoter, nil)
+	b := startNode(t, reg, nil, "b", 2, RoleVoter, nil)
+	if _, err := a.Connect(ctxT(t, 5*time.Second), b.ID()); err != nil {
+		t.Fatal(err)
+	}
+	// Governance rotates b's ML-DSA key on chain, but b still signs with the
+	// old one: the change triggers a handshake that b can no longer pass.
+	rotated := b.rec
+	rotated.PublicKey = testKey(t, 42).Public()
+	reg.Put(rotated)
+	eventually(t, 3*time.Second, "node with a stale key disconnected", func() bool { return !connected(a, b) })
+	if !strings.Contains(a.logs.String()+b.logs.String(), ErrBadSignature.Error()) {
+		t.Fatal("bad signature not logged")
+	}
+}
+
+func TestErrorStringIsBoundedValidUTF8(t *testing.T) {
+	for _, in := range []string{"short", string(bytes.Repeat([]byte("é"), maxErrorLen)), "bad \xff utf8"} {
+		s := errorString(errors.New(in))
+		if len(s) > maxErrorLen || !utf8.ValidString(s) {
+			t.Errorf("errorString(%q...) = %d bytes, valid %v", in[:5], len(s), utf8.ValidString(s))
+		}
+		if err := (&handshakeMsg{Type: msgResult, Error: s}).ValidateBasic(); err != nil {
+			t.Error(err)
 		}
 	}
 }
