@@ -1,0 +1,151 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/types"
+)
+
+// Commit is everything one block changes.
+type Commit struct {
+	// Block is the block to append; its header's LogSize and LogRoot must be
+	// what LogRootAfter(Block.TxHashes()) returned.
+	Block *types.Block
+	// Writes are the state changes the executor produced for Block.
+	Writes []state.Write
+	// AppliedIndex is the Raft index of the entry carrying Block; it must not
+	// be below the stored applied index.
+	AppliedIndex uint64
+}
+
+// Commit appends c.Block to the chain in one atomic Pebble batch: the block
+// by height, block hash -> height, tx hash -> (height, index, leaf), the new
+// log nodes, c.Writes, the head and the applied index. A block that does not
+// extend the head is ErrNotNext; one whose header does not commit to the log
+// is ErrLogMismatch; in both cases nothing is written. Any other error means
+// the write failed and the caller must stop (fail closed).
+func (s *Store) Commit(c Commit) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.exit()
+	b := c.Block
+	if b == nil {
+		return fmt.Errorf("%w: nil block", ErrInvalidBlock)
+	}
+	if len(b.Txs) != len(b.Results) {
+		return fmt.Errorf("%w: height %d has %d txs but %d results", ErrInvalidBlock, b.Header.Height, len(b.Txs), len(b.Results))
+	}
+	for i, tx := range b.Txs {
+		if tx == nil {
+			return fmt.Errorf("%w: height %d: tx %d is nil", ErrInvalidBlock, b.Header.Height, i)
+		}
+	}
+
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.RLock()
+	hasHead, head, headHash, applied, border := s.hasHead, s.head.Height, s.headHash, s.applied, s.border
+	s.mu.RUnlock()
+
+	h := &b.Header
+	wantHeight, wantPrev := uint64(1), types.Hash{}
+	if hasHead {
+		wantHeight, wantPrev = head+1, headHash
+	}
+	if h.Height != wantHeight {
+		return fmt.Errorf("%w: height %d, want %d", ErrNotNext, h.Height, wantHeight)
+	}
+	if h.PrevHash != wantPrev {
+		return fmt.Errorf("%w: height %d has prev hash %s, want %s", ErrNotNext, h.Height, h.PrevHash, wantPrev)
+	}
+	if c.AppliedIndex < applied {
+		return fmt.Errorf("%w: height %d: applied index %d is below the stored %d", ErrNotNext, h.Height, c.AppliedIndex, applied)
+	}
+
+	txHashes := b.TxHashes()
+	raw := b.Encode()
+	batch := s.db.NewBatchWithSize(len(raw) + len(txHashes)*(2*(nodeKeySize+hashSize)+1+hashSize+txLocSize+16) + 256)
+	defer batch.Close()
+
+	// The log: append the leaves to a copy of the border, writing every node
+	// the compact range completes.
+	var setErr error
+	set := func(k, v []byte) {
+		if err := batch.Set(k, v, nil); err != nil && setErr == nil {
+			setErr = err
+		}
+	}
+	next := cloneRange(s.rf, border)
+	key := make([]byte, 0, 64)
+	visit := func(id compact.NodeID, hash []byte) {
+		key = appendNodeKey(key[:0], id.Level, id.Index)
+		set(key, hash)
+	}
+	firstLeaf := next.End()
+	for _, th := range txHashes {
+		if err := next.Append(types.LogHasher.HashLeaf(th[:]), visit); err != nil {
+			return fmt.Errorf("store: append to log: %w", err) // a broken invariant of our own border
+		}
+	}
+	root := rootOf(next)
+	if h.LogSize != next.End() || h.LogRoot != root {
+		return fmt.Errorf("%w: height %d says size %d root %s; appending %d txs gives size %d root %s",
+			ErrLogMismatch, h.Height, h.LogSize, h.LogRoot, len(txHashes), next.End(), root)
+	}
+
+	// Tx index: first occurrence wins (invariant 4). Only txs the executor
+	// marked as replays can already be indexed, so only they cost a read.
+	seen := make(map[types.Hash]struct{}, len(txHashes))
+	for i, th := range txHashes {
+		if _, dup := seen[th]; dup {
+			continue
+		}
+		seen[th] = struct{}{}
+		if b.Results[i].Code == types.CodeReplay {
+			_, found, err := s.get(TxKey(th))
+			if err != nil {
+				return err
+			}
+			if found {
+				continue
+			}
+		}
+		key = append(append(key[:0], PrefixTx), th[:]...)
+		set(key, txLoc{Height: h.Height, Index: uint32(i), Leaf: firstLeaf + uint64(i)}.encode())
+	}
+
+	// State writes.
+	for _, w := range c.Writes {
+		key = append(append(key[:0], PrefixState), w.Key...)
+		if w.Delete {
+			if err := batch.Delete(key, nil); err != nil && setErr == nil {
+				setErr = err
+			}
+			continue
+		}
+		set(key, w.Value)
+	}
+
+	blockHash := b.Hash()
+	set(BlockKey(h.Height), raw)
+	set(BlockHashKey(blockHash), encodeU64(h.Height))
+	set(MetaKey(metaHead), encodeU64(h.Height))
+	set(MetaKey(metaApplied), encodeU64(c.AppliedIndex))
+	if setErr != nil {
+		return fmt.Errorf("store: build batch for height %d: %w", h.Height, setErr)
+	}
+	if err := s.write(batch); err != nil {
+		return fmt.Errorf("store: commit height %d: %w", h.Height, err)
+	}
+
+	s.mu.Lock()
+	s.head, s.headHash, s.hasHead = *h, blockHash, true
+	s.applied = c.AppliedIndex
+	s.border = next
+	s.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,79 @@
+// Package store is medchain's persistent chain store: blocks, their indexes,
+// the committed state and the global Merkle log, in one Pebble database.
+//
+// The consensus FSM is the only writer. It calls Commit once per block, which
+// writes the block, its indexes, the new log nodes, the block's state writes,
+// the head and the Raft applied index in one atomic Pebble batch, and
+// SetAppliedIndex for Raft entries that are not blocks. Readers (the executor
+// through state.View and state.Scanner, the RPC layer, proof services) may run
+// concurrently with the writer.
+//
+//	s, err := store.Open(dir, store.DefaultOptions())
+//	size, root, err := s.LogRootAfter(block.TxHashes()) // proposer: fill the header
+//	err = s.Commit(store.Commit{Block: block, Writes: writes, AppliedIndex: raftIndex})
+//	proof, err := s.InclusionProof(leaf, size)
+//
+// # Key layout
+//
+// Every key starts with a one-byte keyspace prefix. Integers are big-endian so
+// that keys sort numerically: blocks are laid out in height order and Pebble
+// moves their sstables down the LSM instead of rewriting them.
+//
+//	prefix     key                                 value
+//	+-------+------------------------------------+-----------------------------------------+
+//	| 'b'   | height u64                         | CBOR(types.Block)                       |
+//	| 'h'   | block hash [32]                    | height u64                              |
+//	| 't'   | tx hash [32]                       | height u64 | index u32 | log leaf u64   |
+//	| 'n'   | level u8 | index u64               | node hash [32]                          |
+//	| 's'   | state key (opaque, chain/state)    | state value (opaque)                    |
+//	| 'm'   | "applied"                          | Raft applied index u64                  |
+//	| 'm'   | "genesis"                          | genesis document (opaque bytes)         |
+//	| 'm'   | "head"                             | head height u64                         |
+//	+-------+------------------------------------+-----------------------------------------+
+//
+// The 't' record is both the tx location index and the log leaf index: one key
+// per tx keeps Commit and HasTx cheap.
+//
+// # The global log
+//
+// The log is an RFC 6962 Merkle tree (types.LogHasher) whose leaves are the
+// hashes of every tx of every block, in block order, rejected txs included.
+// Leaf i is stored as node (0, i) = HashLeaf(tx hash); every perfect subtree
+// root (level, index) is stored as soon as it is complete, exactly as the
+// compact range visitor of github.com/transparency-dev/merkle reports it:
+//
+//	level 2              (2,0)
+//	                   /       \
+//	level 1        (1,0)        (1,1)        (1,2)
+//	               /   \        /   \        /   \
+//	level 0    (0,0) (0,1)  (0,2) (0,3)  (0,4) (0,5)  (0,6)     size 7
+//
+// The root of the tree at any size n is the fold of the perfect subtrees that
+// cover [0, n) (at most 64 stored nodes); inclusion and consistency proofs are
+// stored nodes, plus at most one ephemeral node recomputed from stored nodes.
+// Nothing is ever rebuilt from the leaves. The right border (the compact range
+// of the current size) is kept in memory and loaded at Open.
+//
+// # Invariants
+//
+//  1. Commit is atomic: after a crash either everything a block changed
+//     (block, indexes, log nodes, state, head, applied index) is on disk, or
+//     none of it is. With Options.Sync, a Commit that returned nil survives a
+//     crash.
+//  2. Blocks form a chain: Commit accepts only Height == head+1 (1 for the
+//     first block) and PrevHash == the head's hash (zero for the first block);
+//     anything else is ErrNotNext and writes nothing.
+//  3. Every header commits the log: Commit accepts a block only if
+//     Header.LogSize and Header.LogRoot are what appending its tx hashes to
+//     the log yields (ErrLogMismatch otherwise, nothing written). At Open the
+//     root recomputed from the stored border must equal the head's LogRoot.
+//  4. A tx hash is indexed at its first occurrence. A later copy (the executor
+//     gives it types.CodeReplay) is still a log leaf but never moves the index.
+//  5. The applied index never moves backwards.
+//  6. Stored bytes that fail to decode, or decode to something that does not
+//     belong under their key (a block whose height differs from its key, a tx
+//     whose hash differs from the index that points at it), are ErrCorrupt,
+//     with the key named; they are never served.
+//  7. Returned slices are owned by the caller, except inside Scan and ScanRaw
+//     callbacks, where they are valid only during the call.
+package store

@@ -1,0 +1,136 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Defaults for Options.
+const (
+	DefaultCacheSize    = 256 << 20 // bytes of Pebble block cache
+	DefaultMemTableSize = 64 << 20  // bytes per memtable
+	DefaultBlockLRU     = 16        // decoded blocks kept for Tx lookups
+)
+
+// Options configures a Store. The zero value is valid: it writes without
+// syncing (see Sync) and uses the defaults above.
+type Options struct {
+	// FS is the filesystem all Pebble I/O goes through; nil means vfs.Default.
+	// Tests pass vfs.NewMem or vfs.NewCrashableMem.
+	FS vfs.FS
+	// Sync makes Commit, SetAppliedIndex and SetGenesis sync the WAL before
+	// returning. Without it a crash may lose the last writes (the Raft log is
+	// durable, so the FSM can re-apply them); call Flush before Raft compacts
+	// its log. DefaultOptions sets it.
+	Sync bool
+	// DisableWAL turns Pebble's write-ahead log off: writes are durable only
+	// after Flush. Requires Sync to be false.
+	DisableWAL bool
+	// CacheSize is the Pebble block cache in bytes; 0 means DefaultCacheSize.
+	CacheSize int64
+	// MemTableSize is the size of one Pebble memtable in bytes; 0 means
+	// DefaultMemTableSize.
+	MemTableSize uint64
+	// BlockLRU is how many decoded blocks Tx keeps; 0 means DefaultBlockLRU,
+	// a negative value disables the cache.
+	BlockLRU int
+	// Logger receives Pebble's messages (info as debug); nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the production options: synced commits on the
+// default filesystem.
+func DefaultOptions() Options {
+	return Options{Sync: true, CacheSize: DefaultCacheSize, MemTableSize: DefaultMemTableSize, BlockLRU: DefaultBlockLRU}
+}
+
+// TestOptions returns options for tests: an in-memory filesystem, synced
+// commits and small caches.
+func TestOptions() Options {
+	return Options{FS: vfs.NewMem(), Sync: true, CacheSize: 8 << 20, MemTableSize: 4 << 20, BlockLRU: 4}
+}
+
+// Validate reports every invalid field.
+func (o Options) Validate() error {
+	var errs []error
+	if o.CacheSize < 0 {
+		errs = append(errs, fmt.Errorf("store: CacheSize %d: must not be negative", o.CacheSize))
+	}
+	if o.DisableWAL && o.Sync {
+		errs = append(errs, errors.New("store: Sync: cannot sync with DisableWAL set; use Flush"))
+	}
+	if o.MemTableSize != 0 && o.MemTableSize < 1<<20 {
+		errs = append(errs, fmt.Errorf("store: MemTableSize %d: must be 0 or at least 1 MiB", o.MemTableSize))
+	}
+	if o.MemTableSize >= 4<<30 {
+		errs = append(errs, fmt.Errorf("store: MemTableSize %d: must be below 4 GiB", o.MemTableSize))
+	}
+	return errors.Join(errs...)
+}
+
+func (o Options) withDefaults() Options {
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = DefaultMemTableSize
+	}
+	if o.BlockLRU == 0 {
+		o.BlockLRU = DefaultBlockLRU
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// pebbleOptions tunes Pebble for a write-heavy, append-mostly store: large
+// memtables so a block of thousands of txs fits many times over, L0 compacted
+// early but writes stalled late, and bloom filters on every level so that
+// HasTx and state misses rarely touch a data block.
+func (o Options) pebbleOptions(cache *pebble.Cache) *pebble.Options {
+	po := &pebble.Options{
+		FS:                          o.FS,
+		Cache:                       cache,
+		DisableWAL:                  o.DisableWAL,
+		MemTableSize:                o.MemTableSize,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       2,
+		L0StopWritesThreshold:       1000,
+		LBaseMaxBytes:               256 << 20,
+		FormatMajorVersion:          pebble.FormatNewest,
+		Logger:                      slogLogger{o.Logger},
+	}
+	po.TargetFileSizes[0] = 8 << 20
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		po.Levels[i].BlockSize = 32 << 10
+	}
+	return po
+}
+
+// slogLogger routes Pebble's logger to slog.
+type slogLogger struct{ l *slog.Logger }
+
+func (s slogLogger) Infof(format string, args ...any) {
+	s.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (s slogLogger) Errorf(format string, args ...any) {
+	s.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+// Fatalf must not return (Pebble's contract): the store is in an unknown state.
+func (s slogLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.l.Error(msg, "component", "pebble", "fatal", true)
+	panic("store: pebble fatal: " + msg)
+}
