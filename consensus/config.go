@@ -22,6 +22,13 @@ type Config struct {
 	// Required; a valid identifier (types.ValidateID).
 	NodeID string
 
+	// Join starts a node that has no Raft state and waits for the leader to
+	// add it (AddVoter or AddNonvoter); it then catches up by snapshot and
+	// log. Without Join, New refuses a data dir with no Raft state
+	// (ErrNotBootstrapped), so a node that missed medchain init never sits
+	// silently outside its cluster. Default false.
+	Join bool
+
 	// HeartbeatTimeout is how long a follower waits without contact before it
 	// starts an election. Default 1s (raft's default, sized for multi-region RTTs).
 	HeartbeatTimeout time.Duration
@@ -171,8 +178,8 @@ func (c Config) Validate() error {
 	if c.MaxBlockBytes < types.DefaultMaxTxBytes {
 		bad("MaxBlockBytes", "%d: must be at least %d (one tx)", c.MaxBlockBytes, types.DefaultMaxTxBytes)
 	}
-	if c.MempoolSize < c.MaxBlockTxs {
-		bad("MempoolSize", "%d: must be at least MaxBlockTxs (%d)", c.MempoolSize, c.MaxBlockTxs)
+	if c.MempoolSize < 1 {
+		bad("MempoolSize", "%d: must be positive", c.MempoolSize)
 	}
 	if c.SnapshotThreshold == 0 {
 		bad("SnapshotThreshold", "must be positive")

@@ -179,7 +179,7 @@ func New(cfg Config, g *state.Genesis, key *crypto.PrivateKey, trans raft.Transp
 	if err != nil {
 		return nil, fmt.Errorf("consensus: read raft state: %w", err)
 	}
-	if !has {
+	if !has && !cfg.Join {
 		return nil, ErrNotBootstrapped
 	}
 	st, err := openStore(cfg, g)
