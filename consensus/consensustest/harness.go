@@ -49,6 +49,9 @@ type Options struct {
 	// N is the number of nodes; default 1. Node 0 is bootstrapped as the only
 	// voter; the others join and are added as voters once it leads.
 	N int
+	// Started is how many nodes New starts (default N); start the others
+	// with Join, e.g. to make them catch up from a snapshot.
+	Started int
 	// Configure edits each node's config (after TestConfig).
 	Configure func(i int, c *consensus.Config)
 	// LogLevel for t.Log output; default slog.LevelWarn.
@@ -93,6 +96,9 @@ func New(t testing.TB, opts Options) *Cluster {
 	if opts.N == 0 {
 		opts.N = 1
 	}
+	if opts.Started == 0 {
+		opts.Started = opts.N
+	}
 	if opts.LogLevel == 0 {
 		opts.LogLevel = slog.LevelWarn
 	}
@@ -114,16 +120,22 @@ func New(t testing.TB, opts Options) *Cluster {
 		t.Fatalf("bootstrap: %v", err)
 	}
 	t.Cleanup(c.Close)
-	for i := range opts.N {
-		c.Start(i)
-	}
-	leader := c.WaitLeader(10 * time.Second)
-	for i := 1; i < opts.N; i++ {
-		if err := leader.AddVoter(NodeID(i), string(c.addrs[i]), 10*time.Second); err != nil {
-			t.Fatalf("add voter %s: %v", NodeID(i), err)
-		}
+	c.Start(0)
+	c.WaitLeader(10 * time.Second)
+	for i := 1; i < opts.Started; i++ {
+		c.Join(i)
 	}
 	return c
+}
+
+// Join starts node i (which has no Raft state) and adds it as a voter.
+func (c *Cluster) Join(i int) *consensus.Node {
+	c.t.Helper()
+	n := c.Start(i)
+	if err := c.WaitLeader(10*time.Second).AddVoter(NodeID(i), string(c.addrs[i]), 10*time.Second); err != nil {
+		c.t.Fatalf("add voter %s: %v", NodeID(i), err)
+	}
+	return n
 }
 
 // Start starts (or restarts) node i on a fresh transport with its address.
