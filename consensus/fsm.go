@@ -1,0 +1,313 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/store"
+	"github.com/medchain/medchain/chain/types"
+)
+
+// ApplyResult is what FSM.Apply returns for a log entry; raft hands it to the
+// proposer through ApplyFuture.Response.
+type ApplyResult struct {
+	Height  uint64     // the committed height (0 unless the block committed)
+	Hash    types.Hash // the committed block hash
+	Skipped bool       // the entry was at or below the stored applied index
+	Err     error      // ErrRejected (deterministic) or ErrHalted (this node stopped)
+}
+
+// Committed describes a block the FSM just stored.
+type Committed struct {
+	Block *types.Block
+	Hash  types.Hash
+	Index uint64 // Raft log index
+}
+
+// FSM is medchain's persistent Raft state machine over the Pebble store. It
+// implements raft.FSM. Raft calls Apply, Snapshot and Restore from one
+// goroutine; Store, WithStore, Err and Head are safe from any goroutine.
+//
+// Apply is deterministic: it reads only the entry, the store and the genesis,
+// never the local clock (time.Now is read only to report apply latency).
+type FSM struct {
+	exec       *state.Executor
+	genesis    *state.Genesis
+	genWrites  []state.Write
+	genState   types.Hash
+	dir        string
+	opts       store.Options
+	verifySigs bool
+	log        *slog.Logger
+	metrics    Metrics
+
+	// hooks, set before Raft starts
+	onCommit func(*Committed)
+	onReject func(*types.Block, error)
+
+	mu sync.RWMutex
+	// guards the following
+	st *store.Store
+
+	halt      atomic.Pointer[error]
+	lastIndex atomic.Uint64 // last entry index applied, rejected or skipped
+
+	cacheMu sync.Mutex
+	// guards the following
+	cache map[types.Hash]*state.Outcome // outcomes of blocks this node proposed
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// newFSM wraps an open store. The store must hold the genesis (InitStore).
+func newFSM(st *store.Store, dir string, opts store.Options, exec *state.Executor, verifySigs bool, log *slog.Logger, m Metrics) *FSM {
+	ws, h := exec.GenesisState()
+	f := &FSM{exec: exec, genesis: exec.Genesis(), genWrites: ws, genState: h, dir: dir, opts: opts,
+		verifySigs: verifySigs, log: log, metrics: m, st: st, cache: make(map[types.Hash]*state.Outcome)}
+	f.lastIndex.Store(st.AppliedIndex())
+	return f
+}
+
+// Store returns the current store. A snapshot restore replaces it (the old
+// one is closed): read through Store or WithStore each time, never keep it.
+func (f *FSM) Store() *store.Store {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st
+}
+
+// WithStore calls fn with the current store, holding off a restore until fn
+// returns.
+func (f *FSM) WithStore(fn func(*store.Store) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return fn(f.st)
+}
+
+// View returns the state as the executor sees it before the next block: the
+// store, with the genesis identities layered on top until block 1 commits.
+func (f *FSM) view(st *store.Store) state.View {
+	if _, ok := st.Head(); ok {
+		return st
+	}
+	return newGenesisView(st, f.genWrites)
+}
+
+// Err returns nil, or the ErrHalted error that stopped the FSM.
+func (f *FSM) Err() error {
+	if p := f.halt.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Halted reports whether the FSM stopped applying.
+func (f *FSM) Halted() bool { return f.halt.Load() != nil }
+
+// LastIndex is the last Raft index the FSM handled (applied, rejected or
+// skipped as already applied).
+func (f *FSM) LastIndex() uint64 { return f.lastIndex.Load() }
+
+func (f *FSM) stop(err error) *ApplyResult {
+	herr := fmt.Errorf("%w: %w", ErrHalted, err)
+	if f.halt.CompareAndSwap(nil, &herr) {
+		f.log.Error("consensus: FSM HALTED: this node stops applying and must not serve state; operator action needed",
+			"err", err)
+	}
+	return &ApplyResult{Err: f.Err()}
+}
+
+// cacheOutcome remembers the outcome of a block this node executed as
+// proposer, so its own Apply skips the second execution.
+func (f *FSM) cacheOutcome(h types.Hash, o *state.Outcome) {
+	f.cacheMu.Lock()
+	if len(f.cache) >= 8 { // one block in flight; stale entries are from failed proposals
+		clear(f.cache)
+	}
+	f.cache[h] = o
+	f.cacheMu.Unlock()
+}
+
+func (f *FSM) takeOutcome(h types.Hash) *state.Outcome {
+	f.cacheMu.Lock()
+	defer f.cacheMu.Unlock()
+	o := f.cache[h]
+	delete(f.cache, h)
+	return o
+}
+
+func (f *FSM) dropOutcome(h types.Hash) { f.takeOutcome(h) }
+
+// Apply implements raft.FSM.
+func (f *FSM) Apply(l *raft.Log) any {
+	if err := f.Err(); err != nil {
+		return &ApplyResult{Err: err}
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	st := f.st
+	if l.Index <= st.AppliedIndex() {
+		f.lastIndex.Store(max(f.lastIndex.Load(), l.Index))
+		return &ApplyResult{Skipped: true}
+	}
+	kind, body := decodeEntry(l.Data)
+	var res *ApplyResult
+	switch kind {
+	case EntryBlock:
+		res = f.applyBlock(st, l.Index, body)
+	case 0:
+		res = f.reject(st, l.Index, nil, fmt.Errorf("%w: empty log entry at index %d", ErrRejected, l.Index))
+	default:
+		res = f.stop(fmt.Errorf("%w: %s at index %d", ErrUnknownEntry, kind, l.Index))
+	}
+	if !f.Halted() {
+		f.lastIndex.Store(l.Index)
+	}
+	return res
+}
+
+// reject records a deterministic rejection: the applied index moves past the
+// entry and nothing else changes.
+func (f *FSM) reject(st *store.Store, index uint64, b *types.Block, err error) *ApplyResult {
+	if serr := st.SetAppliedIndex(index); serr != nil {
+		return f.stop(fmt.Errorf("set applied index %d after rejecting an entry: %w", index, serr))
+	}
+	f.log.Warn("consensus: committed entry rejected", "index", index, "err", err)
+	f.metrics.BlockRejected()
+	if b != nil && f.onReject != nil {
+		f.onReject(b, err)
+	}
+	return &ApplyResult{Err: err}
+}
+
+func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte) *ApplyResult {
+	start := time.Now() // latency metric only; never reaches state
+	b, err := types.DecodeBlock(body)
+	if err != nil {
+		return f.reject(st, index, nil, fmt.Errorf("%w: index %d: %v", ErrRejected, index, err))
+	}
+	hash := b.Hash()
+	head, hasHead := st.Head()
+	view := f.view(st)
+	if err := f.verifyHeader(view, head, hasHead, b); err != nil {
+		if errors.Is(err, state.ErrIO) {
+			return f.stop(fmt.Errorf("verify block %d: %w", b.Header.Height, err))
+		}
+		f.dropOutcome(hash)
+		return f.reject(st, index, b, fmt.Errorf("%w: height %d (%s): %w", ErrRejected, b.Header.Height, hash, err))
+	}
+	prevState := f.genState
+	if hasHead {
+		prevState = head.StateHash
+	}
+	out := f.takeOutcome(hash)
+	if out == nil {
+		bc := state.BlockContext{Height: b.Header.Height, Time: b.Header.Time}
+		out, err = f.exec.ExecuteBlock(view, prevState, bc, b.Txs, state.ExecOptions{VerifySignatures: f.verifySigs})
+		if err != nil {
+			return f.stop(fmt.Errorf("execute block %d: %w", b.Header.Height, err))
+		}
+	}
+	if got := types.ResultsHash(out.Results); got != b.Header.ResultsHash {
+		return f.stop(fmt.Errorf("%w: block %d (%s): re-executed results hash %s, header says %s",
+			ErrDivergence, b.Header.Height, hash, got, b.Header.ResultsHash))
+	}
+	if out.StateHash != b.Header.StateHash {
+		return f.stop(fmt.Errorf("%w: block %d (%s): re-executed state hash %s, header says %s",
+			ErrDivergence, b.Header.Height, hash, out.StateHash, b.Header.StateHash))
+	}
+	writes := out.Writes
+	if !hasHead {
+		writes = mergeWrites(f.genWrites, writes)
+	}
+	err = st.Commit(store.Commit{Block: b, Writes: writes, AppliedIndex: index})
+	switch {
+	case errors.Is(err, store.ErrLogMismatch), errors.Is(err, store.ErrNotNext), errors.Is(err, store.ErrInvalidBlock):
+		return f.reject(st, index, b, fmt.Errorf("%w: height %d (%s): %w", ErrRejected, b.Header.Height, hash, err))
+	case err != nil:
+		return f.stop(fmt.Errorf("commit block %d: %w", b.Header.Height, err))
+	}
+	ok := 0
+	for _, r := range b.Results {
+		if r.OK() {
+			ok++
+		}
+	}
+	f.metrics.BlockCommitted(b.Header.Height, len(b.Txs), ok, time.Since(start))
+	if f.onCommit != nil {
+		f.onCommit(&Committed{Block: b, Hash: hash, Index: index})
+	}
+	return &ApplyResult{Height: b.Header.Height, Hash: hash}
+}
+
+// firstPrevHash is the PrevHash block 1 must carry. The store accepts only a
+// zero prev hash for its first block, so block 1 binds the chain to its
+// genesis through the chain id, the genesis time (Time >= genesis time) and
+// the genesis state hash its StateHash chains from.
+func firstPrevHash(*state.Genesis) types.Hash { return types.Hash{} }
+
+// verifyHeader checks everything about b that needs no execution. A returned
+// error wrapping state.ErrIO is an I/O failure; any other is a rejection.
+func (f *FSM) verifyHeader(view state.View, head types.Header, hasHead bool, b *types.Block) error {
+	h := &b.Header
+	if h.ChainID != f.genesis.ChainID {
+		return fmt.Errorf("chain id %q, this chain is %q", h.ChainID, f.genesis.ChainID)
+	}
+	wantHeight, wantPrev, minTime := uint64(1), firstPrevHash(f.genesis), f.genesis.Time
+	if hasHead {
+		wantHeight, wantPrev, minTime = head.Height+1, head.Hash(), head.Time
+	}
+	if h.Height != wantHeight {
+		return fmt.Errorf("height %d, want %d (another block already took this height)", h.Height, wantHeight)
+	}
+	if h.PrevHash != wantPrev {
+		return fmt.Errorf("prev hash %s, want %s (another block already took this height)", h.PrevHash, wantPrev)
+	}
+	if h.Time < minTime {
+		return fmt.Errorf("block time %d is before the previous block's %d", h.Time, minTime)
+	}
+	if err := f.verifyProposer(view, b); err != nil {
+		return err
+	}
+	if root := types.MerkleRoot(b.TxHashes()); root != h.TxRoot {
+		return fmt.Errorf("tx root %s, txs hash to %s", h.TxRoot, root)
+	}
+	if rh := types.ResultsHash(b.Results); rh != h.ResultsHash {
+		return fmt.Errorf("results hash %s, results hash to %s", h.ResultsHash, rh)
+	}
+	return nil
+}
+
+// verifyProposer checks that the header is signed by a registered, unrevoked
+// node identity (role "node", or a node registered at genesis).
+func (f *FSM) verifyProposer(view state.View, b *types.Block) error {
+	p := b.Header.Proposer
+	if err := types.ValidateID("proposer", p); err != nil {
+		return err
+	}
+	id, err := state.GetIdentity(view, p)
+	if err != nil {
+		return err // wraps state.ErrIO
+	}
+	if id == nil {
+		return fmt.Errorf("proposer %q is not a registered identity", p)
+	}
+	if id.Revoked {
+		return fmt.Errorf("proposer %q is revoked", p)
+	}
+	if !id.HasRole(types.RoleNode) && !(id.Kind == types.KindNode && id.Height == 0) {
+		return fmt.Errorf("proposer %q is not a node (roles %v)", p, id.Roles)
+	}
+	if err := crypto.Verify(id.PublicKey, b.Header.SignBytes(), b.Signature); err != nil {
+		return fmt.Errorf("proposer %q signature: %w", p, err)
+	}
+	return nil
+}
