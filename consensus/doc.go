@@ -30,13 +30,11 @@
 //
 // # Genesis and block 1
 //
-// InitStore stores the genesis document. The genesis identities enter the
-// store with block 1: until it commits, the executor (and CheckTx) read the
-// store through a view that layers the genesis writes on top, and block 1's
-// commit stores them together with its own writes. Block 1's state hash
-// chains from the genesis state hash (state.Executor.GenesisState). The new
-// leader of an empty chain commits an empty block 1 at once. Block 1's
-// PrevHash is zero because the store accepts only that for its first block.
+// InitStore stores the genesis document and the genesis identities (the
+// genesis state) in one batch, before any block. Block 1's state hash chains
+// from the genesis state hash (state.Executor.GenesisState) and its PrevHash
+// is the genesis hash, so the header chain is anchored to the chain
+// definition.
 //
 // # Invariants
 //

@@ -41,7 +41,6 @@ type Committed struct {
 type FSM struct {
 	exec       *state.Executor
 	genesis    *state.Genesis
-	genWrites  []state.Write
 	genState   types.Hash
 	dir        string
 	opts       store.Options
@@ -69,8 +68,8 @@ var _ raft.FSM = (*FSM)(nil)
 
 // newFSM wraps an open store. The store must hold the genesis (InitStore).
 func newFSM(st *store.Store, dir string, opts store.Options, exec *state.Executor, verifySigs bool, log *slog.Logger, m Metrics) *FSM {
-	ws, h := exec.GenesisState()
-	f := &FSM{exec: exec, genesis: exec.Genesis(), genWrites: ws, genState: h, dir: dir, opts: opts,
+	_, h := exec.GenesisState()
+	f := &FSM{exec: exec, genesis: exec.Genesis(), genState: h, dir: dir, opts: opts,
 		verifySigs: verifySigs, log: log, metrics: m, st: st, cache: make(map[types.Hash]*state.Outcome)}
 	f.lastIndex.Store(st.AppliedIndex())
 	return f
@@ -90,15 +89,6 @@ func (f *FSM) WithStore(fn func(*store.Store) error) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return fn(f.st)
-}
-
-// View returns the state as the executor sees it before the next block: the
-// store, with the genesis identities layered on top until block 1 commits.
-func (f *FSM) view(st *store.Store) state.View {
-	if _, ok := st.Head(); ok {
-		return st
-	}
-	return newGenesisView(st, f.genWrites)
 }
 
 // Err returns nil, or the ErrHalted error that stopped the FSM.
@@ -196,7 +186,7 @@ func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte) *ApplyResul
 	}
 	hash := b.Hash()
 	head, hasHead := st.Head()
-	view := f.view(st)
+	view := st
 	if err := f.verifyHeader(view, head, hasHead, b); err != nil {
 		if errors.Is(err, state.ErrIO) {
 			return f.stop(fmt.Errorf("verify block %d: %w", b.Header.Height, err))
@@ -224,11 +214,7 @@ func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte) *ApplyResul
 		return f.stop(fmt.Errorf("%w: block %d (%s): re-executed state hash %s, header says %s",
 			ErrDivergence, b.Header.Height, hash, out.StateHash, b.Header.StateHash))
 	}
-	writes := out.Writes
-	if !hasHead {
-		writes = mergeWrites(f.genWrites, writes)
-	}
-	err = st.Commit(store.Commit{Block: b, Writes: writes, AppliedIndex: index})
+	err = st.Commit(store.Commit{Block: b, Writes: out.Writes, AppliedIndex: index})
 	switch {
 	case errors.Is(err, store.ErrLogMismatch), errors.Is(err, store.ErrNotNext), errors.Is(err, store.ErrInvalidBlock):
 		return f.reject(st, index, b, fmt.Errorf("%w: height %d (%s): %w", ErrRejected, b.Header.Height, hash, err))
@@ -248,11 +234,9 @@ func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte) *ApplyResul
 	return &ApplyResult{Height: b.Header.Height, Hash: hash}
 }
 
-// firstPrevHash is the PrevHash block 1 must carry. The store accepts only a
-// zero prev hash for its first block, so block 1 binds the chain to its
-// genesis through the chain id, the genesis time (Time >= genesis time) and
-// the genesis state hash its StateHash chains from.
-func firstPrevHash(*state.Genesis) types.Hash { return types.Hash{} }
+// firstPrevHash is the PrevHash block 1 must carry: the genesis hash, which
+// binds the header chain to the chain definition.
+func firstPrevHash(g *state.Genesis) types.Hash { return g.Hash() }
 
 // verifyHeader checks everything about b that needs no execution. A returned
 // error wrapping state.ErrIO is an I/O failure; any other is a rejection.

@@ -67,14 +67,19 @@ type Node struct {
 }
 
 // InitStore prepares an empty store for chain g: it stores the genesis
-// document. The genesis identities are written by block 1's commit (the FSM
-// layers them under the executor until then); on a store that already holds
-// g it does nothing, and a store of another chain is store.ErrGenesisMismatch.
+// document and the state it creates (the genesis identities) in one batch. On
+// a store that already holds g it does nothing, and a store of another chain
+// is store.ErrGenesisMismatch.
 func InitStore(st *store.Store, g *state.Genesis) error {
 	if err := g.Validate(); err != nil {
 		return err
 	}
-	if err := st.SetGenesis(g.Encode()); err != nil {
+	ex, err := state.NewExecutor(g)
+	if err != nil {
+		return err
+	}
+	ws, _ := ex.GenesisState()
+	if err := st.SetGenesis(g.Encode(), ws); err != nil {
 		return fmt.Errorf("consensus: init store: %w", err)
 	}
 	return nil
@@ -235,7 +240,7 @@ func (n *Node) checkKey() error {
 	var id *state.Identity
 	err := n.fsm.WithStore(func(st *store.Store) error {
 		var err error
-		id, err = state.GetIdentity(n.fsm.view(st), n.cfg.NodeID)
+		id, err = state.GetIdentity(st, n.cfg.NodeID)
 		return err
 	})
 	if err != nil {

@@ -56,12 +56,6 @@ func (n *Node) lead(leaderCh <-chan bool) {
 	n.setReady(true)
 	defer n.setReady(false)
 	n.log.Info("consensus: leading", "height", n.Height())
-	if n.Height() == 0 {
-		// Block 1 writes the genesis identities; commit it at once.
-		if !n.proposeOrStop(nil) {
-			return
-		}
-	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -121,6 +115,17 @@ func (n *Node) setReady(v bool) {
 	n.leadMu.Unlock()
 }
 
+// Ready reports whether this node leads and takes txs: its term-start
+// barrier has applied and the FSM has not halted.
+func (n *Node) Ready() bool {
+	n.leadMu.Lock()
+	defer n.leadMu.Unlock()
+	return n.ready && n.fsm.Err() == nil
+}
+
+// Pending reports whether tx h waits in this node's mempool.
+func (n *Node) Pending(h types.Hash) bool { return n.pool.contains(h) }
+
 // BuildBlock executes txs on top of the current head and returns the signed
 // block this node would propose at block time t (Unix ms, raised to the head's
 // time if earlier) with its outcome. It does not apply it.
@@ -136,31 +141,13 @@ func (n *Node) BuildBlock(txs []*types.Tx, t int64) (*types.Block, *state.Outcom
 }
 
 func (n *Node) build(st *store.Store, txs []*types.Tx, now int64) (*types.Block, *state.Outcome, error) {
-	g := n.exec.Genesis()
-	head, hasHead := st.Head()
-	hdr := types.Header{ChainID: g.ChainID, Height: 1, PrevHash: firstPrevHash(g), Time: max(now, g.Time), Proposer: n.cfg.NodeID}
-	prevState := n.fsm.genState
-	if hasHead {
-		hdr.Height, hdr.PrevHash, hdr.Time, prevState = head.Height+1, head.Hash(), max(now, head.Time), head.StateHash
+	var prev *types.Header
+	if head, ok := st.Head(); ok {
+		prev = &head
 	}
-	if txs == nil {
-		txs = []*types.Tx{}
-	}
-	out, err := n.exec.ExecuteBlock(n.fsm.view(st), prevState, state.BlockContext{Height: hdr.Height, Time: hdr.Time}, txs, state.ExecOptions{})
+	b, out, err := n.exec.AssembleBlock(st, st, prev, now, txs, n.cfg.NodeID, n.key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("consensus: execute block %d: %w", hdr.Height, err)
-	}
-	b := &types.Block{Header: hdr, Txs: txs, Results: out.Results}
-	hashes := b.TxHashes()
-	b.Header.TxRoot = types.MerkleRoot(hashes)
-	b.Header.ResultsHash = types.ResultsHash(out.Results)
-	b.Header.StateHash = out.StateHash
-	b.Header.LogSize, b.Header.LogRoot, err = st.LogRootAfter(hashes)
-	if err != nil {
-		return nil, nil, fmt.Errorf("consensus: log root for block %d: %w", hdr.Height, err)
-	}
-	if err := b.Sign(n.key); err != nil {
-		return nil, nil, fmt.Errorf("consensus: sign block %d: %w", hdr.Height, err)
+		return nil, nil, fmt.Errorf("consensus: %w", err)
 	}
 	return b, out, nil
 }

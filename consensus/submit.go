@@ -41,7 +41,7 @@ func (n *Node) Submit(ctx context.Context, tx *types.Tx) (types.Hash, error) {
 	}
 	now := time.Now()
 	err := n.fsm.WithStore(func(st *store.Store) error {
-		return n.exec.CheckTx(n.fsm.view(st), tx, now.UnixMilli())
+		return n.exec.CheckTx(st, tx, now.UnixMilli())
 	})
 	if err != nil {
 		return h, err

@@ -1,7 +1,6 @@
 package chaintest
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -128,45 +127,18 @@ func (c *Chain) Register(id string, kind types.IdentityKind, roles ...string) {
 // Commit executes txs as the next block, signs it as node-1 and commits it.
 func (c *Chain) Commit(txs ...*types.Tx) *types.Block {
 	c.tb.Helper()
-	b, ws, err := Assemble(c.Exec, c.Store, c.Keys["node-1"], "node-1", c.Now, txs)
+	var prev *types.Header
+	if h, ok := c.Store.Head(); ok {
+		prev = &h
+	}
+	b, out, err := c.Exec.AssembleBlock(c.Store, c.Store, prev, c.Now, txs, "node-1", c.Keys["node-1"])
 	if err != nil {
 		c.tb.Fatal(err)
 	}
-	if err := c.Store.Commit(store.Commit{Block: b, Writes: ws, AppliedIndex: b.Header.Height}); err != nil {
+	if err := c.Store.Commit(store.Commit{Block: b, Writes: out.Writes, AppliedIndex: b.Header.Height}); err != nil {
 		c.tb.Fatal(err)
 	}
 	return b
-}
-
-// Assemble executes txs on top of st's head and returns the signed block and
-// its state writes, ready for store.Commit.
-func Assemble(ex *state.Executor, st *store.Store, key *crypto.PrivateKey, proposer string, now int64, txs []*types.Tx) (*types.Block, []state.Write, error) {
-	prev, ok := st.Head()
-	h := types.Header{ChainID: ex.Genesis().ChainID, Height: 1, Time: now, PrevHash: ex.Genesis().Hash(), Proposer: proposer}
-	_, prevState := ex.GenesisState()
-	if ok {
-		h.Height, h.PrevHash, prevState = prev.Height+1, prev.Hash(), prev.StateHash
-		h.Time = max(now, prev.Time)
-	}
-	out, err := ex.ExecuteBlock(st, prevState, state.BlockContext{Height: h.Height, Time: h.Time}, txs, state.ExecOptions{VerifySignatures: true})
-	if err != nil {
-		return nil, nil, fmt.Errorf("chaintest: execute: %w", err)
-	}
-	b := &types.Block{Header: h, Txs: txs, Results: out.Results}
-	if b.Txs == nil {
-		b.Txs = []*types.Tx{}
-	}
-	b.Header.TxRoot = types.MerkleRoot(b.TxHashes())
-	b.Header.ResultsHash = types.ResultsHash(out.Results)
-	b.Header.StateHash = out.StateHash
-	b.Header.LogSize, b.Header.LogRoot, err = st.LogRootAfter(b.TxHashes())
-	if err != nil {
-		return nil, nil, fmt.Errorf("chaintest: log root: %w", err)
-	}
-	if err := b.Sign(key); err != nil {
-		return nil, nil, err
-	}
-	return b, out.Writes, nil
 }
 
 // Audit returns an audit record of actor viewing patient's record for treatment.

@@ -215,7 +215,7 @@ func (c *Cluster) WaitLeader(timeout time.Duration) *consensus.Node {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		for _, n := range c.Running() {
-			if n.IsLeader() && n.Height() > 0 { // the new leader of an empty chain commits block 1 first
+			if n.Ready() { // leading, and the term-start barrier has applied
 				return n
 			}
 		}

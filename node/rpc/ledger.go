@@ -53,8 +53,8 @@ type Receipt struct {
 	TxHash    types.Hash   `json:"tx_hash"`
 	Height    uint64       `json:"height"`
 	Index     uint32       `json:"index"`
-	BlockHash types.Hash   `json:"block_hash"`
 	Result    types.Result `json:"result"`
+	BlockHash types.Hash   `json:"block_hash"`
 }
 
 // NodeStatus describes the node for node_status and /readyz.
