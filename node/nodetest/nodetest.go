@@ -1,0 +1,111 @@
+package nodetest
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/node"
+	"github.com/medchain/medchain/node/client"
+	"github.com/medchain/medchain/node/config"
+)
+
+// Node is a running in-process node with a client.
+type Node struct {
+	*node.Node
+	Config config.Config
+	Client *client.Client
+	URL    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start initializes a dev chain (node.InitOptions{Dev: true}) in a temp dir
+// and starts a node on it; the test's cleanup stops it. configure, if not
+// nil, adjusts the config before init.
+func Start(t testing.TB, configure func(*config.Config)) *Node {
+	t.Helper()
+	cfg := config.DefaultConfig()
+	cfg.Node.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.RPC.Listen = "127.0.0.1:0"
+	cfg.Consensus.MaxBlockDelay = config.Duration(2 * time.Millisecond)
+	cfg.Store.CacheMB = 16
+	if configure != nil {
+		configure(&cfg)
+	}
+	if _, err := node.Init(node.InitOptions{DataDir: cfg.Node.DataDir, Dev: true, Config: &cfg, Algorithm: crypto.MLDSA65}); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	return Restart(t, cfg)
+}
+
+// Restart starts a node on an existing data dir.
+func Restart(t testing.TB, cfg config.Config) *Node {
+	t.Helper()
+	_, trans := raft.NewInmemTransport(raft.ServerAddress(cfg.Consensus.RaftListen))
+	n, err := node.Open(cfg, node.Options{Transport: trans, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	if err := n.Listen(); err != nil {
+		n.Close()
+		t.Fatalf("listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tn := &Node{Node: n, Config: cfg, URL: "http://" + n.RPCAddr(), cancel: cancel, done: make(chan error, 1)}
+	go func() { tn.done <- n.Run(ctx) }()
+	rctx, rcancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer rcancel()
+	if err := n.WaitReady(rctx); err != nil {
+		tn.Stop()
+		t.Fatal(err)
+	}
+	c, err := client.Dial(rctx, tn.URL)
+	if err != nil {
+		tn.Stop()
+		t.Fatal(err)
+	}
+	tn.Client = c
+	t.Cleanup(func() { tn.Stop() })
+	return tn
+}
+
+// Stop closes the client and the node and waits for it; calling it twice is fine.
+func (n *Node) Stop() error {
+	if n.cancel == nil {
+		return nil
+	}
+	if n.Client != nil {
+		n.Client.Close()
+	}
+	n.cancel()
+	n.cancel = nil
+	return <-n.done
+}
+
+// Key loads the dev key of identity id.
+func (n *Node) Key(t testing.TB, id string) *crypto.PrivateKey {
+	t.Helper()
+	k, err := crypto.LoadKey(filepath.Join(n.Config.Node.DataDir, node.KeysDir, id+".key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Signer returns a client signer for dev identity id.
+func (n *Node) Signer(t testing.TB, id string) *client.Signer {
+	return n.Client.Signer(id, n.Key(t, id))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
