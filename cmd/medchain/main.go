@@ -1,5 +1,3 @@
-// Command medchain runs and operates a medchain ledger node: init, start,
-// keygen, signed txs, queries, verification, proofs and benchmarks.
 package main
 
 import (
