@@ -148,5 +148,8 @@ func (s *Store) Commit(c Commit) error {
 	s.applied = c.AppliedIndex
 	s.border = next
 	s.mu.Unlock()
+	// Receipts of the txs just committed are asked for at once: keep the
+	// decoded block so they need no decode.
+	s.blocks.add(h.Height, b)
 	return nil
 }

@@ -456,13 +456,28 @@ func (s *Store) rawBlock(height uint64) ([]byte, error) {
 }
 
 // Block returns the block at height: ErrNotFound if absent, ErrCorrupt (naming
-// the height) if its bytes do not decode to a block of that height.
+// the height) if its bytes do not decode to a block of that height. Recent
+// blocks come from a cache of decoded blocks shared between callers: the
+// returned block must not be modified.
 func (s *Store) Block(height uint64) (*types.Block, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.exit()
-	return s.readBlock(height)
+	return s.cachedBlock(height)
+}
+
+// cachedBlock returns the decoded block at height through the block cache.
+func (s *Store) cachedBlock(height uint64) (*types.Block, error) {
+	if b, ok := s.blocks.get(height); ok {
+		return b, nil
+	}
+	b, err := s.readBlock(height)
+	if err != nil {
+		return nil, err
+	}
+	s.blocks.add(height, b)
+	return b, nil
 }
 
 func (s *Store) readBlock(height uint64) (*types.Block, error) {
@@ -544,15 +559,12 @@ func (s *Store) Tx(h types.Hash) (*types.Tx, types.Result, uint64, uint32, error
 	if err != nil {
 		return nil, types.Result{}, 0, 0, err
 	}
-	b, ok := s.blocks.get(loc.Height)
-	if !ok {
-		if b, err = s.readBlock(loc.Height); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				err = corrupt(TxKey(h), fmt.Errorf("points at missing block %d", loc.Height))
-			}
-			return nil, types.Result{}, 0, 0, err
+	b, err := s.cachedBlock(loc.Height)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			err = corrupt(TxKey(h), fmt.Errorf("points at missing block %d", loc.Height))
 		}
-		s.blocks.add(loc.Height, b)
+		return nil, types.Result{}, 0, 0, err
 	}
 	if int(loc.Index) >= len(b.Txs) {
 		return nil, types.Result{}, 0, 0, corrupt(TxKey(h), fmt.Errorf("points at tx %d of block %d, which has %d", loc.Index, loc.Height, len(b.Txs)))
