@@ -516,8 +516,10 @@ func TestVerifyNamesTamperedHeightAndFault(t *testing.T) {
 
 	// tamper opens the store, flips one byte of the value under the key
 	// pick returns, closes it, runs verify --offline, restores the byte and
-	// checks the chain verifies again.
-	tamper := func(t *testing.T, wantHeight uint64, faultWords []string, pick func(s *store.Store) (key []byte, at int)) {
+	// checks the chain verifies again. The report must have a fault at
+	// wantHeight naming one of faultWords, and no fault at another height
+	// unless cascade accepts it as a consequence of this one.
+	tamper := func(t *testing.T, wantHeight uint64, cascade func(h uint64, what string) bool, faultWords []string, pick func(s *store.Store) (key []byte, at int)) {
 		t.Helper()
 		st, err := store.Open(filepath.Join(dir, "chain"), store.DefaultOptions())
 		if err != nil {
@@ -576,7 +578,7 @@ func TestVerifyNamesTamperedHeightAndFault(t *testing.T) {
 				continue
 			}
 			h, _ := strconv.ParseUint(f[2], 10, 64)
-			if h != wantHeight {
+			if h < wantHeight || (h > wantHeight && (cascade == nil || !cascade(h, f[3]))) {
 				t.Errorf("fault at height %d, but only height %d was tampered: %s", h, wantHeight, strings.TrimSpace(f[0]))
 				continue
 			}
@@ -591,24 +593,51 @@ func TestVerifyNamesTamperedHeightAndFault(t *testing.T) {
 		}
 	}
 
-	t.Run("block", func(t *testing.T) {
+	// Three places in a stored block: the header signature (the middle
+	// byte of a one-tx block), a tx's payload (its resource string), and a
+	// header field (the chain id, the first string in the block). A changed
+	// header also changes the block hash, so block H+1 no longer links.
+	blockAt := func(t *testing.T, s *store.Store, H uint64, find func(raw []byte) int) ([]byte, int) {
+		raw, err := s.RawBlock(H)
+		if err != nil {
+			t.Fatalf("RawBlock(%d): %v", H, err)
+		}
+		at := find(raw)
+		if at < 0 {
+			t.Fatalf("byte to flip not found in the %d-byte block at height %d", len(raw), H)
+		}
+		return store.BlockKey(H), at
+	}
+	t.Run("block_header_signature", func(t *testing.T) {
 		H := txs[1].height
-		tamper(t, H, []string{"tx root", "signature", "unreadable", "results hash", "re-execut", "index"}, func(s *store.Store) ([]byte, int) {
-			raw, err := s.RawBlock(H)
-			if err != nil {
-				t.Fatalf("RawBlock(%d): %v", H, err)
-			}
-			return store.BlockKey(H), len(raw) / 2
+		tamper(t, H, nil, []string{"header signature"}, func(s *store.Store) ([]byte, int) {
+			return blockAt(t, s, H, func(raw []byte) int { return len(raw) / 2 })
+		})
+	})
+	t.Run("block_tx_payload", func(t *testing.T) {
+		H := txs[1].height
+		// The verifier rebuilds the log from the txs it reads, so the changed
+		// tx hash also makes the rebuilt log of every later block differ.
+		logAfter := func(h uint64, what string) bool { return strings.HasPrefix(what, "log ") }
+		tamper(t, H, logAfter, []string{"tx root", "signature", "index", "re-execut"}, func(s *store.Store) ([]byte, int) {
+			return blockAt(t, s, H, func(raw []byte) int { return lastByteOf(raw, "Observation/tamper-1") })
+		})
+	})
+	t.Run("block_header_chain_id", func(t *testing.T) {
+		H := txs[0].height
+		nextLinks := func(h uint64, what string) bool { return h == H+1 && strings.HasPrefix(what, "prev hash") }
+		tamper(t, H, nextLinks, []string{"chain id"}, func(s *store.Store) ([]byte, int) {
+			return blockAt(t, s, H, func(raw []byte) int { return lastByteOf(raw, "medchain-dev") })
 		})
 	})
 	t.Run("tx_index", func(t *testing.T) {
 		H := txs[2].height
 		// Byte 7 is the low byte of the height the entry points at.
-		tamper(t, H, []string{"index"}, func(s *store.Store) ([]byte, int) { return store.TxKey(txs[2].hash), 7 })
+		tamper(t, H, nil, []string{"index"}, func(s *store.Store) ([]byte, int) { return store.TxKey(txs[2].hash), 7 })
 	})
 	t.Run("audit_trail_state", func(t *testing.T) {
 		H := txs[3].height
-		tamper(t, H, []string{"differs from re-execution"}, func(s *store.Store) ([]byte, int) {
+		tamper(t, H, nil, []string{"differs from re-execution"}, func(s *store.Store) ([]byte, int) {
 			// A patient trail key is 'p' patient 0 time u64 height u64 index u32.
 			var key []byte
 			var n int
@@ -625,6 +654,15 @@ func TestVerifyNamesTamperedHeightAndFault(t *testing.T) {
 			return key, n / 2
 		})
 	})
+}
+
+// lastByteOf returns the offset of the last byte of the first needle in b, or -1.
+func lastByteOf(b []byte, needle string) int {
+	i := bytes.Index(b, []byte(needle))
+	if i < 0 {
+		return -1
+	}
+	return i + len(needle) - 1
 }
 
 // rawGet returns the value stored under the raw key (any keyspace).
