@@ -822,3 +822,31 @@ func TestQuickStartAsWritten(t *testing.T) {
 		t.Logf("step %d (%v): %s\n    %s", i, took.Round(time.Millisecond), run, strings.ReplaceAll(strings.TrimSpace(out.String()), "\n", "\n    "))
 	}
 }
+
+// TestSecondStartOnSameDataDirFailsFast: a second medchain start on a data
+// dir that a running node holds must exit non-zero at once, naming the
+// problem, not wait. Known bug: consensus opens raft.db with raft-boltdb's
+// default bolt options (no Timeout), so the second process blocks forever
+// in bbolt's flock, printing nothing. Skipped unless
+// MEDCHAIN_E2E_KNOWN_BUGS=1; drop the skip once it is fixed.
+func TestSecondStartOnSameDataDirFailsFast(t *testing.T) {
+	if os.Getenv("MEDCHAIN_E2E_KNOWN_BUGS") == "" {
+		t.Skip("known bug: a second medchain start on a held data dir hangs in bbolt.flock (consensus/node.go raftboltdb.New without a bolt Timeout); set MEDCHAIN_E2E_KNOWN_BUGS=1 to run")
+	}
+	dir := initChain(t)
+	startNode(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, medchainBin(t), "start", "--data-dir", dir)
+	cmd.Env = cleanEnv("MEDCHAIN_RPC_LISTEN="+freeAddr(t), "MEDCHAIN_CONSENSUS_RAFT_LISTEN="+freeAddr(t))
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("a second medchain start on %s was still running after 10 s (killed); output:\n%s", dir, out)
+	}
+	if err == nil {
+		t.Fatalf("a second medchain start on a held data dir exited 0; output:\n%s", out)
+	}
+	if !strings.Contains(string(out), "error:") {
+		t.Errorf("a second medchain start failed (%v) without an error message:\n%s", err, out)
+	}
+}
