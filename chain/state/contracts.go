@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/medchain/medchain/chain/codec"
 	"github.com/medchain/medchain/chain/types"
@@ -193,10 +194,11 @@ func (e *Executor) contractTx(o *overlay, tx *types.Tx, p types.Payload, h types
 	return reject(types.CodeInvalidPayload, "unknown tx type %d", uint8(tx.Type))
 }
 
-// compileSource builds and compiles a contract version. Every failure is a
-// deterministic property of the input: CodeInvalidPayload with the
-// compiler's (or the template's) message.
-func (e *Executor) compileSource(id, owner string, version uint64, src *types.ContractSource) (*contracts.Program, error) {
+// CompileContract builds and compiles a contract version (the VM caches it
+// by version hash). Every failure is a deterministic property of the input:
+// a *TxError with CodeInvalidPayload and the compiler's (or the template's)
+// message.
+func (e *Executor) CompileContract(id, owner string, version uint64, src *types.ContractSource) (*contracts.Program, error) {
 	var c *contracts.Contract
 	if src.Template != "" {
 		var err error
@@ -253,7 +255,7 @@ func (e *Executor) deployContract(o *overlay, tx *types.Tx, p *types.ContractDep
 	if id == nil || id.Revoked {
 		return reject(types.CodeNotFound, "owner %q is not a registered identity", owner)
 	}
-	prog, err := e.compileSource(p.ID, owner, 1, &p.Source)
+	prog, err := e.CompileContract(p.ID, owner, 1, &p.Source)
 	if err != nil || dry {
 		return err
 	}
@@ -276,7 +278,7 @@ func (e *Executor) upgradeContract(o *overlay, tx *types.Tx, p *types.ContractUp
 	if p.Version != rec.Version+1 {
 		return reject(types.CodeConflict, "contract %q is at version %d: the upgrade must be version %d, not %d", rec.ID, rec.Version, rec.Version+1, p.Version)
 	}
-	prog, err := e.compileSource(rec.ID, rec.Owner, p.Version, &p.Source)
+	prog, err := e.CompileContract(rec.ID, rec.Owner, p.Version, &p.Source)
 	if err != nil || dry {
 		return err
 	}
@@ -319,9 +321,38 @@ func (e *Executor) ownedContract(o *overlay, id string, signer *Identity, what s
 	return rec, nil
 }
 
-// program returns the compiled current version of rec (a VM cache hit after
-// the first call for that version).
+// programCache maps a version hash to its compiled program, so an
+// execution neither decodes nor re-hashes the stored contract. The hash
+// names the bytes the program was compiled from (checked on the first
+// load), so the cache never changes a result.
+type programCache struct {
+	mu sync.Mutex
+	// guards the following
+	m map[types.Hash]*contracts.Program
+}
+
+const maxCachedPrograms = 1024
+
+func (c *programCache) get(h types.Hash) *contracts.Program {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[h]
+}
+
+func (c *programCache) put(p *contracts.Program) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedPrograms {
+		c.m = make(map[types.Hash]*contracts.Program) // crude but bounded; the VM's LRU still holds the programs
+	}
+	c.m[p.Version()] = p
+}
+
+// program returns the compiled current version of rec.
 func (e *Executor) program(o *overlay, rec *ContractRecord) (*contracts.Program, error) {
+	if p := e.progs.get(rec.VersionHash); p != nil {
+		return p, nil
+	}
 	v, err := decode[ContractVersion](o, contractVersionKey(rec.ID, rec.Version))
 	if err != nil {
 		return nil, err
@@ -340,6 +371,10 @@ func (e *Executor) program(o *overlay, rec *ContractRecord) (*contracts.Program,
 	if prog.Version() != v.Hash {
 		return nil, fmt.Errorf("%w: contract %q version %d hashes to %s, recorded %s", ErrIO, rec.ID, rec.Version, prog.Version(), v.Hash)
 	}
+	if prog.Version() != rec.VersionHash {
+		return nil, fmt.Errorf("%w: contract %q version %d is %s, its record says %s", ErrIO, rec.ID, rec.Version, prog.Version(), rec.VersionHash)
+	}
+	e.progs.put(prog)
 	return prog, nil
 }
 

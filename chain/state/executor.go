@@ -52,8 +52,9 @@ type Outcome struct {
 // contract VM (whose compile cache never changes a result) and is safe for
 // concurrent use.
 type Executor struct {
-	g  *Genesis
-	vm *contracts.VM
+	g     *Genesis
+	vm    *contracts.VM
+	progs programCache
 }
 
 // NewExecutor returns an executor for the chain g defines.

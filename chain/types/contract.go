@@ -64,6 +64,16 @@ func (p *Params) UnmarshalCBOR(b []byte) error {
 	return nil
 }
 
+// UnmarshalJSON decodes a JSON object with exact integers (see ParamsFromJSON).
+func (p *Params) UnmarshalJSON(b []byte) error {
+	v, err := ParamsFromJSON(b)
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
 // NormalizeParams checks m against the params limits and returns it in
 // normal form (every integer an int64, every map a map[string]any, every
 // list a []any). Errors wrap ErrInvalid and name the path at fault.

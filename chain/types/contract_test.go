@@ -36,8 +36,16 @@ func TestContractPayloadRoundTrip(t *testing.T) {
 	if err != nil || string(again) != string(b) {
 		t.Fatalf("re-encoding differs: %v", err)
 	}
-	if _, err := json.Marshal(&q); err != nil {
+	j, err := json.Marshal(&q)
+	if err != nil {
 		t.Fatalf("decoded payload does not marshal to JSON: %v", err)
+	}
+	var r ContractDeploy
+	if err := json.Unmarshal(j, &r); err != nil {
+		t.Fatal(err)
+	}
+	if fromJSON, err := codec.Marshal(&r); err != nil || string(fromJSON) != string(b) {
+		t.Fatalf("JSON round trip changes the payload: %v", err)
 	}
 }
 
