@@ -112,8 +112,12 @@ func openRaftStores(c Config, log *slog.Logger) (*raftStores, error) {
 	}
 	path := filepath.Join(c.RaftDir(), "raft.db")
 	// bbolt waits forever for its file lock by default: another process on the
-	// same data dir would hang this one silently.
-	logs, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bbolt.Options{Timeout: 2 * time.Second}})
+	// same data dir would hang this one silently. Not syncing the freelist
+	// (rebuilt at open) and keeping it as a map is what Consul does for
+	// raft-boltdb: each block is a multi-megabyte entry, and writing the
+	// freelist at every commit dominated the cost of appending it.
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bbolt.Options{
+		Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType}})
 	if errors.Is(err, bbolt.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s is locked: is another medchain node running on data dir %s?", ErrDataDirInUse, path, c.DataDir)
 	}

@@ -114,7 +114,7 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 	srv, err := rpc.NewServer(n, rpc.ServerConfig{
 		Listen: cfg.RPC.Listen, MaxBodyBytes: cfg.RPC.MaxBodyBytes, BatchLimit: cfg.RPC.BatchLimit,
 		BatchResponseBytes: cfg.RPC.BatchResponseBytes, MaxTxBytes: g.Params.MaxTxBytes,
-		WaitTimeout: cfg.RPC.WaitTimeout.D(), Registry: reg, Logger: log,
+		WaitTimeout: cfg.RPC.WaitTimeout.D(), Registry: reg, Logger: log, Pprof: cfg.RPC.Pprof,
 	})
 	if err != nil {
 		cons.Close()

@@ -71,6 +71,9 @@ type RPC struct {
 	BatchResponseBytes int `toml:"batch_response_bytes"`
 	// WaitTimeout bounds tx_submit with wait. Default 30s.
 	WaitTimeout Duration `toml:"wait_timeout"`
+	// Pprof serves Go's profiler at /debug/pprof/ on the RPC listener, for
+	// operators chasing a performance problem. Default false.
+	Pprof bool `toml:"pprof"`
 }
 
 // Consensus tunes Raft and block production.

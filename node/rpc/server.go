@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
@@ -25,6 +26,7 @@ type ServerConfig struct {
 	WaitTimeout        time.Duration // tx_submit wait bound
 	Registry           *prometheus.Registry
 	Logger             *slog.Logger
+	Pprof              bool // serve /debug/pprof/
 }
 
 // Server is the JSON-RPC server. Start it with Serve; Close stops it.
@@ -90,6 +92,13 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 		}
 		json.NewEncoder(w).Encode(map[string]any{"ready": st.Ready, "role": st.Role, "leader": st.Leader, "height": st.Height})
 	})
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	}
 	if cfg.Registry != nil {
 		mux.Handle("/metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	}
