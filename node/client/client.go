@@ -244,3 +244,27 @@ func (c *Client) SubmitMany(ctx context.Context, txs []*types.Tx, wait bool) ([]
 	var out []rpc.BatchItem
 	return out, c.c.CallContext(ctx, &out, "tx_submitBatch", p)
 }
+
+// ClusterStatus calls cluster_status.
+func (c *Client) ClusterStatus(ctx context.Context) (*rpc.ClusterStatus, error) {
+	var r rpc.ClusterStatus
+	return &r, c.c.CallContext(ctx, &r, "cluster_status")
+}
+
+// TransferLeader calls cluster_transferLeader; to "" lets the leader choose.
+func (c *Client) TransferLeader(ctx context.Context, to string) error {
+	var r map[string]string
+	return c.c.CallContext(ctx, &r, "cluster_transferLeader", rpc.TransferLeaderParams{To: to})
+}
+
+// Nodes calls cluster_nodes.
+func (c *Client) Nodes(ctx context.Context) ([]state.NodeRecord, error) {
+	var r []state.NodeRecord
+	return r, c.c.CallContext(ctx, &r, "cluster_nodes")
+}
+
+// Genesis calls cluster_genesis.
+func (c *Client) Genesis(ctx context.Context) (*state.Genesis, error) {
+	var g state.Genesis
+	return &g, c.c.CallContext(ctx, &g, "cluster_genesis")
+}
