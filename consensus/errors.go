@@ -36,6 +36,9 @@ var (
 	// ErrUncertain wraps ErrLeadershipLost and apply timeouts: the tx may or may
 	// not have committed. Retry with the same tx; the tx index makes it harmless.
 	ErrUncertain = errors.New("consensus: outcome unknown, retry with the same tx")
+	// ErrDataDirInUse is returned by New and Bootstrap when another process
+	// holds the data dir's Raft log.
+	ErrDataDirInUse = errors.New("consensus: data dir in use")
 	// ErrConfig wraps every Config.Validate failure.
 	ErrConfig = errors.New("consensus: bad config")
 	// ErrSnapshot wraps snapshot and restore failures.

@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/medchain/medchain/chain/crypto"
 	"github.com/medchain/medchain/chain/state"
@@ -109,7 +110,13 @@ func openRaftStores(c Config, log *slog.Logger) (*raftStores, error) {
 	if err := os.MkdirAll(c.RaftDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("consensus: create %s: %w", c.RaftDir(), err)
 	}
-	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(c.RaftDir(), "raft.db")})
+	path := filepath.Join(c.RaftDir(), "raft.db")
+	// bbolt waits forever for its file lock by default: another process on the
+	// same data dir would hang this one silently.
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bbolt.Options{Timeout: 2 * time.Second}})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s is locked: is another medchain node running on data dir %s?", ErrDataDirInUse, path, c.DataDir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("consensus: open raft log: %w", err)
 	}

@@ -53,7 +53,14 @@ func (h *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	all := make([]any, 0, len(h.implied)+len(args)+2)
 	all = append(all, "component", h.name)
 	all = append(all, h.implied...)
-	all = append(all, args...)
+	for _, a := range args {
+		if f, ok := a.(hclog.Format); ok && len(f) > 0 { // hclog.Fmt("%+v", v): format it as hclog would
+			if s, ok := f[0].(string); ok {
+				a = fmt.Sprintf(s, f[1:]...)
+			}
+		}
+		all = append(all, a)
+	}
 	if len(all)%2 == 1 { // hclog tolerates a dangling key; slog would print !BADKEY
 		all = append(all, "")
 	}

@@ -41,6 +41,9 @@ func (n *Node) Nodes() ([]state.NodeRecord, error) {
 // the leader.
 func (n *Node) TransferLeader(ctx context.Context, to string) error {
 	if n.cons.IsLeader() {
+		if to == n.cfg.Node.ID {
+			return nil // already the leader
+		}
 		if n.cl != nil {
 			return n.cl.transferLocal(to)
 		}

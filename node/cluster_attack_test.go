@@ -16,6 +16,7 @@ import (
 	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/node/client"
 	"github.com/medchain/medchain/node/nodetest"
+	"github.com/medchain/medchain/node/rpc"
 	"github.com/medchain/medchain/p2p"
 )
 
@@ -102,7 +103,7 @@ func TestClusterRefusesAttacks(t *testing.T) {
 		}
 		for i := range 3 {
 			_, err := c.Nodes[i].Client.Submit(ctx, tx, true)
-			if code, data, _ := client.RPCError(err); err == nil || code != -32001 {
+			if code, data, _ := client.RPCError(err); err == nil || code != rpc.CodeTxRejected {
 				t.Fatalf("node-%d: bad join signature: %v (code %d, %v)", i+1, err, code, data)
 			}
 		}
@@ -113,7 +114,7 @@ func TestClusterRefusesAttacks(t *testing.T) {
 
 	t.Run("approval from a non-admin", func(t *testing.T) {
 		_, err := c.Nodes[0].Client.Signer("doctor456", c.Key("doctor456")).Send(ctx, &types.NodeApprove{NodeID: "node-2"})
-		if code, _, _ := client.RPCError(err); code != -32001 {
+		if code, _, _ := client.RPCError(err); code != rpc.CodeTxRejected {
 			t.Fatalf("clinician approval: %v", err)
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -257,8 +258,13 @@ func (n *Node) Genesis() *state.Genesis { return n.genesis }
 func (n *Node) Verify(ctx context.Context, opts verify.Options, progress func(done, total uint64)) (*verify.Report, error) {
 	var rep *verify.Report
 	err := n.cons.WithStore(func(st *store.Store) error {
-		var err error
-		rep, err = verify.Verify(ctx, st, opts, progress)
+		// Verify one point in time: blocks keep committing meanwhile.
+		snap, err := st.Snapshot()
+		if err != nil {
+			return err
+		}
+		defer snap.Close()
+		rep, err = verify.Verify(ctx, snap, opts, progress)
 		return err
 	})
 	return rep, err
@@ -267,7 +273,7 @@ func (n *Node) Verify(ctx context.Context, opts verify.Options, progress func(do
 // Status implements rpc.Ledger.
 func (n *Node) Status() rpc.NodeStatus {
 	st := rpc.NodeStatus{NodeID: n.cfg.Node.ID, ChainID: n.genesis.ChainID, Version: Version,
-		Role: n.cons.Raft().State().String(), MempoolSize: n.cons.MempoolLen()}
+		Role: strings.ToLower(n.cons.Raft().State().String()), MempoolSize: n.cons.MempoolLen()}
 	_, leader := n.cons.Leader()
 	st.Leader = string(leader)
 	s := n.cons.Store()

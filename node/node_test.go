@@ -51,8 +51,7 @@ func TestSeedBlockchainWorkflow(t *testing.T) {
 	}
 	verifyConsent := func(typ, purpose, requester string, want bool, reason string) {
 		t.Helper()
-		r, err := n.Client.VerifyConsent(ctx, rpc.VerifyParams{ConsentParams: rpc.ConsentParams{Patient: "patient123", ConsentType: typ},
-			ConsentRequest: stateRequest(purpose, requester)})
+		r, err := n.Client.VerifyConsent(ctx, rpc.VerifyParams{Patient: "patient123", ConsentType: typ, Purpose: purpose, Requester: requester})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +139,7 @@ func TestRestartKeepsChainAndAcceptsTxs(t *testing.T) {
 		t.Fatalf("head after restart %v (%v), want %s", again, err, head.Hash)
 	}
 	got, err := m.Client.Tx(ctx, r.TxHash)
-	if err != nil || got.Status != "committed" || got.Height != r.Height {
+	if err != nil || got.Status != "committed" || got.Height == nil || *got.Height != r.Height {
 		t.Fatalf("tx after restart: %+v %v", got, err)
 	}
 	if _, err := m.Signer(t, "doctor456").Send(ctx, &types.AuditRecord{EventType: "data_access", Patient: "p1", Actor: "doctor456", Action: "view_record"}); err != nil {

@@ -28,7 +28,7 @@ type Commit struct {
 // is ErrLogMismatch; in both cases nothing is written. Any other error means
 // the write failed and the caller must stop (fail closed).
 func (s *Store) Commit(c Commit) error {
-	if err := s.enter(); err != nil {
+	if err := s.enterWrite(); err != nil {
 		return err
 	}
 	defer s.exit()
@@ -148,5 +148,8 @@ func (s *Store) Commit(c Commit) error {
 	s.applied = c.AppliedIndex
 	s.border = next
 	s.mu.Unlock()
+	// Receipts of the txs just committed are asked for at once: keep the
+	// decoded block so they need no decode.
+	s.blocks.add(h.Height, b)
 	return nil
 }

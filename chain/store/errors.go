@@ -23,6 +23,8 @@ var (
 	// ErrInvalidBlock is returned by Commit for a block that cannot be stored
 	// as is (nil, or txs and results of different lengths).
 	ErrInvalidBlock = errors.New("store: invalid block")
+	// ErrReadOnly is returned by writes on a Snapshot.
+	ErrReadOnly = errors.New("store: read-only snapshot")
 	// ErrGenesisMismatch is returned by SetGenesis when another genesis is stored.
 	ErrGenesisMismatch = errors.New("store: a different genesis is already stored")
 	// ErrClosed is returned by calls on a closed store.

@@ -16,7 +16,11 @@ import (
 // Store is the chain's Pebble store. It is safe for concurrent use; writes
 // (Commit, SetAppliedIndex, SetGenesis) are serialised.
 type Store struct {
-	db     *pebble.DB
+	db *pebble.DB
+	// r is where reads go: db, or for a Snapshot the pinned pebble snapshot.
+	r pebble.Reader
+	// snap is non-nil for a read-only Snapshot.
+	snap   *pebble.Snapshot
 	opts   Options
 	wo     *pebble.WriteOptions
 	blocks *blockLRU
@@ -67,6 +71,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db:     db,
+		r:      db,
 		opts:   opts,
 		wo:     pebble.NoSync,
 		blocks: newBlockLRU(opts.BlockLRU),
@@ -162,6 +167,12 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
+	if s.snap != nil {
+		if err := s.snap.Close(); err != nil {
+			return fmt.Errorf("store: close snapshot: %w", err)
+		}
+		return nil
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -180,9 +191,36 @@ func (s *Store) enter() error {
 
 func (s *Store) exit() { s.life.RUnlock() }
 
+// enterWrite is enter for calls that write: a Snapshot refuses them.
+func (s *Store) enterWrite() error {
+	if s.snap != nil {
+		return ErrReadOnly
+	}
+	return s.enter()
+}
+
+// Snapshot returns a read-only view of the store as of now: its reads (state,
+// blocks, tx index, log, head) all come from one point in time, whatever
+// commits follow, so a long reader such as chain verification sees a
+// consistent chain. Writes on it return ErrReadOnly. Close it when done, and
+// before closing s.
+func (s *Store) Snapshot() (*Store, error) {
+	if err := s.enterWrite(); err != nil {
+		return nil, err
+	}
+	defer s.exit()
+	s.writeMu.Lock() // no commit in flight: the snapshot and the head agree
+	defer s.writeMu.Unlock()
+	snap := s.db.NewSnapshot()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return &Store{db: s.db, r: snap, snap: snap, opts: s.opts, wo: s.wo, blocks: s.blocks, rf: s.rf,
+		head: s.head, headHash: s.headHash, hasHead: s.hasHead, applied: s.applied, border: s.border, genesisHash: s.genesisHash}, nil
+}
+
 // get reads key and returns a copy of its value.
 func (s *Store) get(key []byte) ([]byte, bool, error) {
-	v, closer, err := s.db.Get(key)
+	v, closer, err := s.r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -223,7 +261,7 @@ func (s *Store) HasTx(h types.Hash) (bool, error) {
 	}
 	defer s.exit()
 	key := TxKey(h)
-	v, closer, err := s.db.Get(key)
+	v, closer, err := s.r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
 	}
@@ -274,7 +312,7 @@ func (s *Store) ScanRaw(prefix []byte, fn func(k, v []byte) bool) error {
 // iterate runs fn over [lower, upper) (upper nil: unbounded), stripping strip
 // leading bytes from each key.
 func (s *Store) iterate(lower, upper []byte, reverse bool, strip int, fn func(k, v []byte) bool) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	it, err := s.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("store: iterate: %w", err)
 	}
@@ -318,7 +356,7 @@ func prefixEnd(p []byte) []byte {
 // ErrGenesisMismatch. Once it is stored, block 1 must have PrevHash equal to
 // SHA-256(raw).
 func (s *Store) SetGenesis(raw []byte, writes []state.Write) error {
-	if err := s.enter(); err != nil {
+	if err := s.enterWrite(); err != nil {
 		return err
 	}
 	defer s.exit()
@@ -383,7 +421,7 @@ func (s *Store) Genesis() ([]byte, error) {
 // SetAppliedIndex records a Raft index whose entry is not a block. An index
 // below the stored one is ErrNotNext; the same index is a no-op.
 func (s *Store) SetAppliedIndex(i uint64) error {
-	if err := s.enter(); err != nil {
+	if err := s.enterWrite(); err != nil {
 		return err
 	}
 	defer s.exit()
@@ -456,13 +494,28 @@ func (s *Store) rawBlock(height uint64) ([]byte, error) {
 }
 
 // Block returns the block at height: ErrNotFound if absent, ErrCorrupt (naming
-// the height) if its bytes do not decode to a block of that height.
+// the height) if its bytes do not decode to a block of that height. Recent
+// blocks come from a cache of decoded blocks shared between callers: the
+// returned block must not be modified.
 func (s *Store) Block(height uint64) (*types.Block, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.exit()
-	return s.readBlock(height)
+	return s.cachedBlock(height)
+}
+
+// cachedBlock returns the decoded block at height through the block cache.
+func (s *Store) cachedBlock(height uint64) (*types.Block, error) {
+	if b, ok := s.blocks.get(height); ok {
+		return b, nil
+	}
+	b, err := s.readBlock(height)
+	if err != nil {
+		return nil, err
+	}
+	s.blocks.add(height, b)
+	return b, nil
 }
 
 func (s *Store) readBlock(height uint64) (*types.Block, error) {
@@ -544,15 +597,12 @@ func (s *Store) Tx(h types.Hash) (*types.Tx, types.Result, uint64, uint32, error
 	if err != nil {
 		return nil, types.Result{}, 0, 0, err
 	}
-	b, ok := s.blocks.get(loc.Height)
-	if !ok {
-		if b, err = s.readBlock(loc.Height); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				err = corrupt(TxKey(h), fmt.Errorf("points at missing block %d", loc.Height))
-			}
-			return nil, types.Result{}, 0, 0, err
+	b, err := s.cachedBlock(loc.Height)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			err = corrupt(TxKey(h), fmt.Errorf("points at missing block %d", loc.Height))
 		}
-		s.blocks.add(loc.Height, b)
+		return nil, types.Result{}, 0, 0, err
 	}
 	if int(loc.Index) >= len(b.Txs) {
 		return nil, types.Result{}, 0, 0, corrupt(TxKey(h), fmt.Errorf("points at tx %d of block %d, which has %d", loc.Index, loc.Height, len(b.Txs)))
@@ -573,7 +623,7 @@ func (s *Store) Tx(h types.Hash) (*types.Tx, types.Result, uint64, uint32, error
 // DisableWAL a memtable flush. Raft may compact its log up to the applied
 // index once Flush returns.
 func (s *Store) Flush() error {
-	if err := s.enter(); err != nil {
+	if err := s.enterWrite(); err != nil {
 		return err
 	}
 	defer s.exit()
@@ -593,7 +643,7 @@ func (s *Store) Flush() error {
 // exist) on the store's filesystem, after flushing the memtables, for Raft
 // snapshots. Open(dir) opens the copy.
 func (s *Store) Checkpoint(dir string) error {
-	if err := s.enter(); err != nil {
+	if err := s.enterWrite(); err != nil {
 		return err
 	}
 	defer s.exit()
@@ -620,7 +670,7 @@ func (s *Store) RawDeleteUnsafe(key []byte) error {
 }
 
 func (s *Store) rawWrite(op func(*pebble.Batch) error) error {
-	if err := s.enter(); err != nil {
+	if err := s.enterWrite(); err != nil {
 		return err
 	}
 	defer s.exit()

@@ -396,3 +396,44 @@ func TestOptionsValidateNamesEveryField(t *testing.T) {
 		t.Fatal("Open accepted invalid options")
 	}
 }
+
+// TestSnapshotIsAPointInTime: a snapshot keeps serving the chain as it was
+// when taken, while commits continue, and refuses writes.
+func TestSnapshotIsAPointInTime(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openTest(t, fs, "db", TestOptions())
+	if err := s.SetGenesis([]byte("g"), []state.Write{{Key: []byte("k"), Value: []byte("v1")}}); err != nil {
+		t.Fatal(err)
+	}
+	commit := func(prev types.Hash, height uint64, v string) *types.Block {
+		b := &types.Block{Header: types.Header{Height: height, PrevHash: prev}}
+		b.Header.LogSize, b.Header.LogRoot, _ = s.LogRootAfter(nil)
+		if err := s.Commit(Commit{Block: b, Writes: []state.Write{{Key: []byte("k"), Value: []byte(v)}}, AppliedIndex: height}); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b1 := commit(types.HashBytes([]byte("g")), 1, "v2")
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(b1.Hash(), 2, "v3")
+	if h, _ := snap.Head(); h.Height != 1 {
+		t.Fatalf("snapshot head %d, want 1", h.Height)
+	}
+	if v, _, _ := snap.Get([]byte("k")); string(v) != "v2" {
+		t.Fatalf("snapshot sees %q, want v2", v)
+	}
+	if _, err := snap.RawBlock(2); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("snapshot sees block 2: %v", err)
+	}
+	if v, _, _ := s.Get([]byte("k")); string(v) != "v3" {
+		t.Fatalf("store sees %q, want v3", v)
+	}
+	wantErr(t, snap.SetAppliedIndex(9), ErrReadOnly)
+	wantErr(t, snap.Commit(Commit{Block: b1}), ErrReadOnly)
+	if err := snap.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -126,6 +126,7 @@ type verifier struct {
 	stateHash types.Hash
 	log       *compact.Range
 	diverged  bool // re-execution already disagreed: later state checks would only repeat it
+	logBroken bool // the rebuilt log already disagreed: later log checks would only repeat it
 	stopped   bool // a block could not be read: nothing after it can be checked
 }
 
@@ -234,13 +235,26 @@ func (v *verifier) checkLog(b *types.Block, hashes []types.Hash) {
 		}
 		return
 	}
+	logFault := func(format string, args ...any) {
+		if !v.logBroken {
+			v.fault(h.Height, format, args...)
+		}
+	}
+	start := len(v.rep.Faults)
+	defer func() {
+		if len(v.rep.Faults) > start {
+			// Every later node and root hashes over this one: report the first
+			// divergence only.
+			v.logBroken = true
+		}
+	}()
 	for _, th := range hashes {
 		err := v.log.Append(types.LogHasher.HashLeaf(th[:]), func(id compact.NodeID, hash []byte) {
 			stored, err := v.src.LogNode(id.Level, id.Index)
 			if err != nil {
-				v.fault(h.Height, "log node (%d, %d): %v", id.Level, id.Index, err)
+				logFault("log node (%d, %d): %v", id.Level, id.Index, err)
 			} else if !bytes.Equal(stored[:], hash) {
-				v.fault(h.Height, "log node (%d, %d) is %x, rebuilt %x", id.Level, id.Index, stored[:8], hash[:8])
+				logFault("log node (%d, %d) is %x, rebuilt %x", id.Level, id.Index, stored[:8], hash[:8])
 			}
 		})
 		if err != nil {
@@ -254,7 +268,7 @@ func (v *verifier) checkLog(b *types.Block, hashes []types.Hash) {
 		return
 	}
 	if types.Hash(root) != h.LogRoot {
-		v.fault(h.Height, "log root %s, rebuilt %s", h.LogRoot, types.Hash(root))
+		logFault("log root %s, rebuilt %s", h.LogRoot, types.Hash(root))
 	}
 }
 

@@ -65,7 +65,7 @@ committed tx/s and the commit latency (submit to receipt) p50 and p99.`,
 			t0 := time.Now()
 			txs := make([]*types.Tx, n)
 			bar := progressbar.NewOptions(n, progressbar.OptionSetDescription("pre-signing"), progressbar.OptionSetWriter(os.Stderr),
-				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(), progressbar.OptionShowCount())
+				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(), progressbar.OptionShowCount(), progressbar.OptionSetVisibility(isTerminal(os.Stderr)))
 			var wg sync.WaitGroup
 			var signErr atomic.Value
 			workers := runtime.GOMAXPROCS(0)
@@ -100,7 +100,7 @@ committed tx/s and the commit latency (submit to receipt) p50 and p99.`,
 			var mu sync.Mutex
 			lat := make([]float64, 0, n)
 			bar = progressbar.NewOptions(n, progressbar.OptionSetDescription("submitting"), progressbar.OptionSetWriter(os.Stderr),
-				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(), progressbar.OptionShowCount(), progressbar.OptionShowIts())
+				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(), progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetVisibility(isTerminal(os.Stderr)))
 			start := time.Now()
 			for w := 0; w < clients; w++ {
 				wg.Add(1)

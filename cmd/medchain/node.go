@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -118,16 +119,26 @@ func newStart(g *globals) *cobra.Command {
 			cancel()
 			st := n.Status()
 			url := "http://" + n.RPCAddr()
+			self := os.Args[0]
+			if !filepath.IsAbs(self) && !strings.Contains(self, "/") {
+				self = "medchain" // found on PATH
+			}
+			if url != "http://127.0.0.1:8545" {
+				self += " --rpc " + url
+			}
+			if cfg.Node.DataDir != ".medchain" {
+				self += " --data-dir " + cfg.Node.DataDir
+			}
 			fmt.Fprintf(g.out, `
-medchain node %s is running on chain %q (height %d).
-  JSON-RPC   %s   (docs/RPC.md)
-  health     %s/healthz   metrics %s/metrics
-Try it (another terminal):
-  medchain query head
-  medchain tx audit --as doctor456 --patient patient123 --action view_record --purpose treatment
-  medchain query trail --patient patient123
-Stop with Ctrl-C; the chain is kept in %s.
-`, st.NodeID, st.ChainID, st.Height, url, url, url, cfg.Node.DataDir)
+medchain node %[1]s is running on chain %[2]q (height %[3]d).
+  JSON-RPC   %[4]s   (docs/RPC.md)
+  health     %[4]s/healthz   metrics %[5]s/metrics
+Try it (another terminal, from this directory):
+  %[7]s query head
+  %[7]s tx audit --as doctor456 --patient patient123 --action view_record --purpose treatment
+  %[7]s query trail --patient patient123
+The README's quick start walks through the rest. Stop with Ctrl-C; the chain is kept in %[6]s.
+`, st.NodeID, st.ChainID, st.Height, url, url, cfg.Node.DataDir, self)
 			return n.Run(ctx)
 		},
 	}

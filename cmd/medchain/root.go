@@ -93,6 +93,13 @@ func (g *globals) print(v any, text func(w io.Writer)) error {
 	return nil
 }
 
+// isTerminal reports whether f is a terminal: progress bars are drawn only
+// there, so piped output stays clean.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
 func ms(t int64) string {
 	if t == 0 {
 		return "-"

@@ -33,7 +33,7 @@ re-execution. By default a running node verifies itself (--rpc); with
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bar := progressbar.NewOptions64(-1, progressbar.OptionSetDescription("verifying blocks"),
 				progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(), progressbar.OptionThrottle(100e6),
-				progressbar.OptionClearOnFinish())
+				progressbar.OptionClearOnFinish(), progressbar.OptionSetVisibility(isTerminal(os.Stderr)))
 			progress := func(done, total uint64) {
 				if bar.GetMax64() != int64(total) {
 					bar.ChangeMax64(int64(total))

@@ -198,7 +198,7 @@ type Signer struct {
 // Signer returns a signer for identity id holding key.
 func (c *Client) Signer(id string, key *crypto.PrivateKey) *Signer {
 	s := &Signer{c: c, id: id, key: key}
-	s.nonce.Store(uint64(time.Now().UnixNano()))
+	s.nonce.Store(uint64(time.Now().UnixMicro())) // distinct per signer session, and below 2^53 for JSON readers
 	return s
 }
 

@@ -10,12 +10,12 @@
 // invalid requests (-32600), unknown methods (-32601) and bad params
 // (-32602), and medchain's own:
 //
-//	-32001 tx rejected       data: {"code": "<result code>", "reason": "..."}
-//	-32002 not found
-//	-32003 busy              the mempool is full: retry later
-//	-32004 timeout           the tx may or may not have committed: retry it
+//	-32010 tx rejected       data: {"code": "<result code>", "reason": "..."}
+//	-32011 not found
+//	-32012 busy              the mempool is full: retry later
+//	-32013 timeout           the tx may or may not have committed: retry it
 //	                         unchanged (the tx index makes that harmless) or ask tx_get
-//	-32005 unavailable       no leader, or the node is halted
+//	-32014 unavailable       no leader, or the node is halted
 //	-32603 internal          an I/O failure; the node logs the cause
 //
 // Invariants:

@@ -12,11 +12,11 @@ import (
 const (
 	CodeInvalidParams = -32602
 	CodeInternal      = -32603
-	CodeTxRejected    = -32001
-	CodeNotFound      = -32002
-	CodeBusy          = -32003
-	CodeTimeout       = -32004
-	CodeUnavailable   = -32005
+	CodeTxRejected    = -32010
+	CodeNotFound      = -32011
+	CodeBusy          = -32012
+	CodeTimeout       = -32013
+	CodeUnavailable   = -32014
 )
 
 // Ledger errors the RPC layer maps to codes. The node's Ledger wraps its own

@@ -150,7 +150,7 @@ func TestSeedWorkflowOverRPC(t *testing.T) {
 	}
 	r = h.call("tx_get", map[string]string{"hash": sub.TxHash.String()})
 	var got TxResult
-	if r.Error != nil || json.Unmarshal(r.Result, &got) != nil || got.Status != "committed" || got.Height != sub.Receipt.Height {
+	if r.Error != nil || json.Unmarshal(r.Result, &got) != nil || got.Status != "committed" || got.Height == nil || *got.Height != sub.Receipt.Height {
 		t.Fatalf("tx_get: %s %+v", r.Result, r.Error)
 	}
 	if r := h.call("chain_proof", map[string]string{"tx_hash": sub.TxHash.String()}); r.Error != nil {
@@ -195,12 +195,12 @@ func TestBadInputNeverChangesState(t *testing.T) {
 		{"not base64", call("tx_submit", SubmitParams{Tx: "!!!"}), -32602, "not base64"},
 		{"malformed CBOR", call("tx_submit", SubmitParams{Tx: base64.StdEncoding.EncodeToString([]byte{0xa1, 0x01})}), -32602, "CBOR"},
 		{"missing signature", call("tx_submit", SubmitParams{Tx: enc(unsigned)}), -32602, "signature"},
-		{"bad signature", call("tx_submit", SubmitParams{Tx: enc(forged)}), -32001, "bad_signature"},
-		{"unknown signer", call("tx_submit", SubmitParams{Tx: enc(c.Tx("mallory", chaintest.Audit("p1", "mallory")))}), -32001, "unknown_signer"},
-		{"revoked signer", call("tx_submit", SubmitParams{Tx: enc(c.Tx("gone", chaintest.Audit("p1", "gone")))}), -32001, "revoked_signer"},
-		{"role may not sign", call("tx_submit", SubmitParams{Tx: enc(c.Tx("patient123", chaintest.Audit("patient123", "patient123")))}), -32001, "unauthorized"},
-		{"replayed tx", call("tx_submit", SubmitParams{Tx: enc(applied)}), -32001, "replay"},
-		{"timestamp outside window", call("tx_submit", SubmitParams{Tx: enc(stale)}), -32001, "stale_timestamp"},
+		{"bad signature", call("tx_submit", SubmitParams{Tx: enc(forged)}), -32010, "bad_signature"},
+		{"unknown signer", call("tx_submit", SubmitParams{Tx: enc(c.Tx("mallory", chaintest.Audit("p1", "mallory")))}), -32010, "unknown_signer"},
+		{"revoked signer", call("tx_submit", SubmitParams{Tx: enc(c.Tx("gone", chaintest.Audit("p1", "gone")))}), -32010, "revoked_signer"},
+		{"role may not sign", call("tx_submit", SubmitParams{Tx: enc(c.Tx("patient123", chaintest.Audit("patient123", "patient123")))}), -32010, "unauthorized"},
+		{"replayed tx", call("tx_submit", SubmitParams{Tx: enc(applied)}), -32010, "replay"},
+		{"timestamp outside window", call("tx_submit", SubmitParams{Tx: enc(stale)}), -32010, "stale_timestamp"},
 		{"consent scope without purposes", call("tx_submit", SubmitParams{Tx: enc(noPurpose)}), -32602, "allowed_purposes"},
 		{"oversized tx", call("tx_submit", SubmitParams{Tx: enc(oversized)}), -32602, "limit"},
 		{"bad hash", call("tx_get", GetParams{Hash: "xyz"}), -32602, "hash"},
@@ -208,7 +208,7 @@ func TestBadInputNeverChangesState(t *testing.T) {
 		{"trail limit", call("audit_trail", TrailParams{Patient: "p", Limit: 100000}), -32602, "limit"},
 		{"trail bad time", `{"jsonrpc":"2.0","id":1,"method":"audit_trail","params":[{"patient":"p","from":"yesterday"}]}`, -32602, "RFC 3339"},
 		{"consent injection", call("consent_get", ConsentParams{Patient: "'; DROP TABLE consents; --", ConsentType: "c"}), -32602, "patient"},
-		{"unknown identity", call("identity_get", "nobody"), -32002, "nobody"},
+		{"unknown identity", call("identity_get", "nobody"), -32011, "nobody"},
 		{"block zero", call("chain_block", BlockParams{}), -32602, "height"},
 	}
 	before, _ := c.Store.Head()
@@ -284,11 +284,14 @@ func TestSubmitBatchReportsEachTx(t *testing.T) {
 	if r.Error != nil || json.Unmarshal(r.Result, &items) != nil || len(items) != 3 {
 		t.Fatalf("batch: %s %+v", r.Result, r.Error)
 	}
-	if items[0].Error != nil || items[0].Status != "committed" || items[0].TxHash != good.Hash() {
+	if items[0].Error != nil || items[0].Status != "committed" || items[0].TxHash == nil || *items[0].TxHash != good.Hash() {
 		t.Fatalf("good tx: %+v", items[0])
 	}
 	if items[1].Error == nil || items[1].Error.Code != CodeTxRejected || items[2].Error == nil || items[2].Error.Code != CodeInvalidParams {
 		t.Fatalf("bad txs: %+v %+v", items[1].Error, items[2].Error)
+	}
+	if items[1].TxHash != nil || items[1].Status != "" {
+		t.Fatalf("a refused tx carries a hash or status: %+v", items[1])
 	}
 }
 

@@ -76,10 +76,13 @@ type SubmitBatchParams struct {
 	Wait bool     `json:"wait"` // return after every admitted tx commits
 }
 
-// BatchItem is one tx's outcome in tx_submitBatch.
+// BatchItem is one tx's outcome in tx_submitBatch: a hash, status and (with
+// wait) receipt, or the error a single tx_submit would have returned.
 type BatchItem struct {
-	SubmitResult
-	Error *BatchError `json:"error,omitempty"`
+	TxHash  *types.Hash `json:"tx_hash,omitempty"`
+	Status  string      `json:"status,omitempty"` // "pending" or "committed"
+	Receipt *Receipt    `json:"receipt,omitempty"`
+	Error   *BatchError `json:"error,omitempty"`
 }
 
 // BatchError is a per-tx error in tx_submitBatch, with the code a single
@@ -107,7 +110,7 @@ func (a *TxAPI) SubmitBatch(ctx context.Context, p SubmitBatchParams) ([]BatchIt
 		if !errors.As(toRPC(err), &e) {
 			e = &Error{Code: CodeInternal, Msg: err.Error()}
 		}
-		out[i].Error = &BatchError{Code: e.Code, Message: e.Msg, Data: e.Data}
+		out[i] = BatchItem{Error: &BatchError{Code: e.Code, Message: e.Msg, Data: e.Data}}
 	}
 	for i, enc := range p.Txs {
 		tx, err := a.decode(enc)
@@ -120,7 +123,7 @@ func (a *TxAPI) SubmitBatch(ctx context.Context, p SubmitBatchParams) ([]BatchIt
 			fail(i, err)
 			continue
 		}
-		out[i].TxHash, out[i].Status = h, "pending"
+		out[i].TxHash, out[i].Status = &h, "pending"
 	}
 	if !p.Wait {
 		return out, nil
@@ -131,7 +134,7 @@ func (a *TxAPI) SubmitBatch(ctx context.Context, p SubmitBatchParams) ([]BatchIt
 		if out[i].Error != nil {
 			continue
 		}
-		r, err := a.l.Wait(ctx, out[i].TxHash)
+		r, err := a.l.Wait(ctx, *out[i].TxHash)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = ErrTimeout
@@ -169,11 +172,11 @@ func (a *TxAPI) decode(enc string) (*types.Tx, error) {
 // TxResult is tx_get's result.
 type TxResult struct {
 	Status  string        `json:"status"` // committed, pending or unknown
-	Tx      *TxView       `json:"tx,omitempty"`
-	Height  uint64        `json:"height,omitempty"`
-	Index   uint32        `json:"index,omitempty"`
-	Result  *types.Result `json:"result,omitempty"`
 	TxHash  types.Hash    `json:"tx_hash"`
+	Tx      *TxView       `json:"tx,omitempty"`     // committed only, like the fields below
+	Height  *uint64       `json:"height,omitempty"` //
+	Index   *uint32       `json:"index,omitempty"`
+	Result  *types.Result `json:"result,omitempty"`
 	LeafIdx *uint64       `json:"log_index,omitempty"`
 }
 
@@ -194,7 +197,7 @@ func (a *TxAPI) Get(p GetParams) (*TxResult, error) {
 	switch {
 	case err == nil:
 		v := txView(tx, p.Raw)
-		out := &TxResult{Status: "committed", Tx: &v, Height: height, Index: idx, Result: &res, TxHash: h}
+		out := &TxResult{Status: "committed", Tx: &v, Height: &height, Index: &idx, Result: &res, TxHash: h}
 		if li, err := r.LeafIndex(h); err == nil {
 			out.LeafIdx = &li
 		}
@@ -273,8 +276,12 @@ func (p ConsentParams) validate() error {
 
 // VerifyParams are consent_verify's params.
 type VerifyParams struct {
-	ConsentParams
-	state.ConsentRequest
+	Patient      string `json:"patient"`
+	ConsentType  string `json:"consent_type"`
+	Purpose      string `json:"purpose"`
+	Requester    string `json:"requester_id"`
+	Action       string `json:"action,omitempty"`
+	DataCategory string `json:"data_category,omitempty"`
 	// Consistency is "local" (default) or "linearizable" (see ReadBarrier).
 	Consistency string `json:"consistency,omitempty"`
 }
@@ -288,7 +295,7 @@ type VerifyResult struct {
 
 // Verify decides whether the patient's consent allows the request, at head.
 func (a *ConsentAPI) Verify(ctx context.Context, p VerifyParams) (*VerifyResult, error) {
-	if err := p.ConsentParams.validate(); err != nil {
+	if err := (ConsentParams{Patient: p.Patient, ConsentType: p.ConsentType}).validate(); err != nil {
 		return nil, err
 	}
 	if err := barrier(ctx, a.l, p.Consistency); err != nil {
@@ -306,8 +313,7 @@ func (a *ConsentAPI) Verify(ctx context.Context, p VerifyParams) (*VerifyResult,
 	if err != nil {
 		return nil, toRPC(err)
 	}
-	req := p.ConsentRequest
-	req.At = head.Time
+	req := state.ConsentRequest{Purpose: p.Purpose, Requester: p.Requester, Action: p.Action, DataCategory: p.DataCategory, At: head.Time}
 	if head.Height == 0 {
 		req.At = a.l.Genesis().Time
 	}
@@ -517,7 +523,11 @@ func (a *ChainAPI) headerBlock(r Reader, height uint64) (*types.Block, error) {
 
 // Verify starts a verification of the stored chain and returns its job; poll
 // chain_verifyStatus for progress and the report.
-func (a *ChainAPI) Verify(p verify.Options) (*VerifyJob, error) {
+func (a *ChainAPI) Verify(opts *verify.Options) (*VerifyJob, error) {
+	var p verify.Options
+	if opts != nil {
+		p = *opts
+	}
 	if p.To != 0 && p.From > p.To {
 		return nil, invalidParams("from %d is above to %d", p.From, p.To)
 	}

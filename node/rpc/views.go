@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -64,6 +65,74 @@ func blockView(b *types.Block, full bool) BlockView {
 		}
 	}
 	return v
+}
+
+// strict decodes a params object, refusing keys the method does not take, so
+// a misspelt key is an error instead of a silently ignored filter.
+func strict(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return fmt.Errorf("trailing data after the params object")
+	}
+	return nil
+}
+
+// UnmarshalJSON refuses unknown keys.
+func (p *SubmitParams) UnmarshalJSON(b []byte) error {
+	type plain SubmitParams
+	return strict(b, (*plain)(p))
+}
+
+// UnmarshalJSON refuses unknown keys.
+func (p *SubmitBatchParams) UnmarshalJSON(b []byte) error {
+	type plain SubmitBatchParams
+	return strict(b, (*plain)(p))
+}
+
+// UnmarshalJSON refuses unknown keys.
+func (p *GetParams) UnmarshalJSON(b []byte) error {
+	type plain GetParams
+	return strict(b, (*plain)(p))
+}
+
+// UnmarshalJSON refuses unknown keys.
+func (p *TrailParams) UnmarshalJSON(b []byte) error {
+	type plain TrailParams
+	return strict(b, (*plain)(p))
+}
+
+// UnmarshalJSON refuses unknown keys.
+func (p *ConsentParams) UnmarshalJSON(b []byte) error {
+	type plain ConsentParams
+	return strict(b, (*plain)(p))
+}
+
+// UnmarshalJSON refuses unknown keys.
+func (p *VerifyParams) UnmarshalJSON(b []byte) error {
+	type plain VerifyParams
+	return strict(b, (*plain)(p))
+}
+
+// UnmarshalJSON refuses unknown keys.
+func (p *BlockParams) UnmarshalJSON(b []byte) error {
+	type plain BlockParams
+	return strict(b, (*plain)(p))
+}
+
+// UnmarshalJSON refuses unknown keys.
+func (p *ProofParams) UnmarshalJSON(b []byte) error {
+	type plain ProofParams
+	return strict(b, (*plain)(p))
+}
+
+// UnmarshalJSON refuses unknown keys.
+func (p *ConsistencyParams) UnmarshalJSON(b []byte) error {
+	type plain ConsistencyParams
+	return strict(b, (*plain)(p))
 }
 
 // Time is a time param: RFC 3339 text or Unix milliseconds.
