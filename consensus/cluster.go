@@ -78,7 +78,11 @@ func (n *Node) LeadershipTransferTo(id string, addr raft.ServerAddress) error {
 	return n.raft.LeadershipTransferToServer(raft.ServerID(id), addr).Error()
 }
 
-// AppliedIndex returns the index of the last Raft entry this node applied
-// (blocks and configuration entries alike): comparable across nodes of one
-// cluster, so a follower can wait for a leader's read index.
-func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
+// AppliedIndex returns the index of the last Raft log entry this node's FSM
+// has applied (or deterministically rejected): comparable across the nodes
+// of one cluster, so a follower can wait for a leader's read index. It only
+// counts entries the FSM has finished with; Raft's own applied index runs
+// ahead of it while the FSM works through a backlog, and it skips Raft's
+// configuration and no-op entries (after a barrier the leader's value is its
+// last block entry, which every follower's FSM reaches).
+func (n *Node) AppliedIndex() uint64 { return n.fsm.LastIndex() }
