@@ -46,7 +46,7 @@ func (n *Node) Submit(ctx context.Context, tx *types.Tx) (types.Hash, error) {
 	if err != nil {
 		return h, err
 	}
-	return h, n.pool.add(&pending{tx: tx, hash: h, size: len(tx.Encode()), at: now})
+	return h, n.pool.add(&pending{tx: tx, hash: h, size: tx.SizeBound(), at: now})
 }
 
 func (n *Node) admissible() error {

@@ -47,6 +47,7 @@ var rpcServices = map[string]reflect.Type{
 	"identity": reflect.TypeFor[*rpc.IdentityAPI](),
 	"node":     reflect.TypeFor[*rpc.NodeAPI](),
 	"cluster":  reflect.TypeFor[*rpc.ClusterAPI](),
+	"contract": reflect.TypeFor[*rpc.ContractAPI](),
 }
 
 // rpcDocExample is one Request:/Response: pair of docs/RPC.md.
@@ -385,13 +386,15 @@ type docFixture struct {
 	txHash    types.Hash // the first audit event
 	blockHash types.Hash // block 1
 	verifyJob string     // the id returned by the last chain_verify example
+	execTx    types.Hash // the flagged break-glass execution
+	deploys   int        // contract ids handed out by the deploy placeholder
 }
 
 // newDocFixture puts the chain into the state docs/RPC.md describes.
 func newDocFixture(ctx context.Context, t *testing.T, n *nodetest.Node) *docFixture {
 	t.Helper()
 	fx := &docFixture{n: n, ctx: ctx, signers: map[string]*client.Signer{}}
-	for _, id := range []string{"doctor456", "patient123", "admin"} {
+	for _, id := range []string{"doctor456", "patient123", "admin", "privacy_officer"} {
 		fx.signers[id] = n.Signer(t, id) // one per identity: its nonces never repeat
 	}
 	doctor, patient, admin := fx.signers["doctor456"], fx.signers["patient123"], fx.signers["admin"]
@@ -417,12 +420,25 @@ func newDocFixture(ctx context.Context, t *testing.T, n *nodetest.Node) *docFixt
 	send(patient, &types.ConsentRevoke{Patient: "patient123", ConsentType: "imaging", Reason: "moved to another provider"})
 	send(admin, &types.EHRRegister{SystemID: "epic_system", Name: "Epic at St. Mary's", Vendor: "epic", SyncEnabled: true,
 		SyncInterval: 300, Endpoint: "https://ehr.example.com/api", AuthMethod: "mldsa", AuditAllAccess: true, Service: "epic_system"})
+	terms, err := types.ParamsFromJSON([]byte(`{"allowed_actions": ["read"], "authorized_parties": ["doctor456"], "allowed_purposes": ["treatment"], "time_zone": "UTC"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	terms["expiration"] = time.Now().Add(365 * 24 * time.Hour).UnixMilli()
+	send(admin, &types.ContractDeploy{ID: "contract123", Owner: "patient123", Source: types.ContractSource{Template: "terms", Params: terms}})
+	send(fx.signers["privacy_officer"], &types.ContractDeploy{ID: "emergency", Source: types.ContractSource{Template: "break-glass"}})
+	send(doctor, docExecute())
+	fx.execTx = send(doctor, &types.ContractExecute{ContractID: "emergency", Action: "read", Purpose: "emergency", Patient: "patient123", Segment: "critical"})
 	b, err := n.Client.Block(ctx, 1, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fx.blockHash = b.Hash
 	return fx
+}
+
+func docExecute() *types.ContractExecute {
+	return &types.ContractExecute{ContractID: "contract123", Action: "read", Purpose: "treatment", Patient: "patient123", Resource: "Observation/bp-1"}
 }
 
 func docAuditRecord(action string) *types.AuditRecord {
@@ -451,6 +467,15 @@ func (fx *docFixture) substitute(t *testing.T, where, req string) string {
 			v = signed("doctor456", docAuditRecord("view_record"))
 		case `"<signed tx by patient123, base64>"`:
 			v = signed("patient123", docAuditRecord("view_record"))
+		case `"<signed contract_deploy tx, base64>"`:
+			fx.deploys++
+			v = signed("admin", &types.ContractDeploy{ID: fmt.Sprintf("policy-%d", fx.deploys), Source: types.ContractSource{
+				Rules:   []types.ContractRule{{Name: "clinicians", Effect: types.EffectAllow, Condition: `"clinician" in requester_roles`}},
+				Effects: []types.ContractEffect{{Key: "last_access", Expression: "block_time"}}}})
+		case `"<signed contract_execute tx, base64>"`:
+			v = signed("doctor456", docExecute())
+		case `"<execution tx hash>"`:
+			v = fx.execTx.String()
 		case `"<tx hash>"`:
 			v = fx.txHash.String()
 		case `"<block hash>"`:

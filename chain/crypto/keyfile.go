@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/medchain/medchain/chain/crypto/internal/secretfile"
 )
 
 type keyFile struct {
@@ -17,9 +18,6 @@ type keyFile struct {
 // SaveKey writes k to path with mode 0600, creating parent directories with
 // mode 0700. It refuses to overwrite an existing file.
 func SaveKey(path string, k *PrivateKey) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("crypto: create key directory: %w", err)
-	}
 	b, err := json.MarshalIndent(keyFile{
 		Algorithm: k.alg,
 		Seed:      hex.EncodeToString(k.seed[:]),
@@ -28,38 +26,23 @@ func SaveKey(path string, k *PrivateKey) error {
 	if err != nil {
 		return fmt.Errorf("crypto: encode key: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("crypto: write key %s: %w", path, err)
+	if err := secretfile.Write(path, append(b, '\n')); err != nil {
+		return fmt.Errorf("crypto: key: %w", err)
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("crypto: write key %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("crypto: sync key %s: %w", path, err)
-	}
-	return f.Close()
+	return nil
 }
 
 // LoadKey reads a key written by SaveKey. A file readable by group or others
 // is refused, as ssh does, so a leaked permission is noticed.
 func LoadKey(path string) (*PrivateKey, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKeyFile, err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o; run chmod 600 %s", ErrKeyFile, path, st.Mode().Perm(), path)
-	}
-	b, err := os.ReadFile(path)
+	b, err := secretfile.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeyFile, err)
 	}
 	var kf keyFile
 	if err := json.Unmarshal(b, &kf); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrKeyFile, path, err)
+		// json errors can quote input bytes: report only the kind.
+		return nil, fmt.Errorf("%w: %s: not a key file (JSON does not decode)", ErrKeyFile, path)
 	}
 	seed, err := hex.DecodeString(kf.Seed)
 	if err != nil || len(seed) != 32 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/medchain/medchain/chain/codec"
 	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/contracts"
 )
 
 // ErrIO wraps a View failure. Execution stops at once (fail closed): the
@@ -47,10 +48,13 @@ type Outcome struct {
 	StateHash types.Hash
 }
 
-// Executor executes txs deterministically. It holds only the genesis and is
-// safe for concurrent use.
+// Executor executes txs deterministically. It holds the genesis and the
+// contract VM (whose compile cache never changes a result) and is safe for
+// concurrent use.
 type Executor struct {
-	g *Genesis
+	g     *Genesis
+	vm    *contracts.VM
+	progs programCache
 }
 
 // NewExecutor returns an executor for the chain g defines.
@@ -58,7 +62,11 @@ func NewExecutor(g *Genesis) (*Executor, error) {
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
-	return &Executor{g: g}, nil
+	vm, err := contracts.New(contracts.DefaultConfig())
+	if err != nil {
+		return nil, err
+	}
+	return &Executor{g: g, vm: vm}, nil
 }
 
 // Genesis returns the chain definition.
@@ -118,6 +126,7 @@ func (e *Executor) ExecuteBlock(v View, prevState types.Hash, bc BlockContext, t
 
 func (e *Executor) apply(o *overlay, tx *types.Tx, bc BlockContext, index uint32, verify bool) (types.Result, error) {
 	h := tx.Hash()
+	o.data = nil
 	signer, p, err := e.check(o, tx, h, bc, verify)
 	if err == nil {
 		err = e.execute(o, tx, p, h, signer, bc, index)
@@ -126,7 +135,7 @@ func (e *Executor) apply(o *overlay, tx *types.Tx, bc BlockContext, index uint32
 	var te *TxError
 	switch {
 	case err == nil:
-		return types.Result{Code: types.CodeOK}, nil
+		return types.Result{Code: types.CodeOK, Data: o.data}, nil
 	case errors.As(err, &te):
 		return types.Result{Code: te.Code, Reason: te.Reason}, nil
 	default:
@@ -178,6 +187,11 @@ func (e *Executor) check(o *overlay, tx *types.Tx, h types.Hash, bc BlockContext
 	if err := authorize(signer, tx, p); err != nil {
 		return nil, nil, err
 	}
+	if isContractTx(tx.Type) {
+		if err := e.contractTx(o, tx, p, h, signer, bc, 0, true); err != nil {
+			return nil, nil, err
+		}
+	}
 	return signer, p, nil
 }
 
@@ -205,10 +219,16 @@ func authorize(signer *Identity, tx *types.Tx, p types.Payload) error {
 		if !signer.MayManageConsent(patient) {
 			return reject(types.CodeUnauthorized, "%q may not manage consents of patient %q (only the patient or a delegate may)", signer.ID, patient)
 		}
+	case types.TxContractDeploy, types.TxContractExecute, types.TxContractUpgrade, types.TxContractRetire, types.TxReviewRecord:
+		return authorizeContract(signer, tx)
 	default:
 		return reject(types.CodeInvalidPayload, "unknown tx type %d", uint8(tx.Type))
 	}
 	return nil
+}
+
+func isContractTx(t types.TxType) bool {
+	return t >= types.TxContractDeploy && t <= types.TxReviewRecord
 }
 
 func consentPatient(p types.Payload) string {
@@ -302,6 +322,8 @@ func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Ha
 			}
 		}
 		o.put(EHRKey(p.SystemID), codec.MustMarshal(&EHRSystem{EHRRegister: *p, RegisteredBy: tx.Signer, TxHash: h, Height: bc.Height, Time: bc.Time}))
+	case *types.ContractDeploy, *types.ContractExecute, *types.ContractUpgrade, *types.ContractRetire, *types.ReviewRecord:
+		return e.contractTx(o, tx, p, h, signer, bc, index, false)
 	default:
 		return reject(types.CodeInvalidPayload, "unknown tx type %d", uint8(tx.Type))
 	}

@@ -14,6 +14,7 @@ type overlay struct {
 	pending map[string]Write
 	seen    map[types.Hash]bool  // txs of this block so far
 	ids     map[string]*Identity // decoded identities; a put to the key drops the entry
+	data    []byte               // the current tx's result data (contract decisions); apply takes it
 }
 
 func newOverlay(v View) *overlay {
@@ -37,6 +38,9 @@ func (o *overlay) put(key, value []byte) {
 		delete(o.ids, string(key[1:]))
 	}
 }
+
+// del deletes key (a delete of an absent key is harmless).
+func (o *overlay) del(key []byte) { o.pending[string(key)] = Write{Key: key, Delete: true} }
 
 func (o *overlay) hasTx(h types.Hash) (bool, error) {
 	if o.seen[h] {

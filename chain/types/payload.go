@@ -37,6 +37,16 @@ func NewPayload(t TxType) Payload {
 		return new(ConsentRevoke)
 	case TxEHRRegister:
 		return new(EHRRegister)
+	case TxContractDeploy:
+		return new(ContractDeploy)
+	case TxContractExecute:
+		return new(ContractExecute)
+	case TxContractUpgrade:
+		return new(ContractUpgrade)
+	case TxContractRetire:
+		return new(ContractRetire)
+	case TxReviewRecord:
+		return new(ReviewRecord)
 	}
 	return nil
 }

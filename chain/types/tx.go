@@ -23,6 +23,15 @@ const (
 	TxEHRRegister                           // admins: register or reconfigure an EHR integration
 )
 
+// Contract tx types (explicit values: 13-16 are taken by governance).
+const (
+	TxContractDeploy  TxType = 8  // admins, privacy officers: deploy version 1 of a contract
+	TxContractExecute TxType = 9  // any registered identity (the requester): record a contract's decision
+	TxContractUpgrade TxType = 10 // admins, privacy officers, the owner: deploy the next version
+	TxContractRetire  TxType = 11 // admins, privacy officers, the owner: stop a contract
+	TxReviewRecord    TxType = 12 // privacy officers: close the review of a flagged execution
+)
+
 var txTypeNames = map[TxType]string{
 	TxIdentityRegister:    "identity_register",
 	TxIdentityUpdateRoles: "identity_update_roles",
@@ -31,6 +40,11 @@ var txTypeNames = map[TxType]string{
 	TxConsentGrant:        "consent_grant",
 	TxConsentRevoke:       "consent_revoke",
 	TxEHRRegister:         "ehr_register",
+	TxContractDeploy:      "contract_deploy",
+	TxContractExecute:     "contract_execute",
+	TxContractUpgrade:     "contract_upgrade",
+	TxContractRetire:      "contract_retire",
+	TxReviewRecord:        "review_record",
 }
 
 // String returns the snake_case name used in JSON and docs.

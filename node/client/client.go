@@ -268,3 +268,55 @@ func (c *Client) Genesis(ctx context.Context) (*state.Genesis, error) {
 	var g state.Genesis
 	return &g, c.c.CallContext(ctx, &g, "cluster_genesis")
 }
+
+// CreateContract builds a contract from a template and terms (or rules)
+// without recording anything; sign the returned Deploy payload and send it
+// with DeployContract.
+func (c *Client) CreateContract(ctx context.Context, p rpc.CreateParams) (*rpc.CreateResult, error) {
+	var r rpc.CreateResult
+	return &r, c.c.CallContext(ctx, &r, "contract_create", p)
+}
+
+// DeployContract sends a signed contract_deploy, contract_upgrade or
+// contract_retire tx and waits for its block.
+func (c *Client) DeployContract(ctx context.Context, tx *types.Tx) (*rpc.ContractTxResult, error) {
+	var r rpc.ContractTxResult
+	return &r, c.c.CallContext(ctx, &r, "contract_deploy", rpc.ContractTxParams{Tx: base64.StdEncoding.EncodeToString(tx.Encode())})
+}
+
+// ExecuteContract sends a signed contract_execute tx and returns the
+// recorded decision.
+func (c *Client) ExecuteContract(ctx context.Context, tx *types.Tx) (*rpc.ExecuteResult, error) {
+	var r rpc.ExecuteResult
+	return &r, c.c.CallContext(ctx, &r, "contract_execute", rpc.ContractTxParams{Tx: base64.StdEncoding.EncodeToString(tx.Encode())})
+}
+
+// SimulateContract runs a contract at head without recording anything.
+func (c *Client) SimulateContract(ctx context.Context, p rpc.SimulateParams) (*rpc.ExecuteResult, error) {
+	var r rpc.ExecuteResult
+	return &r, c.c.CallContext(ctx, &r, "contract_simulate", p)
+}
+
+// Contract returns a contract (version 0: the current one).
+func (c *Client) Contract(ctx context.Context, id string, version uint64) (*rpc.ContractView, error) {
+	var r rpc.ContractView
+	return &r, c.c.CallContext(ctx, &r, "contract_get", rpc.ContractGetParams{ID: id, Version: version})
+}
+
+// ContractExecutions returns a page of a contract's executions.
+func (c *Client) ContractExecutions(ctx context.Context, p rpc.PageParams) (*rpc.ExecutionsPage, error) {
+	var r rpc.ExecutionsPage
+	return &r, c.c.CallContext(ctx, &r, "contract_executions", p)
+}
+
+// ContractReviews returns a page of open reviews.
+func (c *Client) ContractReviews(ctx context.Context, p rpc.PageParams) (*state.ReviewPage, error) {
+	var r state.ReviewPage
+	return &r, c.c.CallContext(ctx, &r, "contract_reviews", p)
+}
+
+// ContractReview returns the review of one flagged execution.
+func (c *Client) ContractReview(ctx context.Context, executionTx types.Hash) (*state.Review, error) {
+	var r state.Review
+	return &r, c.c.CallContext(ctx, &r, "contract_getReview", executionTx.String())
+}

@@ -54,6 +54,7 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 		"ehr":      &EHRAPI{l: l},
 		"identity": &IdentityAPI{l: l},
 		"node":     &NodeAPI{l: l},
+		"contract": newContractAPI(l, opts),
 	} {
 		if err := s.rpc.RegisterName(name, svc); err != nil {
 			return nil, fmt.Errorf("rpc: register %s: %w", name, err)

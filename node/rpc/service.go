@@ -112,38 +112,60 @@ func (a *TxAPI) SubmitBatch(ctx context.Context, p SubmitBatchParams) ([]BatchIt
 		}
 		out[i] = BatchItem{Error: &BatchError{Code: e.Code, Message: e.Msg, Data: e.Data}}
 	}
+	txs := make([]*types.Tx, len(p.Txs))
 	for i, enc := range p.Txs {
 		tx, err := a.decode(enc)
 		if err != nil {
 			fail(i, err)
 			continue
 		}
-		h, err := a.l.Submit(ctx, tx)
-		if err != nil {
-			fail(i, err)
-			continue
-		}
-		out[i].TxHash, out[i].Status = &h, "pending"
+		txs[i] = tx
 	}
 	if !p.Wait {
+		for i, tx := range txs {
+			if tx == nil {
+				continue
+			}
+			h, err := a.l.Submit(ctx, tx)
+			if err != nil {
+				fail(i, err)
+				continue
+			}
+			out[i].TxHash, out[i].Status = &h, "pending"
+		}
 		return out, nil
 	}
+	// With wait, each tx is submitted by SubmitAndWait, which registers its
+	// waiter before admission: the receipt then comes from the commit itself,
+	// never from reading the block back. Admission (signature checks) runs
+	// on every core.
 	ctx, cancel := context.WithTimeout(ctx, a.opts.WaitTimeout)
 	defer cancel()
-	for i := range out {
-		if out[i].Error != nil {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i, tx := range txs {
+		if tx == nil {
 			continue
 		}
-		r, err := a.l.Wait(ctx, *out[i].TxHash)
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				err = ErrTimeout
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r, err := a.l.SubmitAndWait(ctx, tx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if errors.Is(err, context.DeadlineExceeded) {
+					err = ErrTimeout
+				}
+				fail(i, err)
+				return
 			}
-			fail(i, err)
-			continue
-		}
-		out[i].Status, out[i].Receipt = "committed", &r
+			out[i].TxHash, out[i].Status, out[i].Receipt = &r.TxHash, "committed", &r
+		}()
 	}
+	wg.Wait()
 	return out, nil
 }
 
