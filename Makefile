@@ -68,6 +68,14 @@ verify: lint ## lint, go.mod tidy and the architecture tests
 	$(GO) mod tidy -diff
 	$(GO) test -count=1 -run 'TestPackageDocs|TestDependencyDirection' .
 
+.PHONY: testnet
+testnet: ## Start a 3-node cluster on 127.0.0.1 (testnet/up.sh -n 3); then testnet/load.sh, chaos.sh, down.sh
+	@testnet/up.sh -n 3
+
+.PHONY: test-cluster
+test-cluster: ## Run the in-process 3-node cluster tests (replication, leader loss, attacks, join/removal)
+	$(GO) test -short -count=1 -run 'TestCluster|TestJoin|TestLeaderKilled' ./node/
+
 .PHONY: clean
 clean: ## Remove the binary and the dev data dir
 	rm -rf bin $(DATA_DIR)

@@ -44,6 +44,7 @@ type Node struct {
 	cons    *consensus.Node
 	rpc     *rpc.Server
 	reg     *prometheus.Registry
+	cl      *cluster // nil unless [p2p] is enabled
 }
 
 func raftAddr(cfg config.Config) raft.ServerAddress {
@@ -96,7 +97,14 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 	cc := consensusConfig(cfg, log)
 	cc.Metrics = m
 	trans := opts.Transport
-	if trans == nil {
+	var cl *cluster
+	if trans == nil && cfg.P2P.Enabled {
+		cl, trans, err = startP2P(cfg, g, key, log)
+		if err != nil {
+			return nil, err
+		}
+		cc.Join = cfg.Consensus.Join
+	} else if trans == nil {
 		t, err := consensus.NewTCPTransport(cfg.Consensus.RaftListen, log)
 		if err != nil {
 			return nil, fmt.Errorf("node: raft transport on %s: %w", cfg.Consensus.RaftListen, err)
@@ -108,16 +116,26 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 		if c, ok := trans.(interface{ Close() error }); ok && opts.Transport == nil {
 			c.Close()
 		}
+		if cl != nil {
+			cl.p2p.Close()
+		}
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, genesis: g, cons: cons, reg: reg}
+	n := &Node{cfg: cfg, log: log, genesis: g, cons: cons, reg: reg, cl: cl}
+	if cl != nil {
+		if err := cl.run(n); err != nil {
+			cons.Close()
+			cl.close()
+			return nil, err
+		}
+	}
 	srv, err := rpc.NewServer(n, rpc.ServerConfig{
 		Listen: cfg.RPC.Listen, MaxBodyBytes: cfg.RPC.MaxBodyBytes, BatchLimit: cfg.RPC.BatchLimit,
 		BatchResponseBytes: cfg.RPC.BatchResponseBytes, MaxTxBytes: g.Params.MaxTxBytes,
 		WaitTimeout: cfg.RPC.WaitTimeout.D(), Registry: reg, Logger: log, Pprof: cfg.RPC.Pprof,
 	})
 	if err != nil {
-		cons.Close()
+		n.closeCluster()
 		return nil, err
 	}
 	n.rpc = srv
@@ -150,7 +168,21 @@ func (n *Node) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := n.rpc.Close(ctx)
-	return errors.Join(err, n.cons.Close())
+	return errors.Join(err, n.closeCluster())
+}
+
+// closeCluster closes consensus (and its transport), then the p2p layer.
+func (n *Node) closeCluster() error {
+	var errs []error
+	if n.cl != nil {
+		close(n.cl.stop)
+	}
+	errs = append(errs, n.cons.Close())
+	if n.cl != nil {
+		n.cl.wg.Wait()
+		errs = append(errs, n.cl.p2p.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Consensus returns the consensus node (for tests and operators' tools).
@@ -172,14 +204,31 @@ func (n *Node) WaitReady(ctx context.Context) error {
 
 var _ rpc.Ledger = (*Node)(nil)
 
-// Submit implements rpc.Ledger.
+// Submit implements rpc.Ledger. On a follower of a p2p cluster the tx is
+// checked here (CheckTx) and forwarded to the leader.
 func (n *Node) Submit(ctx context.Context, tx *types.Tx) (types.Hash, error) {
 	h, err := n.cons.Submit(ctx, tx)
+	if errors.Is(err, consensus.ErrNotLeader) && n.cl != nil {
+		h, err = n.cl.forward(ctx, tx)
+	}
 	return h, mapErr(err)
 }
 
-// SubmitAndWait implements rpc.Ledger.
+// SubmitAndWait implements rpc.Ledger. On a follower of a p2p cluster the tx
+// is forwarded to the leader and the commit is awaited locally.
 func (n *Node) SubmitAndWait(ctx context.Context, tx *types.Tx) (rpc.Receipt, error) {
+	if n.cl != nil && !n.cons.IsLeader() {
+		h, err := n.cl.forward(ctx, tx)
+		var te *state.TxError
+		if err != nil && !(errors.As(err, &te) && te.Code == types.CodeReplay) {
+			return rpc.Receipt{}, mapErr(err)
+		}
+		r, err := n.cons.WaitTx(ctx, h)
+		if err != nil {
+			return rpc.Receipt{}, mapErr(err)
+		}
+		return rpc.Receipt(r), nil
+	}
 	r, err := n.cons.SubmitAndWait(ctx, tx)
 	if err != nil {
 		return rpc.Receipt{}, mapErr(err)
@@ -236,6 +285,9 @@ func (n *Node) Status() rpc.NodeStatus {
 		st.Halted = err.Error()
 	}
 	st.Ready = st.Halted == "" && n.cons.Ready()
+	if n.cl != nil && st.Halted == "" && st.Leader != "" {
+		st.Ready = true // a follower forwards txs to the leader it knows
+	}
 	return st
 }
 
@@ -244,6 +296,8 @@ func mapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, errForwardRefused):
+		return &rpc.Error{Code: rpc.CodeTxRejected, Msg: err.Error()}
 	case errors.Is(err, consensus.ErrBusy):
 		return fmt.Errorf("%w: %v", rpc.ErrBusy, err)
 	case errors.Is(err, consensus.ErrUncertain), errors.Is(err, context.DeadlineExceeded):

@@ -46,6 +46,7 @@ var rpcServices = map[string]reflect.Type{
 	"ehr":      reflect.TypeFor[*rpc.EHRAPI](),
 	"identity": reflect.TypeFor[*rpc.IdentityAPI](),
 	"node":     reflect.TypeFor[*rpc.NodeAPI](),
+	"cluster":  reflect.TypeFor[*rpc.ClusterAPI](),
 	"contract": reflect.TypeFor[*rpc.ContractAPI](),
 }
 

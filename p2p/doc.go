@@ -53,6 +53,7 @@
 //	/medchain/handshake/1    yes     yes        yes (admitted peers only)
 //	/medchain/raft/1         yes     no         no
 //	/medchain/tx/1           yes     yes        no
+//	/medchain/query/1        yes     yes        no
 //
 // An observer replicates the chain (a voter leader opens Raft streams to it)
 // but never opens a Raft stream itself: it cannot campaign, vote or feed a

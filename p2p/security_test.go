@@ -417,6 +417,8 @@ func TestProtocolRoleTable(t *testing.T) {
 		{RaftProtocol, RoleObserver, false},
 		{TxProtocol, RoleVoter, true},
 		{TxProtocol, RoleObserver, true},
+		{QueryProtocol, RoleVoter, true},
+		{QueryProtocol, RoleObserver, true},
 		{"/medchain/unknown/1", RoleVoter, false},
 		{TxProtocol, 0, false},
 	}

@@ -2,4 +2,17 @@
 // txs of a block against committed state (a View) and returns per-tx results,
 // the sorted state writes and the new state hash. It is pure: no clock, no
 // randomness, no goroutines, no I/O beyond the View it is handed.
+//
+// # Node governance (tx types 13-15)
+//
+// A node joins with node_join, signed by its own new ML-DSA key: the signer
+// is not registered yet, so the executor verifies the signature against the
+// key in the payload and requires Signer == NodeID. The record is pending
+// until Params.AdminThreshold distinct admins sign node_approve; then it is
+// admitted and the node is registered as an identity (kind node, role node),
+// so it may propose blocks when it leads. node_remove works the same way at
+// the same threshold: the record becomes removed (final) and the node
+// identity is revoked. An admin's second approval or removal vote is refused
+// (conflict), never counted twice. Genesis may list admitted node records
+// (Genesis.Nodes) for the first nodes.
 package state

@@ -80,6 +80,7 @@ func (e *Executor) GenesisState() ([]Write, types.Hash) {
 		p := e.g.Identities[i]
 		o.put(IdentityKey(p.ID), codec.MustMarshal(identityFrom(&p, 0)))
 	}
+	e.g.genesisNodes(o)
 	ws := o.writes()
 	return ws, NextStateHash(types.Hash{}, ws)
 }
@@ -165,6 +166,9 @@ func (e *Executor) check(o *overlay, tx *types.Tx, h types.Hash, bc BlockContext
 	if d := tx.Timestamp - bc.Time; d > e.g.Params.TimestampWindowMs || -d > e.g.Params.TimestampWindowMs {
 		return nil, nil, reject(types.CodeStaleTimestamp, "tx timestamp is %d ms from block time, window is ±%d ms", d, e.g.Params.TimestampWindowMs)
 	}
+	if tx.Type == types.TxNodeJoin { // the signer is not registered yet
+		return e.checkJoin(o, tx, p)
+	}
 	signer, err = o.identity(tx.Signer)
 	if err != nil {
 		return nil, nil, err
@@ -198,6 +202,9 @@ var auditRoles = []string{types.RoleClinician, types.RolePhysician, types.RoleEH
 // systems; clinicians, EHR services and admins record audit events; a patient
 // or a delegate manages that patient's consents.
 func authorize(signer *Identity, tx *types.Tx, p types.Payload) error {
+	if tx.Type.IsGovernance() {
+		return authorizeGovernance(signer, tx)
+	}
 	switch tx.Type {
 	case types.TxIdentityRegister, types.TxIdentityUpdateRoles, types.TxIdentityRevoke, types.TxEHRRegister:
 		if !signer.HasRole(types.RoleAdmin) {
@@ -236,6 +243,9 @@ func consentPatient(p types.Payload) string {
 
 // execute applies a checked tx's effects to the overlay.
 func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Hash, signer *Identity, bc BlockContext, index uint32) error {
+	if tx.Type.IsGovernance() {
+		return e.executeGovernance(o, p, signer, bc)
+	}
 	switch p := p.(type) {
 	case *types.IdentityRegister:
 		cur, err := o.identity(p.ID)

@@ -32,6 +32,8 @@ type Genesis struct {
 	Time       int64                    `cbor:"2,keyasint" json:"genesis_time"` // Unix ms
 	Params     Params                   `cbor:"3,keyasint" json:"params"`
 	Identities []types.IdentityRegister `cbor:"4,keyasint" json:"identities"`
+	// Nodes are the node records admitted at genesis (see GenesisNode).
+	Nodes []GenesisNode `cbor:"5,keyasint,omitempty" json:"nodes,omitempty"`
 }
 
 // Validate checks the genesis document and names the first fault.
@@ -71,7 +73,7 @@ func (g *Genesis) Validate() error {
 	if g.Params.AdminThreshold == 0 || int(g.Params.AdminThreshold) > admins {
 		return fmt.Errorf("genesis: params.admin_threshold must be between 1 and the %d admins", admins)
 	}
-	return nil
+	return g.validateNodes()
 }
 
 // Hash returns SHA-256 of the canonical encoding: the prev hash of block 1.

@@ -19,6 +19,9 @@ type Payload interface {
 
 // NewPayload returns a pointer to the zero payload for t, or nil if t is unknown.
 func NewPayload(t TxType) Payload {
+	if t.IsGovernance() {
+		return newGovernancePayload(t)
+	}
 	switch t {
 	case TxIdentityRegister:
 		return new(IdentityRegister)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -107,7 +108,11 @@ func newStart(g *globals) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			rctx, cancel := context.WithTimeout(ctx, 30e9)
+			wait := 30 * time.Second
+			if cfg.Consensus.Join {
+				wait = 2 * time.Second // a joining node has no leader until it is admitted and added
+			}
+			rctx, cancel := context.WithTimeout(ctx, wait)
 			if err := n.WaitReady(rctx); err != nil {
 				log.Warn("node is not ready yet; serving anyway", "err", err)
 			}

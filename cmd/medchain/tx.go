@@ -71,6 +71,7 @@ func printSubmit(w io.Writer, tx *types.Tx, r *rpc.SubmitResult) {
 func newTx(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "tx", Short: "Build, sign and submit txs"}
 	c.AddCommand(newTxAudit(g), newTxConsent(g), newTxIdentity(g), newTxEHR(g))
+	c.AddCommand(newTxNode(g))
 	return c
 }
 

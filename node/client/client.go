@@ -245,6 +245,30 @@ func (c *Client) SubmitMany(ctx context.Context, txs []*types.Tx, wait bool) ([]
 	return out, c.c.CallContext(ctx, &out, "tx_submitBatch", p)
 }
 
+// ClusterStatus calls cluster_status.
+func (c *Client) ClusterStatus(ctx context.Context) (*rpc.ClusterStatus, error) {
+	var r rpc.ClusterStatus
+	return &r, c.c.CallContext(ctx, &r, "cluster_status")
+}
+
+// TransferLeader calls cluster_transferLeader; to "" lets the leader choose.
+func (c *Client) TransferLeader(ctx context.Context, to string) error {
+	var r map[string]string
+	return c.c.CallContext(ctx, &r, "cluster_transferLeader", rpc.TransferLeaderParams{To: to})
+}
+
+// Nodes calls cluster_nodes.
+func (c *Client) Nodes(ctx context.Context) ([]state.NodeRecord, error) {
+	var r []state.NodeRecord
+	return r, c.c.CallContext(ctx, &r, "cluster_nodes")
+}
+
+// Genesis calls cluster_genesis.
+func (c *Client) Genesis(ctx context.Context) (*state.Genesis, error) {
+	var g state.Genesis
+	return &g, c.c.CallContext(ctx, &g, "cluster_genesis")
+}
+
 // CreateContract builds a contract from a template and terms (or rules)
 // without recording anything; sign the returned Deploy payload and send it
 // with DeployContract.

@@ -43,6 +43,28 @@ type Config struct {
 	Consensus Consensus `toml:"consensus"`
 	Store     Store     `toml:"store"`
 	EHR       EHR       `toml:"ehr"`
+	P2P       P2P       `toml:"p2p"`
+}
+
+// P2P is the peer layer: with it enabled, Raft and tx forwarding run over
+// authenticated libp2p connections and Raft server addresses are peer ids.
+type P2P struct {
+	// Enabled runs Raft over libp2p (a cluster). Default false: a single
+	// node with Raft on consensus.raft_listen (TCP), as make run starts.
+	Enabled bool `toml:"enabled"`
+	// Listen are multiaddrs to listen on. Default ["/ip4/127.0.0.1/tcp/7600"].
+	Listen []string `toml:"listen"`
+	// Bootstrap are full multiaddrs (ending in /p2p/<peer id>) of known peers,
+	// used with the addresses in on-chain node records. Default none.
+	Bootstrap []string `toml:"bootstrap"`
+	// KeyFile is the Ed25519 libp2p identity, relative to the data dir.
+	// Default "keys/p2p.key".
+	KeyFile string `toml:"key_file"`
+	// Region is this node's region, put in its join request. Default "".
+	Region string `toml:"region"`
+	// ReauthenticationInterval is how often peers repeat the ML-DSA
+	// handshake. Default 300s.
+	ReauthenticationInterval Duration `toml:"reauthentication_interval"`
 }
 
 // Node is the node's identity and files.
@@ -93,6 +115,9 @@ type Consensus struct {
 	SnapshotInterval Duration `toml:"snapshot_interval"`
 	// SnapshotThreshold is how many log entries trigger a snapshot. Default 8192.
 	SnapshotThreshold uint64 `toml:"snapshot_threshold"`
+	// Join starts a node with no Raft state that waits for the leader to add
+	// it after its admission on chain (medchain join). Default false.
+	Join bool `toml:"join"`
 }
 
 // Store tunes Pebble.
@@ -118,6 +143,7 @@ func DefaultConfig() Config {
 		Consensus: Consensus{RaftListen: "127.0.0.1:7400", MaxBlockTxs: 2000, MaxBlockDelay: Duration(10 * time.Millisecond), MempoolSize: 50000, SnapshotInterval: Duration(2 * time.Minute), SnapshotThreshold: 8192},
 		Store:     Store{Sync: true, CacheMB: 256},
 		EHR:       EHR{DefaultSyncInterval: 300},
+		P2P:       P2P{Listen: []string{"/ip4/127.0.0.1/tcp/7600"}, KeyFile: "keys/p2p.key", ReauthenticationInterval: Duration(300 * time.Second)},
 	}
 }
 
@@ -195,6 +221,17 @@ func setField(f reflect.Value, v string) error {
 		return nil
 	}
 	switch f.Kind() {
+	case reflect.Slice:
+		if f.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("unsupported field kind %s", f.Kind())
+		}
+		var l []string
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				l = append(l, s)
+			}
+		}
+		f.Set(reflect.ValueOf(l))
 	case reflect.String:
 		f.SetString(v)
 	case reflect.Bool:
@@ -276,6 +313,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.CacheMB < 8 {
 		bad("store.cache_mb", "%d is below 8", c.Store.CacheMB)
+	}
+	if c.P2P.Enabled {
+		if len(c.P2P.Listen) == 0 {
+			bad("p2p.listen", "at least one multiaddr required")
+		}
+		if c.P2P.KeyFile == "" {
+			bad("p2p.key_file", "required")
+		}
+		if c.P2P.ReauthenticationInterval.D() < time.Second {
+			bad("p2p.reauthentication_interval", "%v is below 1s", c.P2P.ReauthenticationInterval.D())
+		}
 	}
 	if c.EHR.DefaultSyncInterval < 1 {
 		bad("ehr.default_sync_interval", "%d is below 1 second", c.EHR.DefaultSyncInterval)

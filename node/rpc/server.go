@@ -62,6 +62,11 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 			return nil, fmt.Errorf("rpc: register %s: %w", name, err)
 		}
 	}
+	if c, ok := l.(Cluster); ok {
+		if err := s.rpc.RegisterName("cluster", &ClusterAPI{l: l, c: c}); err != nil {
+			return nil, fmt.Errorf("rpc: register cluster: %w", err)
+		}
+	}
 	mux := http.NewServeMux()
 	ws := s.rpc.WebsocketHandler([]string{"http://127.0.0.1", "http://localhost"})
 	mux.Handle("/", withHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

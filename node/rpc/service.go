@@ -245,10 +245,15 @@ type TrailParams struct {
 	Cursor  string `json:"cursor,omitempty"`
 	Limit   int    `json:"limit,omitempty"` // default 100, at most 1000
 	Newest  bool   `json:"newest_first,omitempty"`
+	// Consistency is "local" (default) or "linearizable" (see ReadBarrier).
+	Consistency string `json:"consistency,omitempty"`
 }
 
 // Trail returns a page of a patient's or an actor's audit trail.
-func (a *AuditAPI) Trail(p TrailParams) (*state.TrailPage, error) {
+func (a *AuditAPI) Trail(ctx context.Context, p TrailParams) (*state.TrailPage, error) {
+	if err := barrier(ctx, a.l, p.Consistency); err != nil {
+		return nil, err
+	}
 	q := state.TrailQuery{From: int64(p.From), To: int64(p.To), Cursor: p.Cursor, Limit: p.Limit, Newest: p.Newest}
 	switch {
 	case p.Patient != "" && p.Actor == "":
@@ -299,6 +304,8 @@ type VerifyParams struct {
 	Requester    string `json:"requester_id"`
 	Action       string `json:"action,omitempty"`
 	DataCategory string `json:"data_category,omitempty"`
+	// Consistency is "local" (default) or "linearizable" (see ReadBarrier).
+	Consistency string `json:"consistency,omitempty"`
 }
 
 // VerifyResult is consent_verify's result, decided at the head block's time.
@@ -309,8 +316,11 @@ type VerifyResult struct {
 }
 
 // Verify decides whether the patient's consent allows the request, at head.
-func (a *ConsentAPI) Verify(p VerifyParams) (*VerifyResult, error) {
+func (a *ConsentAPI) Verify(ctx context.Context, p VerifyParams) (*VerifyResult, error) {
 	if err := (ConsentParams{Patient: p.Patient, ConsentType: p.ConsentType}).validate(); err != nil {
+		return nil, err
+	}
+	if err := barrier(ctx, a.l, p.Consistency); err != nil {
 		return nil, err
 	}
 	if err := types.ValidateID("purpose", p.Purpose); err != nil {

@@ -1,0 +1,118 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/medchain/medchain/chain/codec"
+)
+
+// QueryProtocol is the protocol id of node-to-node queries: the cluster
+// layer asks a peer for its status (applied index, role) or asks the leader
+// for a read index or a leadership transfer. The request and response bytes
+// are the consumer's; this package only frames, bounds and authorizes them.
+const QueryProtocol = "/medchain/query/1"
+
+// maxQueryBytes bounds a query request and its response.
+const maxQueryBytes = 64 << 10
+
+// QueryHandler answers a query from an authenticated peer. It is owned by
+// the consumer (the node wiring).
+//
+// Contract: called on its own goroutine per stream, concurrently; ctx ends at
+// Config.TxTimeout or when the node closes. req is owned by the handler. The
+// result is limited to 60 KiB; an error's message goes back to the sender as a
+// string, so it must not hold secrets.
+type QueryHandler func(ctx context.Context, from NodeRecord, req []byte) (result []byte, err error)
+
+// SetQueryHandler installs the handler for QueryProtocol. Until it is set,
+// queries are answered with an error.
+func (n *Node) SetQueryHandler(h QueryHandler) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	first := n.qh == nil
+	n.qh = h
+	if first && !n.closed {
+		n.host.SetStreamHandler(QueryProtocol, n.guard(QueryProtocol, n.handleQuery))
+	}
+}
+
+// Query sends req to peer to and returns its handler's result; a remote
+// error wraps ErrRemote. The round trip is bounded by Config.TxTimeout and ctx.
+func (n *Node) Query(ctx context.Context, to peer.ID, req []byte) ([]byte, error) {
+	if len(req) == 0 || len(req) > maxQueryBytes-1024 {
+		return nil, fmt.Errorf("%w: query of %d bytes", ErrTooLarge, len(req))
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.TxTimeout)
+	defer cancel()
+	s, _, err := n.openStream(ctx, to, QueryProtocol)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	dl, _ := ctx.Deadline()
+	s.SetDeadline(dl)
+	if err := writeFrame(s, req); err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("p2p: query: %w", err)
+	}
+	s.CloseWrite()
+	b, err := readFrame(s, maxQueryBytes)
+	if err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("p2p: query: read response: %w", err)
+	}
+	var resp txResponse
+	if err := codec.Unmarshal(b, &resp); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRemote, err)
+	}
+	if err := resp.ValidateBasic(); err != nil {
+		return nil, err
+	}
+	if !resp.OK {
+		return nil, fmt.Errorf("%w: %s", ErrRemote, resp.Error)
+	}
+	return resp.Result, nil
+}
+
+func (n *Node) handleQuery(s network.Stream, rec NodeRecord) {
+	defer s.Close()
+	deadline := n.now().Add(n.cfg.TxTimeout)
+	s.SetDeadline(deadline)
+	ctx, cancel := context.WithDeadline(n.ctx, deadline)
+	defer cancel()
+	respond := func(r txResponse) {
+		b, err := codec.Marshal(r)
+		if err == nil {
+			err = writeFrame(s, b)
+		}
+		if err != nil {
+			s.Reset()
+		}
+	}
+	req, err := readFrame(s, maxQueryBytes)
+	if err != nil {
+		n.log.Warn("p2p: refused query", "peer", rec.PeerID, "node_id", rec.NodeID, "reason", err.Error())
+		respond(txResponse{Error: errorString(err)})
+		return
+	}
+	n.mu.Lock()
+	h := n.qh
+	n.mu.Unlock()
+	if h == nil {
+		respond(txResponse{Error: "p2p: this node answers no queries"})
+		return
+	}
+	res, err := h(ctx, rec, req)
+	switch {
+	case err != nil:
+		respond(txResponse{Error: errorString(err)})
+	case len(res) > maxQueryBytes-1024:
+		respond(txResponse{Error: "p2p: query result too large"})
+	default:
+		respond(txResponse{OK: true, Result: res})
+	}
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# chaos.sh: SIGKILL the leader under load, restart it, check convergence.
+. "$(dirname "$0")/lib.sh"
+
+usage() {
+	cat <<USAGE
+usage: testnet/chaos.sh [-n TXS] [-d DOWN_SECONDS]
+
+Starts a load (medchain bench, TXS txs, default 20000) against a follower,
+kills the leader with SIGKILL, measures the time until another node is
+leader, restarts the killed node after DOWN_SECONDS (default 3), waits for
+the load to end and checks that every node reaches the same head hash.
+USAGE
+}
+TXS=20000 DOWN=3
+while getopts "n:d:h" o; do
+	case $o in
+	n) TXS=$OPTARG ;;
+	d) DOWN=$OPTARG ;;
+	h) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+done
+load_env
+TOTAL=$(ls "$RUN"/node-*.pid 2>/dev/null | wc -l)
+[ "$TOTAL" -ge 3 ] || die "chaos needs at least 3 nodes (testnet/up.sh -n 3)"
+leader=$(wait_leader 15) || die "no leader: is the testnet up?"
+L=${leader#node-}
+F=$((L % TOTAL + 1))
+lpid=$(node_pid "$L") || die "leader node-$L has no live PID in $RUN"
+log "leader is node-$L (pid $lpid); load goes through node-$F"
+"$BIN" --rpc "$(rpc_url "$F")" --data-dir "$DATA/node-1" --timeout 10m bench -n "$TXS" -c 8 --batch 100 --json >"$RUN/chaos-bench.json" 2>"$RUN/chaos-bench.log" &
+bench=$!
+trap 'kill $bench 2>/dev/null || true' EXIT
+sleep 2
+log "SIGKILL node-$L"
+t0=$(date +%s%N)
+kill -KILL "$lpid"
+new=""
+for _ in $(seq 1 400); do
+	for i in $(seq 1 "$TOTAL"); do
+		[ "$i" = "$L" ] && continue
+		node_pid "$i" >/dev/null || continue
+		l=$(leader_id "$(rpc_url "$i")" || true)
+		if [ -n "$l" ] && [ "$l" != "node-$L" ]; then new=$l; break 2; fi
+	done
+	sleep 0.05
+done
+t1=$(date +%s%N)
+[ -n "$new" ] || die "no new leader within 20 s"
+echo "re-election: $new leads $(((t1 - t0) / 1000000)) ms after SIGKILL of node-$L"
+sleep "$DOWN"
+log "restarting node-$L"
+start_node "$L"
+wait $bench || log "bench exited with an error (some submissions during the election may fail; see $RUN/chaos-bench.log)"
+trap - EXIT
+cat "$RUN/chaos-bench.json" 2>/dev/null | grep -E '"(committed|errors|committed_tx_per_sec|latency_p50_ms|latency_p99_ms)"' || true
+for _ in $(seq 1 300); do
+	ref="" same=1
+	for i in $(seq 1 "$TOTAL"); do
+		h=$(head_hash "$(rpc_url "$i")")
+		[ -n "$h" ] || { same=0; break; }
+		if [ -z "$ref" ]; then ref=$h; elif [ "$h" != "$ref" ]; then same=0; break; fi
+	done
+	if [ "$same" = 1 ]; then
+		echo "converged: all $TOTAL nodes at height/head $ref"
+		exit 0
+	fi
+	sleep 0.2
+done
+die "nodes did not reach the same head hash within 60 s (testnet/status.sh)"

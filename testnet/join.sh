@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# join.sh: add a node to the running testnet through the admission flow.
+. "$(dirname "$0")/lib.sh"
+
+usage() {
+	cat <<USAGE
+usage: testnet/join.sh [-r observer]
+
+Prepares node-(N+1) with medchain join (keys, genesis, config, and its
+signed join request submitted through node-1), approves it as the genesis
+admin, starts it, and waits until the leader has added it (and promoted it
+to voter unless -r observer).
+USAGE
+}
+ROLE=voter
+while getopts "r:h" o; do
+	case $o in
+	r) ROLE=$OPTARG ;;
+	h) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+done
+load_env
+TOTAL=$(ls "$RUN"/node-*.pid 2>/dev/null | wc -l)
+[ "$TOTAL" -ge 1 ] || die "no testnet is running (testnet/up.sh)"
+K=$((TOTAL + 1))
+ID=node-$K
+url1=$(rpc_url 1)
+node_pid 1 >/dev/null || die "node-1 must be running to take the join request"
+"$BIN" --rpc "$url1" --data-dir "$DATA/$ID" join --node-id "$ID" --role "$ROLE" --region local \
+	--p2p-listen "/ip4/127.0.0.1/tcp/$((P2P_PORT + K - 1))" --rpc-listen "127.0.0.1:$((RPC_PORT + K - 1))" ||
+	die "join request failed"
+"$BIN" --rpc "$url1" --data-dir "$DATA/node-1" tx node approve --node-id "$ID" --as admin || die "approval failed"
+start_node "$K"
+want=Voter
+[ "$ROLE" = observer ] && want=nonvoter
+for _ in $(seq 1 300); do
+	if "$BIN" --rpc "$url1" cluster status 2>/dev/null | grep -qE "^$ID +$( [ "$ROLE" = observer ] && echo nonvoter || echo voter ) "; then
+		echo "$ID joined as $ROLE: JSON-RPC $(rpc_url "$K")"
+		exit 0
+	fi
+	sleep 0.2
+done
+die "$ID was not added within 60 s (log: $RUN/$ID.log)"
