@@ -48,6 +48,7 @@ var rpcServices = map[string]reflect.Type{
 	"node":     reflect.TypeFor[*rpc.NodeAPI](),
 	"cluster":  reflect.TypeFor[*rpc.ClusterAPI](),
 	"contract": reflect.TypeFor[*rpc.ContractAPI](),
+	"crypto":   reflect.TypeFor[*rpc.CryptoAPI](),
 }
 
 // rpcDocExample is one Request:/Response: pair of docs/RPC.md.

@@ -57,6 +57,7 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 		"identity": &IdentityAPI{l: l},
 		"node":     &NodeAPI{l: l},
 		"contract": newContractAPI(l, opts),
+		"crypto":   &CryptoAPI{},
 	} {
 		if err := s.rpc.RegisterName(name, svc); err != nil {
 			return nil, fmt.Errorf("rpc: register %s: %w", name, err)
