@@ -133,6 +133,7 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 		Listen: cfg.RPC.Listen, MaxBodyBytes: cfg.RPC.MaxBodyBytes, BatchLimit: cfg.RPC.BatchLimit,
 		BatchResponseBytes: cfg.RPC.BatchResponseBytes, MaxTxBytes: g.Params.MaxTxBytes,
 		WaitTimeout: cfg.RPC.WaitTimeout.D(), Registry: reg, Logger: log, Pprof: cfg.RPC.Pprof,
+		Handlers: rpc.FHIRHandlers(n, Version, time.Now()),
 	})
 	if err != nil {
 		n.closeCluster()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/node/client"
+	"github.com/medchain/medchain/node/fhir"
 	"github.com/medchain/medchain/node/nodetest"
 	"github.com/medchain/medchain/node/rpc"
 )
@@ -48,6 +49,8 @@ var rpcServices = map[string]reflect.Type{
 	"node":     reflect.TypeFor[*rpc.NodeAPI](),
 	"cluster":  reflect.TypeFor[*rpc.ClusterAPI](),
 	"contract": reflect.TypeFor[*rpc.ContractAPI](),
+	"crypto":   reflect.TypeFor[*rpc.CryptoAPI](),
+	"fhir":     reflect.TypeFor[*rpc.FHIRAPI](),
 }
 
 // rpcDocExample is one Request:/Response: pair of docs/RPC.md.
@@ -394,7 +397,7 @@ type docFixture struct {
 func newDocFixture(ctx context.Context, t *testing.T, n *nodetest.Node) *docFixture {
 	t.Helper()
 	fx := &docFixture{n: n, ctx: ctx, signers: map[string]*client.Signer{}}
-	for _, id := range []string{"doctor456", "patient123", "admin", "privacy_officer"} {
+	for _, id := range []string{"doctor456", "patient123", "admin", "privacy_officer", "epic_system"} {
 		fx.signers[id] = n.Signer(t, id) // one per identity: its nonces never repeat
 	}
 	doctor, patient, admin := fx.signers["doctor456"], fx.signers["patient123"], fx.signers["admin"]
@@ -474,6 +477,8 @@ func (fx *docFixture) substitute(t *testing.T, where, req string) string {
 				Effects: []types.ContractEffect{{Key: "last_access", Expression: "block_time"}}}})
 		case `"<signed contract_execute tx, base64>"`:
 			v = signed("doctor456", docExecute())
+		case `"<signed fhir_map payload by epic_system, base64>"`:
+			v = signed("epic_system", fhirMapping(t, where, req))
 		case `"<execution tx hash>"`:
 			v = fx.execTx.String()
 		case `"<tx hash>"`:
@@ -490,6 +495,25 @@ func (fx *docFixture) substitute(t *testing.T, where, req string) string {
 		}
 		return `"` + v + `"`
 	})
+}
+
+// fhirMapping maps the AuditEvent in a request's params[0].resource, as
+// fhir_map does, for the tx the EHR signs.
+func fhirMapping(t *testing.T, where, req string) *types.AuditRecord {
+	t.Helper()
+	var r struct {
+		Params []struct {
+			Resource json.RawMessage `json:"resource"`
+		} `json:"params"`
+	}
+	if err := json.Unmarshal([]byte(placeholderRE.ReplaceAllString(req, `""`)), &r); err != nil || len(r.Params) == 0 {
+		t.Fatalf("%s: want params [{\"resource\": …}]: %v", where, err)
+	}
+	rec, err := fhir.AuditRecordFromJSON(r.Params[0].Resource)
+	if err != nil {
+		t.Fatalf("%s: %v", where, err)
+	}
+	return &rec
 }
 
 // learn keeps values later examples refer to.

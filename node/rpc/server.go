@@ -27,6 +27,10 @@ type ServerConfig struct {
 	Registry           *prometheus.Registry
 	Logger             *slog.Logger
 	Pprof              bool // serve /debug/pprof/
+	// Handlers are extra HTTP handlers by mux pattern (e.g. FHIRHandlers'
+	// "/fhir/"), served on the same listener with the same headers; an
+	// authentication middleware wraps them like the JSON-RPC handler.
+	Handlers map[string]http.Handler
 }
 
 // Server is the JSON-RPC server. Start it with Serve; Close stops it.
@@ -57,6 +61,8 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 		"identity": &IdentityAPI{l: l},
 		"node":     &NodeAPI{l: l},
 		"contract": newContractAPI(l, opts),
+		"crypto":   &CryptoAPI{},
+		"fhir":     &FHIRAPI{l: l, opts: opts},
 	} {
 		if err := s.rpc.RegisterName(name, svc); err != nil {
 			return nil, fmt.Errorf("rpc: register %s: %w", name, err)
@@ -79,8 +85,11 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 			fmt.Fprintln(w, "medchain JSON-RPC 2.0: POST application/json to this URL. Methods: docs/RPC.md")
 			return
 		}
-		s.rpc.ServeHTTP(w, r)
+		s.rpc.ServeHTTP(w, withRequestBase(r))
 	})))
+	for pattern, h := range cfg.Handlers {
+		mux.Handle(pattern, withHeaders(h))
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		st := l.Status()
