@@ -64,7 +64,7 @@ func BenchmarkSubmitBatchWait(b *testing.B) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := client.Dial(ctx, n.URL)
+			c, err := client.Dial(ctx, n.URL, n.ClientOptions()...)
 			if err != nil {
 				b.Error(err)
 				return

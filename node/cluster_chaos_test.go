@@ -20,7 +20,7 @@ func TestLeaderKilledUnderLoadLosesNoAcknowledgedTx(t *testing.T) {
 	key := c.Key("doctor456")
 	clients := make([]*client.Client, 3)
 	for i, n := range c.Nodes {
-		cl, err := client.Dial(context.Background(), n.URL)
+		cl, err := client.Dial(context.Background(), n.URL, n.ClientOptions()...)
 		if err != nil {
 			t.Fatal(err)
 		}

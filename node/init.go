@@ -32,7 +32,7 @@ type InitOptions struct {
 	NodeID    string           // default "node-1"
 	Algorithm crypto.Algorithm // default ML-DSA-65
 	// Dev adds demo identities with keys in the data dir, so the README quick
-	// start works at once: doctor456 (clinician), patient123 (patient),
+	// start works at once: a dev TLS CA and server certificate (DevCerts), and doctor456 (clinician), patient123 (patient),
 	// epic_system (EHR service) and privacy_officer.
 	Dev bool
 	// Config is written to the data dir; zero value: config.DefaultConfig
@@ -46,6 +46,7 @@ type InitResult struct {
 	ConfigPath string
 	Genesis    string
 	Keys       map[string]string // identity -> key file
+	CA         string            `json:",omitempty"` // dev CA certificate clients trust (Dev only)
 }
 
 // DevIdentities are the demo identities Init creates with Dev.
@@ -143,6 +144,12 @@ func Init(opts InitOptions) (*InitResult, error) {
 	res.ConfigPath = filepath.Join(opts.DataDir, ConfigFile)
 	if err := cfg.Save(res.ConfigPath); err != nil {
 		return nil, err
+	}
+	if opts.Dev {
+		if _, err := DevCerts(opts.DataDir); err != nil {
+			return nil, err
+		}
+		res.CA = filepath.Join(opts.DataDir, CACertFile)
 	}
 	cc := consensusConfig(cfg, nil)
 	if err := consensus.Bootstrap(cc, raftAddr(cfg)); err != nil {

@@ -185,6 +185,9 @@ func InitCluster(opts ClusterInitOptions) (*ClusterInitResult, error) {
 		if err := cfg.Save(filepath.Join(d, ConfigFile)); err != nil {
 			return nil, err
 		}
+		if _, err := DevCerts(d); err != nil { // each node its own dev CA; operators replace them
+			return nil, err
+		}
 		if err := consensus.BootstrapCluster(consensusConfig(cfg, nil), servers); err != nil {
 			return nil, fmt.Errorf("node: init cluster: %s: %w", cfg.Node.ID, err)
 		}

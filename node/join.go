@@ -114,6 +114,9 @@ func Join(opts JoinOptions) (*JoinResult, error) {
 	if err := state.SaveGenesis(filepath.Join(opts.DataDir, GenesisFile), opts.Genesis); err != nil {
 		return nil, err
 	}
+	if _, err := DevCerts(opts.DataDir); err != nil { // a dev CA and certificate; operators replace them
+		return nil, err
+	}
 	path := filepath.Join(opts.DataDir, ConfigFile)
 	if err := cfg.Save(path); err != nil {
 		return nil, err

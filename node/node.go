@@ -129,12 +129,19 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 			return nil, err
 		}
 	}
-	srv, err := rpc.NewServer(n, rpc.ServerConfig{
+	scfg := rpc.ServerConfig{
 		Listen: cfg.RPC.Listen, MaxBodyBytes: cfg.RPC.MaxBodyBytes, BatchLimit: cfg.RPC.BatchLimit,
 		BatchResponseBytes: cfg.RPC.BatchResponseBytes, MaxTxBytes: g.Params.MaxTxBytes,
 		WaitTimeout: cfg.RPC.WaitTimeout.D(), Registry: reg, Logger: log, Pprof: cfg.RPC.Pprof,
 		Handlers: rpc.FHIRHandlers(n, Version, time.Now()),
-	})
+	}
+	if !cfg.RPC.InsecureHTTP {
+		if scfg.TLS, err = rpc.ServerTLS(cfg.Path(cfg.RPC.TLSCert), cfg.Path(cfg.RPC.TLSKey)); err != nil {
+			n.closeCluster()
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
+	srv, err := rpc.NewServer(n, scfg)
 	if err != nil {
 		n.closeCluster()
 		return nil, err
@@ -148,6 +155,9 @@ func (n *Node) Listen() error { return n.rpc.Listen() }
 
 // RPCAddr returns the bound JSON-RPC address.
 func (n *Node) RPCAddr() string { return n.rpc.Addr() }
+
+// RPCURL returns the JSON-RPC base URL (https:// unless rpc.insecure_http).
+func (n *Node) RPCURL() string { return n.rpc.URL() }
 
 // Run serves JSON-RPC until ctx is done, then closes the node.
 func (n *Node) Run(ctx context.Context) error {

@@ -84,7 +84,7 @@ func TestRPCDocExamples(t *testing.T) {
 	fx := newDocFixture(ctx, t, n)
 
 	methods := registeredMethods(t)
-	checkModules(t, n.URL)
+	checkModules(t, n.HTTPClient(t), n.URL)
 
 	documented := map[string]bool{} // methods with a successful example
 	type rewrite struct {
@@ -240,9 +240,9 @@ func registeredMethods(t *testing.T) []string {
 }
 
 // checkModules compares the node's namespaces (rpc_modules) with rpcServices.
-func checkModules(t *testing.T, url string) {
+func checkModules(t *testing.T, hc *http.Client, url string) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"rpc_modules"}`))
+	resp, err := hc.Post(url, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"rpc_modules"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -575,7 +575,7 @@ func (fx *docFixture) get(t *testing.T, where, line string) []byte {
 
 func (fx *docFixture) do(t *testing.T, where string, req *http.Request) []byte {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := fx.n.HTTPClient(t).Do(req)
 	if err != nil {
 		t.Fatalf("%s: %v", where, err)
 	}

@@ -16,7 +16,7 @@ load_env() {
 	. "$RUN/env"
 }
 
-rpc_url() { echo "http://127.0.0.1:$((RPC_PORT + $1 - 1))"; }
+rpc_url() { echo "https://127.0.0.1:$((RPC_PORT + $1 - 1))"; }
 
 # node_pid N prints node N's PID if it is alive.
 node_pid() {

@@ -106,7 +106,7 @@ committed tx/s and the commit latency (submit to receipt) p50 and p99.`,
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					wc, err := client.Dial(ctx, g.rpcURL)
+					wc, err := client.Dial(ctx, g.rpcURL, g.clientOptions()...)
 					if err != nil {
 						mu.Lock()
 						res.Errors++

@@ -174,7 +174,7 @@ func startNode(t *testing.T, dataDir string) *nodeProc {
 		logf.Close()
 		t.Fatalf("start node: %v", err)
 	}
-	n := &nodeProc{t: t, dataDir: dataDir, rpcURL: "http://" + rpcAddr, logPath: logf.Name(), cmd: cmd, done: make(chan struct{})}
+	n := &nodeProc{t: t, dataDir: dataDir, rpcURL: "https://" + rpcAddr, logPath: logf.Name(), cmd: cmd, done: make(chan struct{})}
 	go func() {
 		n.waitErr = cmd.Wait()
 		logf.Close()
@@ -219,7 +219,7 @@ func (n *nodeProc) waitReady(limit time.Duration) {
 			t.Fatalf("node exited before it was ready (%v); its log:\n%s", n.waitErr, n.log())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		c, err := client.Dial(ctx, n.rpcURL)
+		c, err := client.Dial(ctx, n.rpcURL, client.WithCAFile(filepath.Join(n.dataDir, "tls", "ca.crt")))
 		if err == nil {
 			st, serr := c.Status(ctx)
 			c.Close()
@@ -274,7 +274,7 @@ func (n *nodeProc) stop() {
 
 func (n *nodeProc) dial(ctx context.Context) *client.Client {
 	n.t.Helper()
-	c, err := client.Dial(ctx, n.rpcURL)
+	c, err := client.Dial(ctx, n.rpcURL, client.WithCAFile(filepath.Join(n.dataDir, "tls", "ca.crt")))
 	if err != nil {
 		n.t.Fatalf("dial %s: %v", n.rpcURL, err)
 	}
@@ -458,7 +458,7 @@ func TestKill9DuringLoadLosesNoAcknowledgedTx(t *testing.T) {
 		head.Header.Height, total, len(applied), len(acked), len(applied)-len(acked))
 
 	// The restarted node verifies its chain (over RPC) and takes a new tx.
-	v := cli(t, nil, "verify", "--rpc", n2.rpcURL)
+	v := cli(t, nil, "verify", "--rpc", n2.rpcURL, "--data-dir", n2.dataDir)
 	if v.code != 0 || !strings.Contains(v.stdout, "Chain verification OK") {
 		t.Errorf("medchain verify after the restart, want exit 0 and \"Chain verification OK\":\n%s", v)
 	}

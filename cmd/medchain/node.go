@@ -118,12 +118,12 @@ func newStart(g *globals) *cobra.Command {
 			}
 			cancel()
 			st := n.Status()
-			url := "http://" + n.RPCAddr()
+			url := n.RPCURL()
 			self := os.Args[0]
 			if !filepath.IsAbs(self) && !strings.Contains(self, "/") {
 				self = "medchain" // found on PATH
 			}
-			if url != "http://127.0.0.1:8545" {
+			if url != "https://127.0.0.1:8545" {
 				self += " --rpc " + url
 			}
 			if cfg.Node.DataDir != ".medchain" {
@@ -177,5 +177,31 @@ func newKeygen(g *globals) *cobra.Command {
 	}
 	c.Flags().StringVar(&out, "out", "", "key file to write (refuses to overwrite)")
 	c.Flags().StringVar(&alg, "alg", "ML-DSA-65", "ML-DSA-44, ML-DSA-65 or ML-DSA-87")
+	return c
+}
+
+func newCerts(g *globals) *cobra.Command {
+	var hosts []string
+	c := &cobra.Command{
+		Use:   "certs",
+		Short: "Write dev TLS certificates (a local CA and a server certificate) into the data dir",
+		Long: `certs writes a development PKI into <data-dir>/tls: a local CA (ca.crt, ca.key)
+and a server certificate it signs for 127.0.0.1, ::1, localhost and any
+--host, with ECDSA P-256 keys of mode 0600. The node serves HTTPS with them
+(TLS 1.3 only, X25519MLKEM768 preferred); the CLI and the Go client trust
+ca.crt from the data dir (or --ca). An existing CA is kept. init --dev runs
+this for you. In production use certificates from your consortium's CA.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := node.DevCerts(g.dataDir, hosts...)
+			if err != nil {
+				return err
+			}
+			return g.print(res, func(w io.Writer) {
+				fmt.Fprintf(w, "Wrote dev TLS certificates (valid until %s) for %s\n  CA      %s\n  cert    %s\n  key     %s (0600)\n",
+					res.Expiry, strings.Join(res.Hosts, ", "), res.CA, res.Cert, res.Key)
+			})
+		},
+	}
+	c.Flags().StringSliceVar(&hosts, "host", nil, "extra host names or IPs for the server certificate")
 	return c
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/node/client"
 )
 
@@ -19,6 +20,7 @@ import (
 type globals struct {
 	rpcURL  string
 	dataDir string
+	caFile  string
 	json    bool
 	timeout time.Duration
 	out     io.Writer
@@ -39,11 +41,12 @@ Then try:            medchain query head`,
 		SilenceErrors: true,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.rpcURL, "rpc", envOr("MEDCHAIN_RPC", "http://127.0.0.1:8545"), "JSON-RPC URL of a node (env MEDCHAIN_RPC)")
+	pf.StringVar(&g.rpcURL, "rpc", envOr("MEDCHAIN_RPC", "https://127.0.0.1:8545"), "JSON-RPC URL of a node (env MEDCHAIN_RPC)")
 	pf.StringVar(&g.dataDir, "data-dir", envOr("MEDCHAIN_NODE_DATA_DIR", ".medchain"), "node data dir (keys, genesis, chain)")
+	pf.StringVar(&g.caFile, "ca", envOr("MEDCHAIN_CA", ""), "CA certificate that signs the node's TLS certificate (default <data-dir>/tls/ca.crt; env MEDCHAIN_CA)")
 	pf.BoolVar(&g.json, "json", false, "print JSON instead of text")
 	pf.DurationVar(&g.timeout, "timeout", 60*time.Second, "give up on a node call after this long")
-	root.AddCommand(newInit(g), newStart(g), newKeygen(g), newTx(g), newQuery(g), newVerify(g), newProof(g), newBench(g), newContract(g), newCluster(g), newJoin(g))
+	root.AddCommand(newInit(g), newStart(g), newCerts(g), newKeygen(g), newTx(g), newQuery(g), newVerify(g), newProof(g), newBench(g), newContract(g), newCluster(g), newJoin(g))
 	root.AddCommand(newCrypto(g))
 	return root
 }
@@ -60,11 +63,23 @@ func (g *globals) ctx() (context.Context, context.CancelFunc) {
 }
 
 func (g *globals) dial(ctx context.Context) (*client.Client, error) {
-	c, err := client.Dial(ctx, g.rpcURL)
+	c, err := client.Dial(ctx, g.rpcURL, g.clientOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("%w\n  is a node running? start one with: medchain start (or make run)", err)
 	}
 	return c, nil
+}
+
+// clientOptions trust --ca, else the data dir's dev CA when it exists.
+func (g *globals) clientOptions() []client.Option {
+	ca := g.caFile
+	if ca == "" {
+		ca = filepath.Join(g.dataDir, node.CACertFile)
+		if _, err := os.Stat(ca); err != nil {
+			return nil // system roots (or plain http://)
+		}
+	}
+	return []client.Option{client.WithCAFile(ca)}
 }
 
 // signerKey loads the key of identity id: keyFile if set, else the data

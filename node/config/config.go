@@ -96,6 +96,15 @@ type RPC struct {
 	// Pprof serves Go's profiler at /debug/pprof/ on the RPC listener, for
 	// operators chasing a performance problem. Default false.
 	Pprof bool `toml:"pprof"`
+	// TLSCert and TLSKey are the listener's PEM certificate chain and key,
+	// relative to the data dir unless absolute. The listener speaks TLS 1.3
+	// only, X25519MLKEM768 preferred. medchain certs (and init --dev) write
+	// dev ones. Default "tls/server.crt" and "tls/server.key".
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// InsecureHTTP serves plain HTTP instead of HTTPS: a dev flag, refused
+	// unless listen is a loopback address. Default false.
+	InsecureHTTP bool `toml:"insecure_http"`
 }
 
 // Consensus tunes Raft and block production.
@@ -139,7 +148,7 @@ type EHR struct {
 func DefaultConfig() Config {
 	return Config{
 		Node:      Node{ID: "node-1", DataDir: ".medchain", KeyFile: "keys/node.key", LogLevel: "info", Enabled: true},
-		RPC:       RPC{Listen: "127.0.0.1:8545", MaxBodyBytes: 10 << 20, BatchLimit: 1000, BatchResponseBytes: 25 << 20, WaitTimeout: Duration(30 * time.Second)},
+		RPC:       RPC{Listen: "127.0.0.1:8545", MaxBodyBytes: 10 << 20, BatchLimit: 1000, BatchResponseBytes: 25 << 20, WaitTimeout: Duration(30 * time.Second), TLSCert: "tls/server.crt", TLSKey: "tls/server.key"},
 		Consensus: Consensus{RaftListen: "127.0.0.1:7400", MaxBlockTxs: 2000, MaxBlockDelay: Duration(10 * time.Millisecond), MempoolSize: 50000, SnapshotInterval: Duration(2 * time.Minute), SnapshotThreshold: 8192},
 		Store:     Store{Sync: true, CacheMB: 256},
 		EHR:       EHR{DefaultSyncInterval: 300},
@@ -281,6 +290,13 @@ func (c *Config) Validate() error {
 	if err := checkHostPort(c.RPC.Listen); err != nil {
 		bad("rpc.listen", "%v", err)
 	}
+	if c.RPC.InsecureHTTP {
+		if err := checkLoopback(c.RPC.Listen); err != nil {
+			bad("rpc.insecure_http", "plain HTTP is a dev setting for loopback only: %v (serve HTTPS, or listen on 127.0.0.1)", err)
+		}
+	} else if c.RPC.TLSCert == "" || c.RPC.TLSKey == "" {
+		bad("rpc.tls_cert", "HTTPS needs tls_cert and tls_key (medchain certs writes dev ones)")
+	}
 	if c.RPC.MaxBodyBytes < 1024 || c.RPC.MaxBodyBytes > 64<<20 {
 		bad("rpc.max_body_bytes", "%d is outside [1024, 64 MiB]", c.RPC.MaxBodyBytes)
 	}
@@ -343,6 +359,22 @@ func checkHostPort(s string) error {
 		return fmt.Errorf("host is empty: name an address such as 127.0.0.1")
 	}
 	return nil
+}
+
+// checkLoopback refuses a listen address whose host is not a loopback IP or
+// localhost.
+func checkLoopback(listen string) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("listen host %q is not a loopback address", host)
 }
 
 // Path resolves p against the data dir unless it is absolute.

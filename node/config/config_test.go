@@ -86,3 +86,20 @@ func TestSaveRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: got %+v, want %+v", got, c)
 	}
 }
+
+func TestInsecureHTTPOnlyOnLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		ok     bool
+	}{{"127.0.0.1:8545", true}, {"[::1]:8545", true}, {"localhost:8545", true}, {"0.0.0.0:8545", false}, {"10.1.2.3:8545", false}, {"example.org:8545", false}} {
+		c := DefaultConfig()
+		c.RPC.Listen, c.RPC.InsecureHTTP = tc.listen, true
+		err := c.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("listen %s with insecure_http: err = %v, want ok=%v", tc.listen, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "rpc.insecure_http") {
+			t.Errorf("error does not name rpc.insecure_http: %v", err)
+		}
+	}
+}

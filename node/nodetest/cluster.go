@@ -99,11 +99,11 @@ func StartNode(t testing.TB, cfg config.Config, name string) *Node {
 		t.Fatalf("listen: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tn := &Node{Node: n, Config: cfg, URL: "http://" + n.RPCAddr(), cancel: cancel, done: make(chan error, 1)}
+	tn := &Node{Node: n, Config: cfg, URL: n.RPCURL(), cancel: cancel, done: make(chan error, 1)}
 	go func() { tn.done <- n.Run(ctx) }()
 	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer dcancel()
-	cl, err := client.Dial(dctx, tn.URL)
+	cl, err := client.Dial(dctx, tn.URL, tn.ClientOptions()...)
 	if err != nil {
 		tn.Stop()
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package nodetest
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func Restart(t testing.TB, cfg config.Config) *Node {
 		t.Fatalf("listen: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tn := &Node{Node: n, Config: cfg, URL: "http://" + n.RPCAddr(), cancel: cancel, done: make(chan error, 1)}
+	tn := &Node{Node: n, Config: cfg, URL: n.RPCURL(), cancel: cancel, done: make(chan error, 1)}
 	go func() { tn.done <- n.Run(ctx) }()
 	rctx, rcancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer rcancel()
@@ -65,7 +66,7 @@ func Restart(t testing.TB, cfg config.Config) *Node {
 		tn.Stop()
 		t.Fatal(err)
 	}
-	c, err := client.Dial(rctx, tn.URL)
+	c, err := client.Dial(rctx, tn.URL, tn.ClientOptions()...)
 	if err != nil {
 		tn.Stop()
 		t.Fatal(err)
@@ -86,6 +87,26 @@ func (n *Node) Stop() error {
 	n.cancel()
 	n.cancel = nil
 	return <-n.done
+}
+
+// ClientOptions are the client.Dial options that reach this node: trust
+// of its data dir's dev CA.
+func (n *Node) ClientOptions() []client.Option {
+	if n.Config.RPC.InsecureHTTP {
+		return nil
+	}
+	return []client.Option{client.WithCAFile(n.Config.Path(node.CACertFile))}
+}
+
+// HTTPClient returns an HTTP client that trusts this node's dev CA, for raw
+// JSON-RPC requests.
+func (n *Node) HTTPClient(t testing.TB) *http.Client {
+	t.Helper()
+	hc, err := client.HTTPClient(n.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hc
 }
 
 // Key loads the dev key of identity id.

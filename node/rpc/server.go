@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,9 @@ type ServerConfig struct {
 	// "/fhir/"), served on the same listener with the same headers; an
 	// authentication middleware wraps them like the JSON-RPC handler.
 	Handlers map[string]http.Handler
+	// TLS, if set, serves HTTPS (see ServerTLS); nil serves plain HTTP,
+	// which node.Open allows only on loopback with rpc.insecure_http.
+	TLS *tls.Config
 }
 
 // Server is the JSON-RPC server. Start it with Serve; Close stops it.
@@ -139,8 +143,35 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("rpc: listen %s: %w", s.cfg.Listen, err)
 	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
 	s.ln = ln
 	return nil
+}
+
+// URL returns the server's base URL: https:// with TLS, else http://.
+func (s *Server) URL() string {
+	if s.cfg.TLS != nil {
+		return "https://" + s.Addr()
+	}
+	return "http://" + s.Addr()
+}
+
+// ServerTLS returns the listener's TLS configuration: TLS 1.3 only, with the
+// hybrid post-quantum X25519MLKEM768 key exchange preferred and X25519 as
+// the fallback for clients without it.
+func ServerTLS(certFile, keyFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: TLS certificate: %w (medchain certs writes dev ones)", err)
+	}
+	return &tls.Config{
+		Certificates:     []tls.Certificate{cert},
+		MinVersion:       tls.VersionTLS13,
+		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519},
+		NextProtos:       []string{"h2", "http/1.1"},
+	}, nil
 }
 
 // Addr returns the bound address (useful with port 0).
