@@ -20,6 +20,7 @@ import (
 	"github.com/medchain/medchain/consensus"
 	"github.com/medchain/medchain/node/config"
 	"github.com/medchain/medchain/node/rpc"
+	"github.com/medchain/medchain/node/zerotrust"
 )
 
 // Version is the node's version, set at build time with -ldflags.
@@ -44,7 +45,9 @@ type Node struct {
 	cons    *consensus.Node
 	rpc     *rpc.Server
 	reg     *prometheus.Registry
-	cl      *cluster // nil unless [p2p] is enabled
+	cl      *cluster        // nil unless [p2p] is enabled
+	gate    *zerotrust.Gate // nil with the gate off
+	denials *denials        // nil with the gate off
 }
 
 func raftAddr(cfg config.Config) raft.ServerAddress {
@@ -141,6 +144,10 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 			return nil, fmt.Errorf("node: %w", err)
 		}
 	}
+	if scfg.Gate, err = n.openGate(key, log); err != nil {
+		n.closeCluster()
+		return nil, fmt.Errorf("node: zero-trust gate: %w", err)
+	}
 	srv, err := rpc.NewServer(n, scfg)
 	if err != nil {
 		n.closeCluster()
@@ -179,6 +186,12 @@ func (n *Node) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := n.rpc.Close(ctx)
+	if n.denials != nil {
+		n.denials.close()
+	}
+	if n.gate != nil {
+		err = errors.Join(err, n.gate.Close())
+	}
 	return errors.Join(err, n.closeCluster())
 }
 
@@ -195,6 +208,9 @@ func (n *Node) closeCluster() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Gate returns the zero-trust gate, or nil when it is off.
+func (n *Node) Gate() *zerotrust.Gate { return n.gate }
 
 // Consensus returns the consensus node (for tests and operators' tools).
 func (n *Node) Consensus() *consensus.Node { return n.cons }

@@ -212,6 +212,10 @@ func (e *Executor) check(o *overlay, tx *types.Tx, h types.Hash, bc BlockContext
 	return signer, p, nil
 }
 
+// AccessDeniedEvent is the audit event type of an access a node's zero-trust
+// gate refused; nodes may record it (and only it).
+const AccessDeniedEvent = "access_denied"
+
 // Roles that may record audit events.
 var auditRoles = []string{types.RoleClinician, types.RolePhysician, types.RoleEHR, types.RoleAdmin}
 
@@ -228,6 +232,10 @@ func authorize(signer *Identity, tx *types.Tx, p types.Payload) error {
 			return reject(types.CodeUnauthorized, "%s requires the admin role; %q has %v", tx.Type, signer.ID, signer.Roles)
 		}
 	case types.TxAuditRecord:
+		// A node records the accesses its zero-trust gate refused.
+		if ar, ok := p.(*types.AuditRecord); ok && ar.EventType == AccessDeniedEvent && signer.HasRole(types.RoleNode) {
+			return nil
+		}
 		if !slices.ContainsFunc(auditRoles, signer.HasRole) {
 			return reject(types.CodeUnauthorized, "audit_record requires one of %v; %q has %v", auditRoles, signer.ID, signer.Roles)
 		}

@@ -85,6 +85,9 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	}
 	cl := &Client{c: c}
 	st, err := cl.Status(ctx)
+	if code, _, ok := RPCError(err); ok && code == rpc.CodeUnauthenticated {
+		return cl, nil // a gated node: the chain id comes with the login challenge
+	}
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("client: %s does not answer node_status: %w", url, err)

@@ -44,6 +44,42 @@ type Config struct {
 	Store     Store     `toml:"store"`
 	EHR       EHR       `toml:"ehr"`
 	P2P       P2P       `toml:"p2p"`
+	ZeroTrust ZeroTrust `toml:"zerotrust"`
+}
+
+// ZeroTrust is the RPC gate (node/zerotrust): sessions, risk, segments,
+// policies, lockout, rate limits and request validation. Fields left at
+// zero keep zerotrust.DefaultConfig's value. The seed's ZEROTRUST_ENABLED,
+// ZEROTRUST_REAUTH_INTERVAL and ZEROTRUST_MAX_RISK also apply.
+type ZeroTrust struct {
+	// Enabled puts the gate in front of every JSON-RPC method. Default false
+	// until every client logs in (issue 5 step 3); make it true per node.
+	Enabled bool `toml:"enabled"`
+	// ReauthInterval: re-sign a challenge (auth_refresh) this often. Default 300s.
+	ReauthInterval Duration `toml:"reauth_interval"`
+	// IdleTimeout ends an unused session. Default 30m.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// AbsoluteTimeout ends any session this long after login. Default 8h.
+	AbsoluteTimeout Duration `toml:"absolute_timeout"`
+	// MaxSessionsPerIdentity bounds concurrent sessions. Default 1.
+	MaxSessionsPerIdentity int `toml:"max_sessions_per_identity"`
+	// MaxRisk refuses any request scoring above it (0-100). Default 70.
+	MaxRisk int `toml:"max_risk"`
+	// AdminPerMinute, UserPerMinute and Burst are the rate limits by role.
+	// Defaults 500, 100 and 50.
+	AdminPerMinute int `toml:"admin_per_minute"`
+	UserPerMinute  int `toml:"user_per_minute"`
+	Burst          int `toml:"burst"`
+	// MaxBatch bounds the calls of one JSON-RPC batch. Default 100.
+	MaxBatch int `toml:"max_batch"`
+	// LockoutFailures failed logins lock an identity for LockoutDuration.
+	// Defaults 5 and 15m.
+	LockoutFailures int      `toml:"lockout_failures"`
+	LockoutDuration Duration `toml:"lockout_duration"`
+	// QuarantineDuration blocks a brute-forcing address. Default 24h.
+	QuarantineDuration Duration `toml:"quarantine_duration"`
+	// AlertWebhook, if set, receives security alerts as JSON POSTs.
+	AlertWebhook string `toml:"alert_webhook"`
 }
 
 // P2P is the peer layer: with it enabled, Raft and tx forwarding run over
@@ -152,6 +188,7 @@ func DefaultConfig() Config {
 		Consensus: Consensus{RaftListen: "127.0.0.1:7400", MaxBlockTxs: 2000, MaxBlockDelay: Duration(10 * time.Millisecond), MempoolSize: 50000, SnapshotInterval: Duration(2 * time.Minute), SnapshotThreshold: 8192},
 		Store:     Store{Sync: true, CacheMB: 256},
 		EHR:       EHR{DefaultSyncInterval: 300},
+		ZeroTrust: ZeroTrust{Enabled: false},
 		P2P:       P2P{Listen: []string{"/ip4/127.0.0.1/tcp/7600"}, KeyFile: "keys/p2p.key", ReauthenticationInterval: Duration(300 * time.Second)},
 	}
 }
@@ -188,7 +225,8 @@ func (c *Config) ApplyEnv(env []string) error {
 			vars[k] = v
 		}
 	}
-	aliases := map[string]string{"BLOCKCHAIN_ENABLED": "MEDCHAIN_NODE_ENABLED", "BLOCKCHAIN_SYNC_INTERVAL": "MEDCHAIN_EHR_DEFAULT_SYNC_INTERVAL"}
+	aliases := map[string]string{"BLOCKCHAIN_ENABLED": "MEDCHAIN_NODE_ENABLED", "BLOCKCHAIN_SYNC_INTERVAL": "MEDCHAIN_EHR_DEFAULT_SYNC_INTERVAL",
+		"ZEROTRUST_ENABLED": "MEDCHAIN_ZEROTRUST_ENABLED", "ZEROTRUST_REAUTH_INTERVAL": "MEDCHAIN_ZEROTRUST_REAUTH_INTERVAL", "ZEROTRUST_MAX_RISK": "MEDCHAIN_ZEROTRUST_MAX_RISK"}
 	for seed, ours := range aliases {
 		if v, ok := vars[seed]; ok {
 			if _, set := vars[ours]; !set {

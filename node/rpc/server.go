@@ -35,6 +35,9 @@ type ServerConfig struct {
 	// TLS, if set, serves HTTPS (see ServerTLS); nil serves plain HTTP,
 	// which node.Open allows only on loopback with rpc.insecure_http.
 	TLS *tls.Config
+	// Gate, if set, puts the zero-trust gate in front of every method:
+	// request validation, then a session and Authorize per call.
+	Gate *GateConfig
 }
 
 // Server is the JSON-RPC server. Start it with Serve; Close stops it.
@@ -77,9 +80,18 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 			return nil, fmt.Errorf("rpc: register cluster: %w", err)
 		}
 	}
+	if cfg.Gate != nil {
+		auth := &AuthAPI{g: *cfg.Gate}
+		if err := s.rpc.RegisterName("auth", auth); err != nil {
+			return nil, fmt.Errorf("rpc: register auth: %w", err)
+		}
+		if err := s.rpc.RegisterName("session", &SessionAPI{a: auth}); err != nil {
+			return nil, fmt.Errorf("rpc: register session: %w", err)
+		}
+	}
 	mux := http.NewServeMux()
 	ws := s.rpc.WebsocketHandler([]string{"http://127.0.0.1", "http://localhost"})
-	mux.Handle("/", withHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var api http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") == "websocket" {
 			ws.ServeHTTP(w, r)
 			return
@@ -90,8 +102,15 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 			return
 		}
 		s.rpc.ServeHTTP(w, withRequestBase(r))
-	})))
+	})
+	if cfg.Gate != nil {
+		api = cfg.Gate.Gate.Validator().Middleware(s.gateHandler(api))
+	}
+	mux.Handle("/", withHeaders(api))
 	for pattern, h := range cfg.Handlers {
+		if cfg.Gate != nil {
+			h = s.gateREST(h)
+		}
 		mux.Handle(pattern, withHeaders(h))
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {

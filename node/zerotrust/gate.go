@@ -678,3 +678,33 @@ func (g *Gate) alert(a Alert) {
 		}
 	}()
 }
+
+// Status returns token's live session and the risk it would carry in its
+// own segment now, without counting a request. It refuses like Authorize
+// for a quarantined address, an unknown, expired or revoked session, or
+// one past its reauthentication interval.
+func (g *Gate) Status(ctx context.Context, token, remoteAddr string) (Session, Risk, error) {
+	now := g.clock.Now()
+	ip, err := parseAddr(remoteAddr)
+	if err != nil {
+		return Session{}, Risk{}, err
+	}
+	if err := g.lockouts.checkAddr(addrKey(ip), now); err != nil {
+		return Session{}, Risk{}, err
+	}
+	s, ident, err := g.openSession(ctx, token, now)
+	if err != nil {
+		return Session{}, Risk{}, err
+	}
+	if err := g.needsReauth(s, now); err != nil {
+		return s, Risk{}, err
+	}
+	s.Roles = ident.Roles
+	return s, g.assess(s, ident, ip, s.Segment, 0, 1, now), nil
+}
+
+// MethodSegment returns the segment of method's rule, if it has one.
+func (g *Gate) MethodSegment(method string) (Segment, bool) {
+	r, ok := lookupMethod(g.cfg.Methods, method)
+	return r.Segment, ok
+}

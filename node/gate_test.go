@@ -1,0 +1,202 @@
+package node_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/node/config"
+	"github.com/medchain/medchain/node/nodetest"
+	"github.com/medchain/medchain/node/rpc"
+	"github.com/medchain/medchain/node/zerotrust"
+)
+
+type rawRPC struct {
+	t  *testing.T
+	hc *http.Client
+	u  string
+}
+
+type rpcResp struct {
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Code    int             `json:"code"`
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	} `json:"error"`
+}
+
+func (r rawRPC) call(token, method string, params ...any) rpcResp {
+	r.t.Helper()
+	if params == nil {
+		params = []any{}
+	}
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+	req, _ := http.NewRequest(http.MethodPost, r.u, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out rpcResp
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		r.t.Fatalf("%s: %v", method, err)
+	}
+	return out
+}
+
+func (r rawRPC) challenge(id, device string) zerotrust.Challenge {
+	r.t.Helper()
+	res := r.call("", "auth_challenge", rpc.ChallengeParams{Identity: id, DeviceKeyID: device})
+	// After a failed login the identity waits a progressive delay (1 s, 2 s, ...).
+	for deadline := time.Now().Add(15 * time.Second); res.Error != nil && res.Error.Code == rpc.CodeLocked && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		res = r.call("", "auth_challenge", rpc.ChallengeParams{Identity: id, DeviceKeyID: device})
+	}
+	if res.Error != nil {
+		r.t.Fatalf("auth_challenge: %s", res.Error.Message)
+	}
+	var c zerotrust.Challenge
+	if err := json.Unmarshal(res.Result, &c); err != nil {
+		r.t.Fatal(err)
+	}
+	return c
+}
+
+func (r rawRPC) login(p rpc.LoginParams) (string, rpcResp) {
+	r.t.Helper()
+	res := r.call("", "auth_login", p)
+	if res.Error != nil {
+		return "", res
+	}
+	var lr rpc.LoginResult
+	json.Unmarshal(res.Result, &lr)
+	return lr.Token, res
+}
+
+func signed(t *testing.T, key *crypto.PrivateKey, c zerotrust.Challenge) crypto.Signature {
+	t.Helper()
+	sig, err := key.Sign(c.SignBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+func wantCode(t *testing.T, what string, res rpcResp, code int) {
+	t.Helper()
+	if res.Error == nil || res.Error.Code != code {
+		t.Fatalf("%s: want error %d, got %+v (result %s)", what, code, res.Error, res.Result)
+	}
+}
+
+// TestGateLoginMFAAndClinicalRead runs the issue's flow against a node with
+// the gate on: challenge, ML-DSA signature, login; a clinical read from a
+// public session is refused and audited on chain; MFA enrolment; login with
+// TOTP into the clinical segment; the clinical read passes; forged and
+// replayed logins fail; a logged-out token is dead.
+func TestGateLoginMFAAndClinicalRead(t *testing.T) {
+	n := nodetest.Start(t, func(c *config.Config) { c.ZeroTrust.Enabled = true })
+	r := rawRPC{t: t, hc: n.HTTPClient(t), u: n.URL}
+	key := n.Key(t, "doctor456")
+	const dev = "laptop-1"
+
+	// No token: refused.
+	wantCode(t, "audit_trail without a session", r.call("", "audit_trail", rpc.TrailParams{Patient: "patient123"}), rpc.CodeUnauthenticated)
+
+	// Forged signature (another identity's key): refused, generically.
+	c := r.challenge("doctor456", dev)
+	_, res := r.login(rpc.LoginParams{Identity: "doctor456", DeviceKeyID: dev, Nonce: c.Nonce, Signature: signed(t, n.Key(t, "patient123"), c)})
+	wantCode(t, "forged signature", res, rpc.CodeUnauthenticated)
+
+	// A good login, then the same transcript replayed.
+	c = r.challenge("doctor456", dev)
+	lp := rpc.LoginParams{Identity: "doctor456", DeviceKeyID: dev, Nonce: c.Nonce, Signature: signed(t, key, c)}
+	tok, res := r.login(lp)
+	if tok == "" {
+		t.Fatalf("login: %+v", res.Error)
+	}
+	_, res = r.login(lp)
+	wantCode(t, "replayed login transcript", res, rpc.CodeUnauthenticated)
+
+	// A public session reads the head but not a clinical trail.
+	if res := r.call(tok, "chain_head"); res.Error != nil {
+		t.Fatalf("chain_head from a public session: %+v", res.Error)
+	}
+	res = r.call(tok, "audit_trail", rpc.TrailParams{Patient: "patient123"})
+	wantCode(t, "clinical read from a public session", res, rpc.CodeForbidden)
+	if !strings.Contains(string(res.Error.Data), `"method_segment":"clinical"`) {
+		t.Errorf("refusal data does not name the method's segment: %s", res.Error.Data)
+	}
+	// Entering clinical without MFA is refused.
+	wantCode(t, "clinical segment without MFA", r.call(tok, "session_segment", "clinical"), rpc.CodeForbidden)
+
+	// Enrol in MFA: the URI comes once.
+	res = r.call(tok, "auth_mfaEnroll")
+	if res.Error != nil {
+		t.Fatalf("auth_mfaEnroll: %+v", res.Error)
+	}
+	var enr rpc.MFAEnrollResult
+	json.Unmarshal(res.Result, &enr)
+	u, err := url.Parse(enr.URI)
+	if err != nil || u.Scheme != "otpauth" || u.Query().Get("secret") == "" {
+		t.Fatalf("enrolment URI %q", enr.URI)
+	}
+	wantCode(t, "second enrolment", r.call(tok, "auth_mfaEnroll"), rpc.CodeForbidden)
+	if res := r.call(tok, "auth_logout"); res.Error != nil {
+		t.Fatalf("logout: %+v", res.Error)
+	}
+	wantCode(t, "token after logout", r.call(tok, "chain_head"), rpc.CodeUnauthenticated)
+
+	// Wrong TOTP: refused.
+	c = r.challenge("doctor456", dev)
+	_, res = r.login(rpc.LoginParams{Identity: "doctor456", DeviceKeyID: dev, Nonce: c.Nonce, Signature: signed(t, key, c), TOTP: "000000", Segment: "clinical"})
+	wantCode(t, "wrong TOTP", res, rpc.CodeUnauthenticated)
+
+	// Signature + TOTP straight into clinical: the trail is readable.
+	code, err := totp.GenerateCode(u.Query().Get("secret"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = r.challenge("doctor456", dev)
+	tok, res = r.login(rpc.LoginParams{Identity: "doctor456", DeviceKeyID: dev, Nonce: c.Nonce, Signature: signed(t, key, c), TOTP: code, Segment: "clinical"})
+	if tok == "" {
+		t.Fatalf("login with TOTP: %+v", res.Error)
+	}
+	if res := r.call(tok, "audit_trail", rpc.TrailParams{Patient: "patient123"}); res.Error != nil {
+		t.Fatalf("clinical read after MFA: %+v", res.Error)
+	}
+	res = r.call(tok, "session_status")
+	var sv rpc.SessionView
+	json.Unmarshal(res.Result, &sv)
+	if !sv.MFA || sv.Segment != "clinical" || sv.Risk == nil {
+		t.Fatalf("session_status: %s", res.Result)
+	}
+
+	// The refused clinical read is on chain, signed by the node.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res := r.call(tok, "audit_trail", rpc.TrailParams{Patient: "patient123"})
+		if res.Error != nil {
+			t.Fatalf("audit_trail: %+v", res.Error)
+		}
+		if strings.Contains(string(res.Result), `"access_denied"`) && strings.Contains(string(res.Result), "audit_trail") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no access_denied audit event for the refused clinical read: %s", res.Result)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

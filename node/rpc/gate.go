@@ -1,0 +1,486 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/node/zerotrust"
+)
+
+// JSON-RPC error codes of the zero-trust gate.
+const (
+	CodeUnauthenticated = -32020 // no, unknown or expired session; a failed login
+	CodeReauthRequired  = -32021 // sign a refresh challenge (auth_refresh) and retry
+	CodeForbidden       = -32022 // segment, policy, risk or unknown method
+	CodeRateLimited     = -32023 // identity or address over its rate
+	CodeLocked          = -32024 // identity locked out or address quarantined
+)
+
+// Denial describes one refused request, for the audit trail.
+type Denial struct {
+	Identity  string // "" when unauthenticated
+	SessionID string
+	Method    string
+	Policy    string
+	Reason    string
+	Address   string
+	Patient   string // from the params, when the call names one
+	Resource  string
+}
+
+// Enroller enrols identities in TOTP MFA (the node's sealed seed store).
+type Enroller interface {
+	// Enroll creates id's seed and returns its otpauth:// URI, once; a
+	// second enrolment of the same id fails.
+	Enroll(ctx context.Context, id string) (string, error)
+}
+
+// GateConfig puts a zero-trust gate in front of every JSON-RPC method.
+type GateConfig struct {
+	Gate *zerotrust.Gate
+	// MFA enrols TOTP seeds for auth_mfaEnroll; nil disables enrolment.
+	MFA Enroller
+	// OnDenied is called for every refused request (it must not block).
+	OnDenied func(Denial)
+}
+
+// openMethods need no session: they create or end one.
+var openMethods = map[string]bool{"auth_challenge": true, "auth_login": true, "auth_refresh": true, "auth_logout": true}
+
+// sessionMethods need a live session but not a method rule: they manage it.
+var sessionMethods = map[string]bool{"auth_mfaEnroll": true, "session_status": true, "session_segment": true}
+
+type ctxKey struct{}
+
+// reqInfo is what the gate middleware passes to the auth_ and session_
+// services.
+type reqInfo struct {
+	token, remote string
+}
+
+func infoFrom(ctx context.Context) reqInfo {
+	ri, _ := ctx.Value(ctxKey{}).(reqInfo)
+	return ri
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+type rpcCall struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+// gateHandler authorizes every call of a request (single or batch) before
+// next sees it. A batch runs only if every call in it is allowed; otherwise
+// each call gets an error (the refused ones their reason).
+func (s *Server) gateHandler(next http.Handler) http.Handler {
+	gc := s.cfg.Gate
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			writeJSON(w, http.StatusForbidden, errObj(nil, CodeForbidden, "WebSocket is not served while the zero-trust gate is on: POST JSON-RPC over HTTPS", nil))
+			return
+		}
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body) // bounded and checked by the validator
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, errObj(nil, -32600, "unreadable body", nil))
+			return
+		}
+		var calls []rpcCall
+		batch := len(bytes.TrimLeft(body, " \t\r\n")) > 0 && bytes.TrimLeft(body, " \t\r\n")[0] == '['
+		if batch {
+			err = json.Unmarshal(body, &calls)
+		} else {
+			var c rpcCall
+			err = json.Unmarshal(body, &c)
+			calls = []rpcCall{c}
+		}
+		if err != nil {
+			writeJSON(w, http.StatusOK, errObj(nil, -32600, "invalid request: "+err.Error(), nil))
+			return
+		}
+		token := bearer(r)
+		errs := make([]map[string]any, len(calls))
+		denied := false
+		for i, c := range calls {
+			if openMethods[c.Method] {
+				continue
+			}
+			if sessionMethods[c.Method] {
+				if token == "" {
+					errs[i], denied = errObj(c.ID, CodeUnauthenticated, "authentication required: send Authorization: Bearer <token> from auth_login", nil), true
+				}
+				continue
+			}
+			patient, resource := paramHints(c.Params)
+			if resource == "" {
+				resource = patient
+			}
+			sess, dec, err := gc.Gate.Authorize(r.Context(), token, c.Method, r.RemoteAddr, zerotrust.RequestMeta{Resource: resource})
+			if err == nil {
+				continue
+			}
+			denied = true
+			code, data := classify(err)
+			if seg, ok := gc.Gate.MethodSegment(c.Method); ok {
+				data["method_segment"] = seg.String()
+			}
+			if dec.Policy != "" {
+				data["policy"] = dec.Policy
+			}
+			if dec.Risk.Score > 0 || len(dec.Risk.Factors) > 0 {
+				data["risk"] = dec.Risk
+			}
+			msg := err.Error()
+			if token == "" {
+				msg = "authentication required: send Authorization: Bearer <token> from auth_login"
+			}
+			errs[i] = errObj(c.ID, code, msg, data)
+			if gc.OnDenied != nil {
+				gc.OnDenied(Denial{Identity: sess.Identity, SessionID: sess.ID, Method: c.Method, Policy: dec.Policy,
+					Reason: msg, Address: r.RemoteAddr, Patient: patient, Resource: resource})
+			}
+		}
+		if denied {
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = errObj(calls[i].ID, CodeForbidden, "not run: another call in this batch was refused", nil)
+				}
+			}
+			if batch {
+				writeJSON(w, http.StatusOK, errs)
+			} else {
+				writeJSON(w, http.StatusOK, errs[0])
+			}
+			return
+		}
+		ctx := context.WithValue(r.Context(), ctxKey{}, reqInfo{token: token, remote: r.RemoteAddr})
+		r = r.WithContext(ctx)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// restMethods names the JSON-RPC method whose policy guards each read-only
+// REST path (the FHIR surface): the same session, segment and policy apply.
+var restMethods = map[string]string{
+	"/fhir/AuditEvent": "fhir_auditTrail",
+	"/fhir/Consent":    "fhir_consents",
+	"/fhir/metadata":   "fhir_metadata",
+}
+
+// gateREST authorizes a REST request as the JSON-RPC method that returns
+// the same data; a path with no such method is refused.
+func (s *Server) gateREST(next http.Handler) http.Handler {
+	gc := s.cfg.Gate
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		method, ok := restMethods[strings.TrimSuffix(r.URL.Path, "/")]
+		if !ok {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		token := bearer(r)
+		patient := r.URL.Query().Get("patient")
+		sess, dec, err := gc.Gate.Authorize(r.Context(), token, method, r.RemoteAddr, zerotrust.RequestMeta{Resource: patient})
+		if err != nil {
+			code, data := classify(err)
+			status := http.StatusForbidden
+			if code == CodeUnauthenticated || code == CodeReauthRequired {
+				status = http.StatusUnauthorized
+			} else if code == CodeRateLimited {
+				status = http.StatusTooManyRequests
+			}
+			if gc.OnDenied != nil {
+				gc.OnDenied(Denial{Identity: sess.Identity, SessionID: sess.ID, Method: method, Policy: dec.Policy,
+					Reason: err.Error(), Address: r.RemoteAddr, Patient: patient, Resource: patient})
+			}
+			writeJSON(w, status, map[string]any{"resourceType": "OperationOutcome", "issue": []map[string]any{
+				{"severity": "error", "code": "security", "diagnostics": fmt.Sprintf("%s (%v)", err.Error(), data["reason"])}}})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// paramHints pulls a patient id and a resource from the first positional
+// param, when it is an object that has them; policies see them as data.
+func paramHints(params json.RawMessage) (patient, resource string) {
+	var ps []json.RawMessage
+	if json.Unmarshal(params, &ps) != nil || len(ps) == 0 {
+		return "", ""
+	}
+	var p struct {
+		Patient  string `json:"patient"`
+		Resource string `json:"resource"`
+	}
+	_ = json.Unmarshal(ps[0], &p)
+	return p.Patient, p.Resource
+}
+
+// classify maps a gate error to a JSON-RPC code and the data every refusal carries.
+func classify(err error) (int, map[string]any) {
+	data := map[string]any{}
+	switch {
+	case errors.Is(err, zerotrust.ErrReauthRequired):
+		data["reason"] = "reauth_required"
+		return CodeReauthRequired, data
+	case errors.Is(err, zerotrust.ErrRateLimited):
+		data["reason"] = "rate_limited"
+		return CodeRateLimited, data
+	case errors.Is(err, zerotrust.ErrLocked), errors.Is(err, zerotrust.ErrQuarantined), errors.Is(err, zerotrust.ErrTooSoon):
+		data["reason"] = "locked"
+		return CodeLocked, data
+	case errors.Is(err, zerotrust.ErrSegment):
+		data["reason"] = "segment"
+		return CodeForbidden, data
+	case errors.Is(err, zerotrust.ErrRiskTooHigh):
+		data["reason"] = "risk"
+		return CodeForbidden, data
+	case errors.Is(err, zerotrust.ErrPolicyDenied), errors.Is(err, zerotrust.ErrPolicy):
+		data["reason"] = "policy"
+		return CodeForbidden, data
+	case errors.Is(err, zerotrust.ErrUnknownMethod):
+		data["reason"] = "unknown_method"
+		return CodeForbidden, data
+	case errors.Is(err, zerotrust.ErrMFARequired), errors.Is(err, zerotrust.ErrMFAFailed), errors.Is(err, zerotrust.ErrMFANotEnrolled):
+		data["reason"] = "mfa"
+		return CodeUnauthenticated, data
+	case errors.Is(err, zerotrust.ErrIdleTimeout), errors.Is(err, zerotrust.ErrAbsoluteTimeout):
+		data["reason"] = "expired"
+		return CodeUnauthenticated, data
+	case errors.Is(err, zerotrust.ErrInvalidRequest):
+		data["reason"] = "invalid_request"
+		return CodeInvalidParams, data
+	}
+	data["reason"] = "unauthenticated"
+	return CodeUnauthenticated, data
+}
+
+func errObj(id json.RawMessage, code int, msg string, data map[string]any) map[string]any {
+	if id == nil {
+		id = json.RawMessage("null")
+	}
+	e := map[string]any{"code": code, "message": msg}
+	if len(data) > 0 {
+		e["data"] = data
+	}
+	return map[string]any{"jsonrpc": "2.0", "id": id, "error": e}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// gateErr turns a gate error into a JSON-RPC error for the auth_ and
+// session_ methods. Login failures reach the client as one generic message
+// (which check failed is logged and alerted, not told to a guesser),
+// except lockouts, which the client must know to wait.
+func gateErr(err error, generic bool) error {
+	code, data := classify(err)
+	if generic && code == CodeUnauthenticated {
+		return &Error{Code: code, Msg: "authentication failed", Data: map[string]any{"reason": "authentication_failed"}}
+	}
+	return &Error{Code: code, Msg: err.Error(), Data: data}
+}
+
+// AuthAPI is the auth_ namespace: challenge-response login, refresh,
+// logout and MFA enrolment.
+type AuthAPI struct{ g GateConfig }
+
+// ChallengeParams are auth_challenge's params.
+type ChallengeParams struct {
+	Identity    string `json:"identity"`
+	DeviceKeyID string `json:"device_key_id"`
+	// Refresh asks for a refresh challenge for the session of the
+	// Authorization header instead of a login challenge.
+	Refresh bool `json:"refresh,omitempty"`
+}
+
+// Challenge returns a nonce bound to the chain, identity, device and
+// purpose; the client signs zerotrust.Challenge.SignBytes of it.
+func (a *AuthAPI) Challenge(ctx context.Context, p ChallengeParams) (*zerotrust.Challenge, error) {
+	ri := infoFrom(ctx)
+	var c zerotrust.Challenge
+	var err error
+	if p.Refresh {
+		c, err = a.g.Gate.RefreshChallenge(ctx, ri.token, ri.remote)
+	} else {
+		c, err = a.g.Gate.IssueChallenge(ctx, p.Identity, p.DeviceKeyID, ri.remote)
+	}
+	if err != nil {
+		return nil, gateErr(err, false)
+	}
+	return &c, nil
+}
+
+// LoginParams are auth_login's params.
+type LoginParams struct {
+	Identity    string           `json:"identity"`
+	DeviceKeyID string           `json:"device_key_id"`
+	Nonce       []byte           `json:"nonce"`
+	Signature   crypto.Signature `json:"signature"`
+	TOTP        string           `json:"totp,omitempty"`
+	Segment     string           `json:"segment,omitempty"` // enter this segment at once
+}
+
+// SessionView is a session as clients see it (never the token hash).
+type SessionView struct {
+	ID             string              `json:"id"`
+	Identity       string              `json:"identity"`
+	Roles          []string            `json:"roles"`
+	Clearance      string              `json:"clearance"`
+	Segment        string              `json:"segment"`
+	MFA            bool                `json:"mfa"`
+	DeviceKeyID    string              `json:"device_key_id"`
+	Created        time.Time           `json:"created"`
+	LastAuth       time.Time           `json:"last_auth"`
+	ReauthInterval float64             `json:"reauth_interval_s"`
+	Risk           *zerotrust.Risk     `json:"risk,omitempty"`
+	Decision       *zerotrust.Decision `json:"decision,omitempty"`
+}
+
+func (a *AuthAPI) view(s zerotrust.Session) *SessionView {
+	return &SessionView{ID: s.ID, Identity: s.Identity, Roles: s.Roles, Clearance: s.Clearance.String(), Segment: s.Segment.String(),
+		MFA: s.MFA, DeviceKeyID: s.DeviceKeyID, Created: s.Created, LastAuth: s.LastAuth,
+		ReauthInterval: a.g.Gate.Config().ReauthInterval.Seconds()}
+}
+
+// LoginResult is auth_login's result: the bearer token (shown once) and the session.
+type LoginResult struct {
+	Token   string       `json:"token"`
+	Session *SessionView `json:"session"`
+}
+
+// Login verifies a signed login challenge (and TOTP) and opens a session.
+func (a *AuthAPI) Login(ctx context.Context, p LoginParams) (*LoginResult, error) {
+	ri := infoFrom(ctx)
+	req := zerotrust.LoginRequest{Identity: p.Identity, DeviceKeyID: p.DeviceKeyID, Nonce: p.Nonce, Signature: p.Signature, TOTP: p.TOTP, RemoteAddr: ri.remote}
+	if p.Segment != "" {
+		seg, err := zerotrust.ParseSegment(p.Segment)
+		if err != nil {
+			return nil, invalidParams("segment: %v", err)
+		}
+		req.Segment = seg
+	}
+	tok, s, err := a.g.Gate.Login(ctx, req)
+	if err != nil {
+		if a.g.OnDenied != nil {
+			a.g.OnDenied(Denial{Identity: p.Identity, Method: "auth_login", Reason: err.Error(), Address: ri.remote, Policy: "login"})
+		}
+		return nil, gateErr(err, true)
+	}
+	return &LoginResult{Token: tok, Session: a.view(s)}, nil
+}
+
+// RefreshParams are auth_refresh's params.
+type RefreshParams struct {
+	Nonce     []byte           `json:"nonce"`
+	Signature crypto.Signature `json:"signature"`
+	TOTP      string           `json:"totp,omitempty"`
+}
+
+// Refresh verifies a signed refresh challenge for the session of the
+// Authorization header and restarts its reauthentication interval.
+func (a *AuthAPI) Refresh(ctx context.Context, p RefreshParams) (*SessionView, error) {
+	ri := infoFrom(ctx)
+	s, err := a.g.Gate.Refresh(ctx, zerotrust.RefreshRequest{Token: ri.token, Nonce: p.Nonce, Signature: p.Signature, TOTP: p.TOTP, RemoteAddr: ri.remote})
+	if err != nil {
+		return nil, gateErr(err, true)
+	}
+	return a.view(s), nil
+}
+
+// Logout ends the session of the Authorization header.
+func (a *AuthAPI) Logout(ctx context.Context) (bool, error) {
+	if err := a.g.Gate.Logout(ctx, infoFrom(ctx).token); err != nil {
+		return false, gateErr(err, false)
+	}
+	return true, nil
+}
+
+// MFAEnrollResult is auth_mfaEnroll's result.
+type MFAEnrollResult struct {
+	Identity string `json:"identity"`
+	// URI is the otpauth:// URI for an authenticator app, shown this once.
+	URI string `json:"otpauth_uri"`
+}
+
+// MfaEnroll creates a TOTP seed for the session's identity and returns its
+// otpauth URI once. The session must be live and recently authenticated;
+// an identity already enrolled is refused.
+func (a *AuthAPI) MfaEnroll(ctx context.Context) (*MFAEnrollResult, error) {
+	ri := infoFrom(ctx)
+	if a.g.MFA == nil {
+		return nil, &Error{Code: CodeUnavailable, Msg: "MFA enrolment is not configured on this node"}
+	}
+	s, _, err := a.g.Gate.Status(ctx, ri.token, ri.remote)
+	if err != nil {
+		return nil, gateErr(err, false)
+	}
+	uri, err := a.g.MFA.Enroll(ctx, s.Identity)
+	if err != nil {
+		return nil, &Error{Code: CodeForbidden, Msg: err.Error()}
+	}
+	return &MFAEnrollResult{Identity: s.Identity, URI: uri}, nil
+}
+
+// SessionAPI is the session_ namespace.
+type SessionAPI struct{ a *AuthAPI }
+
+// Status returns the session of the Authorization header with its current
+// risk score and factors.
+func (x *SessionAPI) Status(ctx context.Context) (*SessionView, error) {
+	ri := infoFrom(ctx)
+	s, risk, err := x.a.g.Gate.Status(ctx, ri.token, ri.remote)
+	if err != nil {
+		return nil, gateErr(err, false)
+	}
+	v := x.a.view(s)
+	v.Risk = &risk
+	return v, nil
+}
+
+// Segment moves the session into a segment (public, internal, clinical,
+// critical) when its roles, clearance, MFA and risk allow.
+func (x *SessionAPI) Segment(ctx context.Context, name string) (*SessionView, error) {
+	ri := infoFrom(ctx)
+	seg, err := zerotrust.ParseSegment(name)
+	if err != nil {
+		return nil, invalidParams("%v", err)
+	}
+	s, d, err := x.a.g.Gate.MoveSegment(ctx, ri.token, seg, ri.remote)
+	if err != nil {
+		if x.a.g.OnDenied != nil && s.ID != "" {
+			x.a.g.OnDenied(Denial{Identity: s.Identity, SessionID: s.ID, Method: "session_segment", Policy: d.Policy, Reason: err.Error(), Address: ri.remote})
+		}
+		e := gateErr(err, false).(*Error)
+		if m, ok := e.Data.(map[string]any); ok {
+			m["risk"] = d.Risk
+		}
+		return nil, e
+	}
+	v := x.a.view(s)
+	v.Risk, v.Decision = &d.Risk, &d
+	return v, nil
+}
