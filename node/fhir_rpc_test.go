@@ -227,7 +227,7 @@ func TestFHIRBundlesAndRESTSurfaceAreValidR4(t *testing.T) {
 	get := func(method, path string, wantStatus int) []byte {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(ctx, method, n.URL+path, nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := n.HTTPClient(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
