@@ -2,9 +2,11 @@ package verify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -101,6 +103,7 @@ func Verify(ctx context.Context, src Source, opts Options, progress func(done, t
 			return nil, err
 		}
 	}
+	slices.SortStableFunc(rep.Faults, func(a, b Fault) int { return cmp.Compare(faultOrder(a), faultOrder(b)) })
 	rep.OK = len(rep.Faults) == 0
 	rep.Seconds = time.Since(start).Seconds()
 	if rep.Seconds > 0 {
@@ -109,7 +112,17 @@ func Verify(ctx context.Context, src Source, opts Options, progress func(done, t
 	return rep, nil
 }
 
+// faultOrder sorts faults by height, state-wide faults (height 0) last.
+func faultOrder(f Fault) uint64 {
+	if f.Height == 0 {
+		return ^uint64(0)
+	}
+	return f.Height
+}
+
 type verifier struct {
+	faultMu sync.Mutex // fault is called from the storage checks and the signature checks at once
+
 	src  Source
 	g    *state.Genesis
 	ex   *state.Executor
@@ -131,6 +144,8 @@ type verifier struct {
 }
 
 func (v *verifier) fault(height uint64, format string, args ...any) {
+	v.faultMu.Lock()
+	defer v.faultMu.Unlock()
 	if len(v.rep.Faults) < maxFaults {
 		v.rep.Faults = append(v.rep.Faults, Fault{Height: height, What: fmt.Sprintf(format, args...)})
 	}
@@ -179,12 +194,20 @@ func (v *verifier) verifyBlock(h uint64) error {
 	if got := types.ResultsHash(b.Results); got != hd.ResultsHash {
 		v.fault(h, "results hash %s does not match the results (%s)", hd.ResultsHash, got)
 	}
-	v.checkLog(b, hashes)
-	v.checkTxIndex(b, hashes)
+	// The stored log and index are checked while the signatures are: the
+	// first is Pebble reads on one goroutine, the second fills the cores.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		v.checkLog(b, hashes)
+		v.checkTxIndex(b, hashes)
+	}()
 	var sigOK []bool
 	if v.opts.Signatures {
 		sigOK = v.checkSignatures(b)
 	}
+	wg.Wait()
 	if v.full {
 		if err := v.reexecute(b, hashes, sigOK); err != nil {
 			return err
@@ -235,14 +258,15 @@ func (v *verifier) checkLog(b *types.Block, hashes []types.Hash) {
 		}
 		return
 	}
+	found := false
 	logFault := func(format string, args ...any) {
+		found = true
 		if !v.logBroken {
 			v.fault(h.Height, format, args...)
 		}
 	}
-	start := len(v.rep.Faults)
 	defer func() {
-		if len(v.rep.Faults) > start {
+		if found {
 			// Every later node and root hashes over this one: report the first
 			// divergence only.
 			v.logBroken = true
