@@ -45,6 +45,7 @@ type Node struct {
 	rpc     *rpc.Server
 	reg     *prometheus.Registry
 	cl      *cluster // nil unless [p2p] is enabled
+	key     *crypto.PrivateKey
 }
 
 func raftAddr(cfg config.Config) raft.ServerAddress {
@@ -121,7 +122,7 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 		}
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, genesis: g, cons: cons, reg: reg, cl: cl}
+	n := &Node{cfg: cfg, log: log, genesis: g, cons: cons, reg: reg, cl: cl, key: key}
 	if cl != nil {
 		if err := cl.run(n); err != nil {
 			cons.Close()
