@@ -48,6 +48,7 @@ type Node struct {
 	cl      *cluster        // nil unless [p2p] is enabled
 	gate    *zerotrust.Gate // nil with the gate off
 	denials *denials        // nil with the gate off
+	key     *crypto.PrivateKey
 }
 
 func raftAddr(cfg config.Config) raft.ServerAddress {
@@ -124,7 +125,7 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 		}
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, genesis: g, cons: cons, reg: reg, cl: cl}
+	n := &Node{cfg: cfg, log: log, genesis: g, cons: cons, reg: reg, cl: cl, key: key}
 	if cl != nil {
 		if err := cl.run(n); err != nil {
 			cons.Close()

@@ -51,6 +51,7 @@ var rpcServices = map[string]reflect.Type{
 	"contract": reflect.TypeFor[*rpc.ContractAPI](),
 	"crypto":   reflect.TypeFor[*rpc.CryptoAPI](),
 	"fhir":     reflect.TypeFor[*rpc.FHIRAPI](),
+	"patient":  reflect.TypeFor[*rpc.PatientAPI](),
 }
 
 // rpcDocExample is one Request:/Response: pair of docs/RPC.md.

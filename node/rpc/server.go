@@ -70,6 +70,7 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 		"contract": newContractAPI(l, opts),
 		"crypto":   &CryptoAPI{},
 		"fhir":     &FHIRAPI{l: l, opts: opts},
+		"patient":  &PatientAPI{l: l},
 	} {
 		if err := s.rpc.RegisterName(name, svc); err != nil {
 			return nil, fmt.Errorf("rpc: register %s: %w", name, err)

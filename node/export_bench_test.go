@@ -1,0 +1,73 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/node/client"
+	"github.com/medchain/medchain/node/nodetest"
+)
+
+// BenchmarkPatientExport10k measures patient_export (build, sign, JSON over
+// HTTP) of a patient with 10,000 audit events, and its offline verification.
+// Target (issue 6): export under 2 s.
+func BenchmarkPatientExport10k(b *testing.B) {
+	const events = 10000
+	n := nodetest.Start(b, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	s := n.Signer(b, "doctor456")
+	for i := 0; i < events; i += 1000 {
+		txs := make([]*types.Tx, 0, 1000)
+		for j := i; j < i+1000; j++ {
+			tx, err := s.Build(&types.AuditRecord{EventType: "data_access", Patient: "patient123", Actor: "doctor456",
+				Action: "view_record", Purpose: "treatment", Resource: fmt.Sprintf("Observation/%d", j)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			txs = append(txs, tx)
+		}
+		if _, errs, err := n.Client.SubmitBatch(ctx, txs, true); err != nil {
+			b.Fatal(err)
+		} else {
+			for _, e := range errs {
+				if e != nil {
+					b.Fatal(e)
+				}
+			}
+		}
+	}
+	g, err := state.LoadGenesis(filepath.Join(n.Config.Node.DataDir, "genesis.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var size int
+	var verify time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e, err := n.Client.PatientExport(ctx, "patient123", false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(e.Body.Entries) != events {
+			b.Fatalf("%d entries", len(e.Body.Entries))
+		}
+		b.StopTimer()
+		raw, _ := json.Marshal(e)
+		size = len(raw)
+		t0 := time.Now()
+		if _, err := client.VerifyExport(e, g); err != nil {
+			b.Fatal(err)
+		}
+		verify = time.Since(t0)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(size), "export-bytes")
+	b.ReportMetric(float64(verify.Milliseconds()), "verify-ms")
+}

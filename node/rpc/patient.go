@@ -1,0 +1,302 @@
+package rpc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/medchain/medchain/chain/codec"
+	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/contracts"
+	"github.com/medchain/medchain/node/fhir"
+)
+
+// ExportSigner is an optional extension of Ledger: the node's identity and
+// ML-DSA key, to sign patient exports. Without it patient_export is
+// unavailable.
+type ExportSigner interface {
+	// ExportIdentity returns the node's identity id and public key.
+	ExportIdentity() (nodeID string, pub crypto.PublicKey)
+	// SignExport signs msg with the node key.
+	SignExport(msg []byte) (crypto.Signature, error)
+}
+
+// ExportVersion is the format version of PatientExport.
+const ExportVersion = 1
+
+// exportDomain prefixes the bytes a node signs for an export, so the
+// signature is never valid as a tx's or a header's.
+const exportDomain = "medchain/patient-export/v1\x00"
+
+// Entry kinds of an export.
+const (
+	EntryAudit     = "audit"
+	EntryConsent   = "consent"
+	EntryExecution = "execution"
+)
+
+// PatientExport is everything the chain holds about one patient (GDPR
+// access and portability), signed by the node that made it, with an RFC 6962
+// inclusion proof of every entry's tx against the signed head header: a
+// holder checks it offline with the genesis file alone (client.VerifyExport,
+// medchain patient verify-export).
+type PatientExport struct {
+	Body      ExportBody       `json:"body"`
+	Signature crypto.Signature `json:"signature"` // by Body.NodeKey over ExportSignBytes(Body)
+	// FHIR is the same content as a FHIR R4 collection Bundle (AuditEvents
+	// and Consents), when asked for; it is derived from Body, not signed.
+	FHIR json.RawMessage `json:"fhir,omitempty"`
+}
+
+// ExportBody is the signed part of an export.
+type ExportBody struct {
+	Version       uint8            `cbor:"1,keyasint" json:"version"`
+	ChainID       string           `cbor:"2,keyasint" json:"chain_id"`
+	Patient       string           `cbor:"3,keyasint" json:"patient"`
+	NodeID        string           `cbor:"4,keyasint" json:"node_id"`
+	NodeKey       crypto.PublicKey `cbor:"5,keyasint" json:"node_key"`
+	Head          types.Header     `cbor:"6,keyasint" json:"head"`
+	HeadSignature crypto.Signature `cbor:"7,keyasint" json:"head_signature"`
+	Entries       []ExportEntry    `cbor:"8,keyasint" json:"entries"`
+	// Corrections maps a corrected audit event's tx hash to the tx hashes of
+	// the events that correct it (details.corrects), for readers.
+	Corrections map[string][]string `cbor:"9,keyasint,omitempty" json:"corrections,omitempty"`
+}
+
+// ExportEntry is one tx about the patient, with where the chain put it and
+// its inclusion proof at Head.LogSize.
+type ExportEntry struct {
+	Kind      string       `cbor:"1,keyasint" json:"kind"` // audit, consent or execution
+	Tx        ExportTx     `cbor:"2,keyasint" json:"tx"`
+	TxHash    types.Hash   `cbor:"3,keyasint" json:"tx_hash"`
+	Height    uint64       `cbor:"4,keyasint" json:"height"`
+	Time      int64        `cbor:"5,keyasint" json:"time"` // block time, Unix ms
+	LeafIndex uint64       `cbor:"6,keyasint" json:"leaf_index"`
+	Proof     []types.Hash `cbor:"7,keyasint" json:"proof"`
+	// Decision is a contract execution's decision (allow or deny, with the
+	// rule); it is in the block's results, which the inclusion proof does
+	// not cover.
+	Decision string `cbor:"8,keyasint,omitempty" json:"decision,omitempty"`
+}
+
+// ExportTx is a tx without its signature bytes: everything its hash covers
+// (the payload included), so a verifier recomputes the hash, checks it in the
+// log and reads the payload. The signer's signature is not needed: the log
+// and the node-signed header vouch for the tx.
+type ExportTx struct {
+	Type      types.TxType     `cbor:"1,keyasint" json:"type"`
+	Signer    string           `cbor:"2,keyasint" json:"signer"`
+	Timestamp int64            `cbor:"3,keyasint" json:"timestamp"`
+	Nonce     uint64           `cbor:"4,keyasint" json:"nonce"`
+	Payload   []byte           `cbor:"5,keyasint" json:"payload"`
+	Algorithm crypto.Algorithm `cbor:"6,keyasint" json:"algorithm"`
+}
+
+// Tx rebuilds the tx (without signature bytes) on chain chainID.
+func (e ExportTx) Tx(chainID string) *types.Tx {
+	return &types.Tx{ChainID: chainID, Type: e.Type, Signer: e.Signer, Timestamp: e.Timestamp, Nonce: e.Nonce,
+		Payload: e.Payload, Signature: crypto.Signature{Algorithm: e.Algorithm}}
+}
+
+// ExportSignBytes returns the canonical bytes a node signs for an export:
+// the domain, then the deterministic CBOR of the body.
+func ExportSignBytes(b *ExportBody) ([]byte, error) {
+	enc, err := codec.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(exportDomain), enc...), nil
+}
+
+// PatientAPI is the patient_ namespace: patients' rights.
+type PatientAPI struct{ l Ledger }
+
+// ExportParams are patient_export's params.
+type ExportParams struct {
+	Patient string `json:"patient"`
+	FHIR    bool   `json:"fhir,omitempty"` // also return the FHIR collection Bundle
+}
+
+// Export returns everything the chain holds about a patient, signed by this
+// node, with inclusion proofs against the head.
+func (a *PatientAPI) Export(p ExportParams) (*PatientExport, error) {
+	return BuildExport(a.l, p)
+}
+
+// BuildExport builds and signs patient_export's result.
+func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
+	if err := types.ValidateID("patient", p.Patient); err != nil {
+		return nil, invalidParams("%v", err)
+	}
+	signer, ok := l.(ExportSigner)
+	if !ok {
+		return nil, &Error{Code: CodeUnavailable, Msg: "unavailable: this node has no key to sign exports"}
+	}
+	r := l.Reader()
+	head, ok := r.Head()
+	if !ok {
+		return nil, &Error{Code: CodeNotFound, Msg: "the chain has no blocks yet"}
+	}
+	hb, err := r.Block(head.Height)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	body := ExportBody{Version: ExportVersion, ChainID: l.Genesis().ChainID, Patient: p.Patient, Head: hb.Header, HeadSignature: hb.Signature}
+	add := func(kind string, h types.Hash, height uint64, t int64, decision string) error {
+		tx, _, _, _, err := r.Tx(h)
+		if err != nil {
+			return err
+		}
+		idx, err := r.LeafIndex(h)
+		if err != nil {
+			return err
+		}
+		if idx >= head.LogSize {
+			return nil // committed after the head was read
+		}
+		proof, err := r.InclusionProof(idx, head.LogSize)
+		if err != nil {
+			return err
+		}
+		body.Entries = append(body.Entries, ExportEntry{Kind: kind, TxHash: h, Height: height, Time: t, LeafIndex: idx, Proof: nonNil(proof), Decision: decision,
+			Tx: ExportTx{Type: tx.Type, Signer: tx.Signer, Timestamp: tx.Timestamp, Nonce: tx.Nonce, Payload: tx.Payload, Algorithm: tx.Signature.Algorithm}})
+		return nil
+	}
+
+	// The audit trail, every page.
+	var audits []state.AuditEntry
+	for cursor := ""; ; {
+		page, err := state.Trail(r, r, state.TrailQuery{ID: p.Patient, Cursor: cursor, Limit: state.MaxTrailLimit})
+		if err != nil {
+			return nil, toRPC(err)
+		}
+		audits = append(audits, page.Entries...)
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	for _, e := range audits {
+		if err := add(EntryAudit, e.TxHash, e.Height, e.Time, ""); err != nil {
+			return nil, toRPC(err)
+		}
+		if c, ok := e.Record.Details[CorrectsDetail]; ok {
+			if body.Corrections == nil {
+				body.Corrections = map[string][]string{}
+			}
+			body.Corrections[c] = append(body.Corrections[c], e.TxHash.String())
+		}
+	}
+	// Every version of every consent.
+	hist, err := state.PatientConsentHistory(r, p.Patient)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	for _, c := range hist {
+		if err := add(EntryConsent, c.TxHash, c.Height, c.Time, ""); err != nil {
+			return nil, toRPC(err)
+		}
+	}
+	// Contract executions about the patient (a scan of all executions).
+	var execs []state.Execution
+	prefix := []byte{'x'}
+	var derr error
+	if err := r.Scan(prefix, []byte{'x' + 1}, false, func(k, v []byte) bool {
+		var ex state.Execution
+		if derr = codec.Unmarshal(v, &ex); derr != nil {
+			return false
+		}
+		if ex.Call.Patient == p.Patient {
+			execs = append(execs, ex)
+		}
+		return true
+	}); err != nil || derr != nil {
+		return nil, toRPC(errors.Join(err, derr))
+	}
+	for _, ex := range execs {
+		if err := add(EntryExecution, ex.TxHash, ex.Height, ex.Time, executionDecision(ex)); err != nil {
+			return nil, toRPC(err)
+		}
+	}
+	if len(body.Entries) == 0 {
+		return nil, &Error{Code: CodeNotFound, Msg: fmt.Sprintf("the chain holds nothing about patient %q (no audit event, consent or contract execution)", p.Patient)}
+	}
+	if body.Entries == nil {
+		body.Entries = []ExportEntry{}
+	}
+	body.NodeID, body.NodeKey = signer.ExportIdentity()
+	msg, err := ExportSignBytes(&body)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	sig, err := signer.SignExport(msg)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	out := &PatientExport{Body: body, Signature: sig}
+	if p.FHIR {
+		c, err := ExportBundle(&body)
+		if err != nil {
+			return nil, toRPC(err)
+		}
+		if out.FHIR, err = json.Marshal(c); err != nil {
+			return nil, toRPC(err)
+		}
+	}
+	return out, nil
+}
+
+func executionDecision(ex state.Execution) string {
+	var res contracts.Result
+	if codec.Unmarshal(ex.Result, &res) != nil || res.Decision == 0 {
+		return ""
+	}
+	if res.Rule != "" {
+		return res.Decision.String() + " (" + res.Rule + ")"
+	}
+	return res.Decision.String()
+}
+
+// ExportBundle renders an export's audit events and consent versions as a
+// FHIR R4 collection Bundle.
+func ExportBundle(b *ExportBody) (*fhir.Collection, error) {
+	// A consent version is in force only if it is the last of its type.
+	last := map[string]types.Hash{}
+	for _, e := range b.Entries {
+		if e.Kind != EntryConsent {
+			continue
+		}
+		p, err := e.Tx.Tx(b.ChainID).DecodePayload()
+		if err != nil {
+			return nil, fmt.Errorf("entry %s: %w", e.TxHash, err)
+		}
+		switch v := p.(type) {
+		case *types.ConsentGrant:
+			last[v.ConsentType] = e.TxHash
+		case *types.ConsentRevoke:
+			last[v.ConsentType] = e.TxHash
+		}
+	}
+	var res []fhir.Resource
+	for _, e := range b.Entries {
+		tx := e.Tx.Tx(b.ChainID)
+		p, err := tx.DecodePayload()
+		if err != nil {
+			return nil, fmt.Errorf("entry %s: %w", e.TxHash, err)
+		}
+		t := time.UnixMilli(e.Time).UTC()
+		switch v := p.(type) {
+		case *types.AuditRecord:
+			res = append(res, fhir.AuditEventFromChain(fhir.AuditEntry{Record: *v, TxHash: e.TxHash, Height: e.Height, Time: t, Signer: e.Tx.Signer}))
+		case *types.ConsentGrant:
+			st := fhir.ConsentActive
+			if last[v.ConsentType] != e.TxHash || (v.Scope.Expiration != 0 && b.Head.Time >= v.Scope.Expiration) {
+				st = fhir.ConsentInactive
+			}
+			res = append(res, fhir.ConsentFromChain(fhir.ConsentEntry{Grant: *v, Status: st, TxHash: e.TxHash, Time: t}))
+		}
+	}
+	return fhir.CollectionBundle(res, b.Head.BlockTime()), nil
+}
