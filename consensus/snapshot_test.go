@@ -16,6 +16,9 @@ func TestSnapshotRestoreIntoFreshNodeGivesSameHeadAndState(t *testing.T) {
 	c := consensustest.New(t, consensustest.Options{N: 2, Started: 1, Configure: func(_ int, cfg *consensus.Config) {
 		cfg.TrailingLogs = 1 // compact so the new node must install the snapshot
 		cfg.MaxBlockTxs = 5
+		// Installing a snapshot takes a while on a loaded machine: with the
+		// harness's 100 ms timeouts the leader stepped down mid-install.
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
 	}})
 	ctx := ctxT(t)
 	n := c.WaitLeader(10 * time.Second)
@@ -40,8 +43,14 @@ func TestSnapshotRestoreIntoFreshNodeGivesSameHeadAndState(t *testing.T) {
 	fresh := c.Join(1)
 	c.WaitHeight(height, 10*time.Second)
 	c.EnsureSameState()
-	if got := fresh.Raft().Stats()["last_snapshot_index"]; got == "0" || got == "" {
-		t.Fatalf("fresh node caught up without a snapshot (last_snapshot_index %q)", got)
+	// Raft records the installed snapshot's index just after the FSM restore
+	// returns, so the height can match a moment before the stat does.
+	deadline := time.Now().Add(5 * time.Second)
+	for got := fresh.Raft().Stats()["last_snapshot_index"]; got == "0" || got == ""; got = fresh.Raft().Stats()["last_snapshot_index"] {
+		if time.Now().After(deadline) {
+			t.Fatalf("fresh node caught up without a snapshot (last_snapshot_index %q)", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	var first uint64
 	fresh.WithStore(func(st *store.Store) error {
@@ -57,7 +66,9 @@ func TestSnapshotRestoreIntoFreshNodeGivesSameHeadAndState(t *testing.T) {
 	if first != 1 {
 		t.Fatal("fresh node lacks block 1")
 	}
-	// It keeps applying after the restore, through the new store.
+	// It keeps applying after the restore, through the new store. With a
+	// second voter leadership may have moved: submit to the leader now.
+	n = c.WaitLeader(10 * time.Second)
 	r, err := n.SubmitAndWait(ctx, c.SignTx("dr-1", dr, consensustest.Audit("dr-1", "p-snap", 99)))
 	if err != nil {
 		t.Fatal(err)
