@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,8 @@ type Committed struct {
 	Block *types.Block
 	Hash  types.Hash
 	Index uint64 // Raft log index
+	// TxHashes are the hashes of Block.Txs, in order.
+	TxHashes []types.Hash
 }
 
 // FSM is medchain's persistent Raft state machine over the Pebble store. It
@@ -61,7 +64,17 @@ type FSM struct {
 
 	cacheMu sync.Mutex
 	// guards the following
-	cache map[types.Hash]*state.Outcome // outcomes of blocks this node proposed
+	cache map[types.Hash]*proposal // blocks this node proposed, by block hash
+}
+
+// proposal is a block this node built as leader, kept until its entry comes
+// back through Apply: the entry bytes identify it exactly, so Apply skips
+// decoding the entry, hashing its txs and executing it a second time.
+type proposal struct {
+	entry  []byte // the Raft command proposing block (EncodeBlockEntry)
+	block  *types.Block
+	hashes []types.Hash // block.TxHashes()
+	out    *state.Outcome
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -70,7 +83,7 @@ var _ raft.FSM = (*FSM)(nil)
 func newFSM(st *store.Store, dir string, opts store.Options, exec *state.Executor, verifySigs bool, log *slog.Logger, m Metrics) *FSM {
 	_, h := exec.GenesisState()
 	f := &FSM{exec: exec, genesis: exec.Genesis(), genState: h, dir: dir, opts: opts,
-		verifySigs: verifySigs, log: log, metrics: m, st: st, cache: make(map[types.Hash]*state.Outcome)}
+		verifySigs: verifySigs, log: log, metrics: m, st: st, cache: make(map[types.Hash]*proposal)}
 	f.lastIndex.Store(st.AppliedIndex())
 	return f
 }
@@ -115,26 +128,38 @@ func (f *FSM) stop(err error) *ApplyResult {
 	return &ApplyResult{Err: f.Err()}
 }
 
-// cacheOutcome remembers the outcome of a block this node executed as
-// proposer, so its own Apply skips the second execution.
-func (f *FSM) cacheOutcome(h types.Hash, o *state.Outcome) {
+// cacheProposal remembers a block this node built and executed as proposer
+// (with block hash h), so its own Apply of the same entry skips the decode
+// and the second execution.
+func (f *FSM) cacheProposal(h types.Hash, p *proposal) {
 	f.cacheMu.Lock()
-	if len(f.cache) >= 8 { // one block in flight; stale entries are from failed proposals
+	if len(f.cache) >= 8 { // few blocks in flight; stale entries are from failed proposals
 		clear(f.cache)
 	}
-	f.cache[h] = o
+	f.cache[h] = p
 	f.cacheMu.Unlock()
 }
 
-func (f *FSM) takeOutcome(h types.Hash) *state.Outcome {
+// takeProposal returns and forgets the cached proposal whose entry is
+// exactly data, or nil. Comparing the bytes (not a digest) makes a match
+// certain: the cached block is the one the entry encodes.
+func (f *FSM) takeProposal(data []byte) *proposal {
 	f.cacheMu.Lock()
 	defer f.cacheMu.Unlock()
-	o := f.cache[h]
-	delete(f.cache, h)
-	return o
+	for h, p := range f.cache {
+		if bytes.Equal(p.entry, data) {
+			delete(f.cache, h)
+			return p
+		}
+	}
+	return nil
 }
 
-func (f *FSM) dropOutcome(h types.Hash) { f.takeOutcome(h) }
+func (f *FSM) dropProposal(h types.Hash) {
+	f.cacheMu.Lock()
+	delete(f.cache, h)
+	f.cacheMu.Unlock()
+}
 
 // Apply implements raft.FSM.
 func (f *FSM) Apply(l *raft.Log) any {
@@ -152,7 +177,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	var res *ApplyResult
 	switch kind {
 	case EntryBlock:
-		res = f.applyBlock(st, l.Index, body)
+		res = f.applyBlock(st, l.Index, body, f.takeProposal(l.Data))
 	case 0:
 		res = f.reject(st, l.Index, nil, fmt.Errorf("%w: empty log entry at index %d", ErrRejected, l.Index))
 	default:
@@ -178,30 +203,41 @@ func (f *FSM) reject(st *store.Store, index uint64, b *types.Block, err error) *
 	return &ApplyResult{Err: err}
 }
 
-func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte) *ApplyResult {
+// applyBlock applies the block entry body at index. p is this node's own
+// proposal of exactly this entry (nil on followers and for blocks this node
+// did not build): its decoded block, tx hashes and outcome stand in for the
+// decode and the re-execution. Everything else is checked the same way.
+func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte, p *proposal) *ApplyResult {
 	start := time.Now() // latency metric only; never reaches state
-	b, err := types.DecodeBlock(body)
-	if err != nil {
-		return f.reject(st, index, nil, fmt.Errorf("%w: index %d: %v", ErrRejected, index, err))
+	var b *types.Block
+	var hashes []types.Hash
+	var out *state.Outcome
+	if p != nil {
+		b, hashes, out = p.block, p.hashes, p.out
+	} else {
+		var err error
+		if b, err = types.DecodeBlock(body); err != nil {
+			return f.reject(st, index, nil, fmt.Errorf("%w: index %d: %v", ErrRejected, index, err))
+		}
+		hashes = b.TxHashes()
 	}
 	hash := b.Hash()
 	head, hasHead := st.Head()
 	view := st
-	if err := f.verifyHeader(view, head, hasHead, b); err != nil {
+	if err := f.verifyHeader(view, head, hasHead, b, hashes); err != nil {
 		if errors.Is(err, state.ErrIO) {
 			return f.stop(fmt.Errorf("verify block %d: %w", b.Header.Height, err))
 		}
-		f.dropOutcome(hash)
 		return f.reject(st, index, b, fmt.Errorf("%w: height %d (%s): %w", ErrRejected, b.Header.Height, hash, err))
 	}
 	prevState := f.genState
 	if hasHead {
 		prevState = head.StateHash
 	}
-	out := f.takeOutcome(hash)
 	if out == nil {
 		bc := state.BlockContext{Height: b.Header.Height, Time: b.Header.Time}
-		out, err = f.exec.ExecuteBlock(view, prevState, bc, b.Txs, state.ExecOptions{VerifySignatures: f.verifySigs})
+		var err error
+		out, err = f.exec.ExecuteBlock(view, prevState, bc, b.Txs, state.ExecOptions{VerifySignatures: f.verifySigs, TxHashes: hashes})
 		if err != nil {
 			return f.stop(fmt.Errorf("execute block %d: %w", b.Header.Height, err))
 		}
@@ -214,7 +250,7 @@ func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte) *ApplyResul
 		return f.stop(fmt.Errorf("%w: block %d (%s): re-executed state hash %s, header says %s",
 			ErrDivergence, b.Header.Height, hash, out.StateHash, b.Header.StateHash))
 	}
-	err = st.Commit(store.Commit{Block: b, Writes: out.Writes, AppliedIndex: index})
+	err := st.Commit(store.Commit{Block: b, Writes: out.Writes, AppliedIndex: index, TxHashes: hashes, Raw: body})
 	switch {
 	case errors.Is(err, store.ErrLogMismatch), errors.Is(err, store.ErrNotNext), errors.Is(err, store.ErrInvalidBlock):
 		return f.reject(st, index, b, fmt.Errorf("%w: height %d (%s): %w", ErrRejected, b.Header.Height, hash, err))
@@ -229,7 +265,7 @@ func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte) *ApplyResul
 	}
 	f.metrics.BlockCommitted(b.Header.Height, len(b.Txs), ok, time.Since(start))
 	if f.onCommit != nil {
-		f.onCommit(&Committed{Block: b, Hash: hash, Index: index})
+		f.onCommit(&Committed{Block: b, Hash: hash, Index: index, TxHashes: hashes})
 	}
 	return &ApplyResult{Height: b.Header.Height, Hash: hash}
 }
@@ -240,7 +276,7 @@ func firstPrevHash(g *state.Genesis) types.Hash { return g.Hash() }
 
 // verifyHeader checks everything about b that needs no execution. A returned
 // error wrapping state.ErrIO is an I/O failure; any other is a rejection.
-func (f *FSM) verifyHeader(view state.View, head types.Header, hasHead bool, b *types.Block) error {
+func (f *FSM) verifyHeader(view state.View, head types.Header, hasHead bool, b *types.Block, hashes []types.Hash) error {
 	h := &b.Header
 	if h.ChainID != f.genesis.ChainID {
 		return fmt.Errorf("chain id %q, this chain is %q", h.ChainID, f.genesis.ChainID)
@@ -261,7 +297,7 @@ func (f *FSM) verifyHeader(view state.View, head types.Header, hasHead bool, b *
 	if err := f.verifyProposer(view, b); err != nil {
 		return err
 	}
-	if root := types.MerkleRoot(b.TxHashes()); root != h.TxRoot {
+	if root := types.MerkleRoot(hashes); root != h.TxRoot {
 		return fmt.Errorf("tx root %s, txs hash to %s", h.TxRoot, root)
 	}
 	if rh := types.ResultsHash(b.Results); rh != h.ResultsHash {

@@ -12,7 +12,7 @@ import (
 type pending struct {
 	tx   *types.Tx
 	hash types.Hash
-	size int       // encoded bytes
+	size int       // encoded size (types.Tx.SizeBound)
 	at   time.Time // admission time (local clock: proposer only, never in apply)
 }
 

@@ -134,18 +134,18 @@ func (n *Node) BuildBlock(txs []*types.Tx, t int64) (*types.Block, *state.Outcom
 	var out *state.Outcome
 	err := n.fsm.WithStore(func(st *store.Store) error {
 		var err error
-		b, out, err = n.build(st, txs, t)
+		b, out, err = n.build(st, txs, nil, t)
 		return err
 	})
 	return b, out, err
 }
 
-func (n *Node) build(st *store.Store, txs []*types.Tx, now int64) (*types.Block, *state.Outcome, error) {
+func (n *Node) build(st *store.Store, txs []*types.Tx, hashes []types.Hash, now int64) (*types.Block, *state.Outcome, error) {
 	var prev *types.Header
 	if head, ok := st.Head(); ok {
 		prev = &head
 	}
-	b, out, err := n.exec.AssembleBlock(st, st, prev, now, txs, n.cfg.NodeID, n.key)
+	b, out, err := n.exec.AssembleBlockHashes(st, st, prev, now, txs, hashes, n.cfg.NodeID, n.key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("consensus: %w", err)
 	}
@@ -160,8 +160,9 @@ func (n *Node) propose(ps []*pending) error {
 	}
 	start := time.Now()
 	txs := make([]*types.Tx, len(ps))
+	hashes := make([]types.Hash, len(ps))
 	for i, p := range ps {
-		txs[i] = p.tx
+		txs[i], hashes[i] = p.tx, p.hash
 	}
 	done := make(chan struct{})
 	n.leadMu.Lock()
@@ -178,7 +179,7 @@ func (n *Node) propose(ps []*pending) error {
 	var out *state.Outcome
 	err := n.fsm.WithStore(func(st *store.Store) error {
 		var err error
-		b, out, err = n.build(st, txs, start.UnixMilli())
+		b, out, err = n.build(st, txs, hashes, start.UnixMilli())
 		return err
 	})
 	if err != nil {
@@ -186,10 +187,11 @@ func (n *Node) propose(ps []*pending) error {
 		return err
 	}
 	hash := b.Hash()
-	n.fsm.cacheOutcome(hash, out)
-	f := n.raft.Apply(EncodeBlockEntry(b), n.cfg.ApplyTimeout)
+	entry := EncodeBlockEntry(b)
+	n.fsm.cacheProposal(hash, &proposal{entry: entry, block: b, hashes: hashes, out: out})
+	f := n.raft.Apply(entry, n.cfg.ApplyTimeout)
 	if err := f.Error(); err != nil {
-		n.fsm.dropOutcome(hash)
+		n.fsm.dropProposal(hash)
 		n.pool.requeue(ps)
 		if errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout) {
 			return fmt.Errorf("%w: block %d: %w", ErrUncertain, b.Header.Height, err)

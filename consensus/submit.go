@@ -26,7 +26,14 @@ func (n *Node) Submit(ctx context.Context, tx *types.Tx) (types.Hash, error) {
 	if tx == nil {
 		return types.Hash{}, fmt.Errorf("%w: nil tx", types.ErrInvalid)
 	}
-	h := tx.Hash()
+	tx = tx.Clone()
+	return n.submit(ctx, tx, tx.Hash())
+}
+
+// submit admits tx, which the node owns (a clone of the caller's: nothing
+// mutates it after this point), whose hash is h. The mempool keeps h with the
+// tx and block building, execution and commit use it instead of hashing again.
+func (n *Node) submit(ctx context.Context, tx *types.Tx, h types.Hash) (types.Hash, error) {
 	if err := n.admissible(); err != nil {
 		return h, err
 	}
@@ -41,7 +48,7 @@ func (n *Node) Submit(ctx context.Context, tx *types.Tx) (types.Hash, error) {
 	}
 	now := time.Now()
 	err := n.fsm.WithStore(func(st *store.Store) error {
-		return n.exec.CheckTx(st, tx, now.UnixMilli())
+		return n.exec.CheckTxHash(st, tx, h, now.UnixMilli())
 	})
 	if err != nil {
 		return h, err
@@ -72,10 +79,11 @@ func (n *Node) SubmitAndWait(ctx context.Context, tx *types.Tx) (Receipt, error)
 	if tx == nil {
 		return Receipt{}, fmt.Errorf("%w: nil tx", types.ErrInvalid)
 	}
+	tx = tx.Clone()
 	h := tx.Hash()
 	ch := n.addWaiter(h)
 	defer n.removeWaiter(h, ch)
-	if _, err := n.Submit(ctx, tx); err != nil {
+	if _, err := n.submit(ctx, tx, h); err != nil {
 		var te *state.TxError
 		if errors.As(err, &te) && te.Code == types.CodeReplay {
 			if r, found, lerr := n.lookup(h); lerr != nil || found {
@@ -172,7 +180,12 @@ func (n *Node) committed(c *Committed) {
 	n.waitMu.Lock()
 	if len(n.waiters) > 0 {
 		for i, tx := range c.Block.Txs {
-			h := tx.Hash()
+			var h types.Hash
+			if c.TxHashes != nil {
+				h = c.TxHashes[i]
+			} else {
+				h = tx.Hash()
+			}
 			ws, ok := n.waiters[h]
 			if !ok {
 				continue
@@ -200,7 +213,7 @@ func (n *Node) rejected(b *types.Block, _ error) {
 	now := time.Now() // mempool bookkeeping, not state
 	ps := make([]*pending, len(b.Txs))
 	for i, tx := range b.Txs {
-		ps[i] = &pending{tx: tx, hash: tx.Hash(), size: len(tx.Encode()), at: now}
+		ps[i] = &pending{tx: tx, hash: tx.Hash(), size: tx.SizeBound(), at: now}
 	}
 	n.pool.requeue(ps)
 }

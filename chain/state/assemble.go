@@ -20,6 +20,12 @@ type Log interface {
 // writes go to the store's commit. Block time is max(now, prev time): it
 // never goes backwards.
 func (e *Executor) AssembleBlock(v View, log Log, prev *types.Header, now int64, txs []*types.Tx, proposer string, key *crypto.PrivateKey) (*types.Block, *Outcome, error) {
+	return e.AssembleBlockHashes(v, log, prev, now, txs, nil, proposer, key)
+}
+
+// AssembleBlockHashes is AssembleBlock for a caller that already holds the
+// txs' hashes (hashes[i] = txs[i].Hash(); nil computes them).
+func (e *Executor) AssembleBlockHashes(v View, log Log, prev *types.Header, now int64, txs []*types.Tx, hashes []types.Hash, proposer string, key *crypto.PrivateKey) (*types.Block, *Outcome, error) {
 	h := types.Header{ChainID: e.g.ChainID, Height: 1, PrevHash: e.g.Hash(), Time: max(now, e.g.Time), Proposer: proposer}
 	_, prevState := e.GenesisState()
 	if prev != nil {
@@ -28,12 +34,17 @@ func (e *Executor) AssembleBlock(v View, log Log, prev *types.Header, now int64,
 	if txs == nil {
 		txs = []*types.Tx{}
 	}
-	out, err := e.ExecuteBlock(v, prevState, BlockContext{Height: h.Height, Time: h.Time}, txs, ExecOptions{})
+	if hashes == nil {
+		hashes = make([]types.Hash, len(txs))
+		for i, tx := range txs {
+			hashes[i] = tx.Hash()
+		}
+	}
+	out, err := e.ExecuteBlock(v, prevState, BlockContext{Height: h.Height, Time: h.Time}, txs, ExecOptions{TxHashes: hashes})
 	if err != nil {
 		return nil, nil, fmt.Errorf("state: execute block %d: %w", h.Height, err)
 	}
 	b := &types.Block{Header: h, Txs: txs, Results: out.Results}
-	hashes := b.TxHashes()
 	b.Header.TxRoot = types.MerkleRoot(hashes)
 	b.Header.ResultsHash = types.ResultsHash(out.Results)
 	b.Header.StateHash = out.StateHash

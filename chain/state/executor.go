@@ -39,6 +39,10 @@ type ExecOptions struct {
 	// tx once at admission (CheckTx); followers and replays may skip it and
 	// rely on the proposer's signed header, or turn it on (medchain verify).
 	VerifySignatures bool
+	// TxHashes, when set, are the hashes of the block's txs in order (one per
+	// tx), computed by the caller from the same tx values; execution then does
+	// not hash them again. Nil means compute them.
+	TxHashes []types.Hash
 }
 
 // Outcome is the result of executing a block.
@@ -103,7 +107,12 @@ func NextStateHash(prev types.Hash, writes []Write) types.Hash {
 // at time now (Unix ms): the same checks a block applies, signature included.
 // It returns a *TxError for a refusal and an ErrIO-wrapped error for I/O.
 func (e *Executor) CheckTx(v View, tx *types.Tx, now int64) error {
-	_, _, err := e.check(newOverlay(v), tx, tx.Hash(), BlockContext{Time: now}, true)
+	return e.CheckTxHash(v, tx, tx.Hash(), now)
+}
+
+// CheckTxHash is CheckTx for a caller that already computed h = tx.Hash().
+func (e *Executor) CheckTxHash(v View, tx *types.Tx, h types.Hash, now int64) error {
+	_, _, err := e.check(newOverlay(v), tx, h, BlockContext{Time: now}, true)
 	return err
 }
 
@@ -111,10 +120,19 @@ func (e *Executor) CheckTx(v View, tx *types.Tx, now int64) error {
 // writes and the new state hash. v is not modified. A tx that fails a check
 // is recorded as rejected with its code; only a View failure returns an error.
 func (e *Executor) ExecuteBlock(v View, prevState types.Hash, bc BlockContext, txs []*types.Tx, opts ExecOptions) (*Outcome, error) {
+	if opts.TxHashes != nil && len(opts.TxHashes) != len(txs) {
+		return nil, fmt.Errorf("state: %d tx hashes for %d txs", len(opts.TxHashes), len(txs))
+	}
 	o := newOverlay(v)
 	results := make([]types.Result, len(txs))
 	for i, tx := range txs {
-		r, err := e.apply(o, tx, bc, uint32(i), opts.VerifySignatures)
+		var h types.Hash
+		if opts.TxHashes != nil {
+			h = opts.TxHashes[i]
+		} else {
+			h = tx.Hash()
+		}
+		r, err := e.apply(o, tx, h, bc, uint32(i), opts.VerifySignatures)
 		if err != nil {
 			return nil, err
 		}
@@ -124,8 +142,7 @@ func (e *Executor) ExecuteBlock(v View, prevState types.Hash, bc BlockContext, t
 	return &Outcome{Results: results, Writes: ws, StateHash: NextStateHash(prevState, ws)}, nil
 }
 
-func (e *Executor) apply(o *overlay, tx *types.Tx, bc BlockContext, index uint32, verify bool) (types.Result, error) {
-	h := tx.Hash()
+func (e *Executor) apply(o *overlay, tx *types.Tx, h types.Hash, bc BlockContext, index uint32, verify bool) (types.Result, error) {
 	o.data = nil
 	signer, p, err := e.check(o, tx, h, bc, verify)
 	if err == nil {

@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -331,4 +332,40 @@ func BenchmarkExecuteAuditBlock(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(txs))/b.Elapsed().Seconds(), "tx/s")
+}
+
+// TestPrecomputedHashesGiveTheSameOutcome: ExecuteBlock with the caller's
+// tx hashes (the proposer's path) equals ExecuteBlock hashing them itself
+// (a follower's), replays within the block included; a hash list of the
+// wrong length is an error, never a silent mismatch.
+func TestPrecomputedHashesGiveTheSameOutcome(t *testing.T) {
+	f := newFixture(t)
+	f.register("doctor456", types.KindPerson, 10, types.RoleClinician)
+	var txs []*types.Tx
+	for i := range 20 {
+		txs = append(txs, f.tx("doctor456", audit(fmt.Sprintf("patient-%d", i%3), "doctor456")))
+	}
+	txs = append(txs, txs[3]) // a replay inside the block
+	hs := make([]types.Hash, len(txs))
+	for i, tx := range txs {
+		hs[i] = tx.Hash()
+	}
+	bc := BlockContext{Height: f.height + 1, Time: f.nowMs}
+	plain, err := f.ex.ExecuteBlock(f.view, f.state, bc, txs, ExecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	given, err := f.ex.ExecuteBlock(f.view, f.state, bc, txs, ExecOptions{TxHashes: hs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.StateHash != given.StateHash || types.ResultsHash(plain.Results) != types.ResultsHash(given.Results) {
+		t.Fatal("precomputed hashes changed the outcome")
+	}
+	if given.Results[len(txs)-1].Code != types.CodeReplay {
+		t.Fatalf("replay in block: %+v", given.Results[len(txs)-1])
+	}
+	if _, err := f.ex.ExecuteBlock(f.view, f.state, bc, txs, ExecOptions{TxHashes: hs[1:]}); err == nil {
+		t.Fatal("short hash list accepted")
+	}
 }

@@ -19,6 +19,12 @@ type Commit struct {
 	// AppliedIndex is the Raft index of the entry carrying Block; it must not
 	// be below the stored applied index.
 	AppliedIndex uint64
+	// TxHashes, when set, are Block.TxHashes() as the caller already computed
+	// them (one per tx, in order); nil computes them.
+	TxHashes []types.Hash
+	// Raw, when set, is the encoding of Block the caller already holds (the
+	// Raft entry's body); it is stored as is. Nil encodes Block.
+	Raw []byte
 }
 
 // Commit appends c.Block to the chain in one atomic Pebble batch: the block
@@ -67,8 +73,16 @@ func (s *Store) Commit(c Commit) error {
 		return fmt.Errorf("%w: height %d: applied index %d is below the stored %d", ErrNotNext, h.Height, c.AppliedIndex, applied)
 	}
 
-	txHashes := b.TxHashes()
-	raw := b.Encode()
+	txHashes := c.TxHashes
+	if txHashes == nil {
+		txHashes = b.TxHashes()
+	} else if len(txHashes) != len(b.Txs) {
+		return fmt.Errorf("%w: height %d has %d txs but %d tx hashes", ErrInvalidBlock, b.Header.Height, len(b.Txs), len(txHashes))
+	}
+	raw := c.Raw
+	if raw == nil {
+		raw = b.Encode()
+	}
 	batch := s.db.NewBatchWithSize(len(raw) + len(txHashes)*(2*(nodeKeySize+hashSize)+1+hashSize+txLocSize+16) + 256)
 	defer batch.Close()
 

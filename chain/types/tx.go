@@ -136,6 +136,21 @@ func (tx *Tx) VerifySignature(pub crypto.PublicKey) error {
 	return crypto.Verify(pub, tx.SignBytes(), tx.Signature)
 }
 
+// Clone returns a deep copy of tx (its byte slices share one new allocation).
+func (tx *Tx) Clone() *Tx {
+	cp := *tx
+	buf := make([]byte, len(tx.Payload)+len(tx.Signature.Sig))
+	if tx.Payload != nil {
+		cp.Payload = buf[:len(tx.Payload):len(tx.Payload)]
+		copy(cp.Payload, tx.Payload)
+	}
+	if tx.Signature.Sig != nil {
+		cp.Signature.Sig = buf[len(tx.Payload):]
+		copy(cp.Signature.Sig, tx.Signature.Sig)
+	}
+	return &cp
+}
+
 // Time returns the signer's timestamp.
 func (tx *Tx) Time() time.Time { return time.UnixMilli(tx.Timestamp).UTC() }
 
