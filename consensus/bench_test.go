@@ -23,12 +23,21 @@ import (
 // 16 clients with batches of 250 keep in flight). It reports committed tx/s
 // and the process CPU time per committed tx (user+system, signing excluded).
 //
+// The sub-benchmarks set MaxBlocksInFlight (1: one block at a time).
+//
 //	go test -run '^$' -bench CommitSignedAudit -benchtime 40000x ./consensus/
 func BenchmarkCommitSignedAudit(b *testing.B) {
+	for _, inflight := range []int{1, 2} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) { benchCommitSignedAudit(b, inflight) })
+	}
+}
+
+func benchCommitSignedAudit(b *testing.B, inflight int) {
 	c := consensustest.New(b, consensustest.Options{Configure: func(_ int, cfg *consensus.Config) {
 		d := consensus.DefaultConfig(cfg.NodeID, cfg.DataDir)
 		cfg.MaxBlockTxs, cfg.MaxBlockDelay, cfg.MempoolSize, cfg.Store = d.MaxBlockTxs, d.MaxBlockDelay, d.MempoolSize, store.DefaultOptions()
 		cfg.CommitTimeout, cfg.ApplyTimeout = d.CommitTimeout, d.ApplyTimeout
+		cfg.MaxBlocksInFlight = inflight
 	}})
 	n := c.WaitLeader(10 * time.Second)
 	ctx := context.Background()

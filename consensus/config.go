@@ -56,6 +56,12 @@ type Config struct {
 	// MaxBlockBytes bounds the encoded txs of one block (a Raft entry). Default
 	// 16 MiB; must be at least the genesis MaxTxBytes.
 	MaxBlockBytes int
+	// MaxBlocksInFlight is how many proposed blocks may be in Raft at once.
+	// With 2, the leader builds and executes block N+1 on top of block N's
+	// outcome while N is being replicated, written and applied; if N does
+	// not commit, N+1 is rejected (its prev hash no longer matches) and the
+	// txs of both return to the mempool. 1 is one block at a time. Default 2.
+	MaxBlocksInFlight int
 	// MempoolSize is how many txs may wait for a block. Default 50000 (five
 	// seconds at the 10,000 tx/s target). When full, Submit returns ErrBusy.
 	MempoolSize int
@@ -94,6 +100,8 @@ const (
 	DefaultMaxBlockDelay = 20 * time.Millisecond
 	DefaultMaxBlockBytes = 16 << 20
 	DefaultMempoolSize   = 50000
+
+	DefaultMaxBlocksInFlight = 2
 )
 
 // DefaultConfig returns production values for the node id and data dir given.
@@ -109,6 +117,7 @@ func DefaultConfig(nodeID, dataDir string) Config {
 		MaxBlockDelay:      DefaultMaxBlockDelay,
 		MaxBlockBytes:      DefaultMaxBlockBytes,
 		MempoolSize:        DefaultMempoolSize,
+		MaxBlocksInFlight:  DefaultMaxBlocksInFlight,
 		ApplyTimeout:       10 * time.Second,
 		SnapshotInterval:   2 * time.Minute,
 		SnapshotThreshold:  8192,
@@ -177,6 +186,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBlockBytes < types.DefaultMaxTxBytes {
 		bad("MaxBlockBytes", "%d: must be at least %d (one tx)", c.MaxBlockBytes, types.DefaultMaxTxBytes)
+	}
+	if c.MaxBlocksInFlight < 1 || c.MaxBlocksInFlight > 4 {
+		bad("MaxBlocksInFlight", "%d: must be between 1 and 4", c.MaxBlocksInFlight)
 	}
 	if c.MempoolSize < 1 {
 		bad("MempoolSize", "%d: must be positive", c.MempoolSize)

@@ -64,7 +64,7 @@ type Node struct {
 	leadMu sync.Mutex
 	// guards the following
 	ready    bool          // leader and the term-start barrier has applied
-	inflight chan struct{} // closed when the block in flight is done; nil if none
+	inflight chan struct{} // closed when the newest block in flight is done; nil if none
 }
 
 // InitStore prepares an empty store for chain g: it stores the genesis

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -13,11 +14,16 @@ import (
 )
 
 // The proposer runs on the leader only. It cuts a block when MaxBlockTxs txs
-// wait or MaxBlockDelay after the oldest arrived, executes it on the store,
-// fills and signs the header, and applies it through Raft, one block in
-// flight at a time. Txs of a block that did not commit go back to the
-// mempool; a tx that did commit meanwhile is then refused as a replay by the
-// executor, so the retry is harmless.
+// wait or MaxBlockDelay after the oldest arrived, executes it, fills and
+// signs the header, and applies it through Raft. Up to MaxBlocksInFlight
+// blocks are in Raft at once: block N+1 is built and executed on block N's
+// outcome layered over the store (pendingView), so its header names N as
+// prev and the FSM applies it only after N. If N does not commit, N+1 is
+// rejected deterministically (prev hash mismatch, "first committed wins")
+// or fails in Raft with it; either way the txs of both go back to the
+// mempool. Txs of a block that did not commit go back to the mempool; a tx
+// that did commit meanwhile is then refused as a replay by the executor, so
+// the retry is harmless.
 
 func (n *Node) runProposer() {
 	defer n.wg.Done()
@@ -35,7 +41,7 @@ func (n *Node) runProposer() {
 }
 
 // lead proposes blocks until leadership is lost, the FSM halts or the node
-// closes.
+// closes. It returns only once every block it proposed has resolved.
 func (n *Node) lead(leaderCh <-chan bool) {
 	// Apply everything committed in earlier terms before building on the head.
 	for {
@@ -56,22 +62,48 @@ func (n *Node) lead(leaderCh <-chan bool) {
 	n.setReady(true)
 	defer n.setReady(false)
 	n.log.Info("consensus: leading", "height", n.Height())
+	var flights []*flight // in Raft, oldest first
+	defer func() {
+		for _, fl := range flights {
+			<-fl.done // resolves promptly once leadership is lost or Raft shuts down
+		}
+	}()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		for len(flights) > 0 && flights[0].resolved() {
+			err := flights[0].err
+			flights = flights[1:]
+			if !n.keepLeading(err) {
+				return
+			}
+		}
 		if n.fsm.Halted() {
 			return
 		}
 		n.m.MempoolSize(n.pool.len())
 		wait := time.Hour
-		if oldest, ok := n.pool.oldest(); ok {
+		if oldest, ok := n.pool.oldest(); ok && len(flights) < n.cfg.MaxBlocksInFlight {
 			wait = time.Until(oldest.Add(n.cfg.MaxBlockDelay))
 			if n.pool.len() >= n.cfg.MaxBlockTxs || wait <= 0 {
-				if !n.proposeOrStop(n.pool.take(n.cfg.MaxBlockTxs, n.cfg.MaxBlockBytes)) {
-					return
+				var prev *flight
+				if len(flights) > 0 {
+					prev = flights[len(flights)-1]
 				}
+				fl, err := n.propose(n.pool.take(n.cfg.MaxBlockTxs, n.cfg.MaxBlockBytes), prev)
+				if err != nil {
+					if !n.keepLeading(err) {
+						return
+					}
+					continue
+				}
+				flights = append(flights, fl)
 				continue
 			}
+		}
+		var resolved <-chan struct{}
+		if len(flights) > 0 {
+			resolved = flights[0].done
 		}
 		timer.Reset(wait)
 		select {
@@ -82,14 +114,15 @@ func (n *Node) lead(leaderCh <-chan bool) {
 				return
 			}
 		case <-n.pool.ready:
+		case <-resolved:
 		case <-timer.C:
 		}
 	}
 }
 
-// proposeOrStop proposes one block and reports whether to keep leading.
-func (n *Node) proposeOrStop(ps []*pending) bool {
-	err := n.propose(ps)
+// keepLeading reports, after a block's outcome err (nil: committed), whether
+// to keep proposing.
+func (n *Node) keepLeading(err error) bool {
 	switch {
 	case err == nil:
 		return true
@@ -152,47 +185,150 @@ func (n *Node) build(st *store.Store, txs []*types.Tx, hashes []types.Hash, now 
 	return b, out, nil
 }
 
-// propose builds, applies and waits for one block.
-func (n *Node) propose(ps []*pending) error {
+// flight is a proposed block in Raft.
+type flight struct {
+	ps    []*pending
+	block *types.Block
+	hash  types.Hash
+	out   *state.Outcome
+	start time.Time
+	done  chan struct{} // closed once the block committed or failed
+	err   error         // nil if it committed; set before done closes
+}
+
+func (fl *flight) resolved() bool {
+	select {
+	case <-fl.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// pendingView is the state after block prev, which is in Raft and may or
+// may not have been applied yet: prev's writes and tx hashes over the store.
+// Either way it reads the same, because prev's writes are exactly what its
+// commit adds and nothing else can commit before prev except a block that
+// takes its height, in which case the block built on this view is rejected.
+type pendingView struct {
+	st     *store.Store
+	writes map[string]state.Write
+	txs    map[types.Hash]struct{}
+}
+
+func newPendingView(st *store.Store, prev *flight, hashes []types.Hash) *pendingView {
+	v := &pendingView{st: st, writes: make(map[string]state.Write, len(prev.out.Writes)), txs: make(map[types.Hash]struct{}, len(hashes))}
+	for _, w := range prev.out.Writes {
+		v.writes[string(w.Key)] = w
+	}
+	for _, h := range hashes {
+		v.txs[h] = struct{}{}
+	}
+	return v
+}
+
+// Get implements state.View.
+func (v *pendingView) Get(key []byte) ([]byte, bool, error) {
+	if w, ok := v.writes[string(key)]; ok {
+		if w.Delete {
+			return nil, false, nil
+		}
+		return bytes.Clone(w.Value), true, nil
+	}
+	return v.st.Get(key)
+}
+
+// HasTx implements state.View.
+func (v *pendingView) HasTx(h types.Hash) (bool, error) {
+	if _, ok := v.txs[h]; ok {
+		return true, nil
+	}
+	return v.st.HasTx(h)
+}
+
+// pendingLog is the global log after block prev, which may or may not have
+// been applied yet (state.Log).
+type pendingLog struct {
+	st     *store.Store
+	size   uint64
+	hashes []types.Hash
+}
+
+func (l pendingLog) LogRootAfter(leaves []types.Hash) (uint64, types.Hash, error) {
+	return l.st.LogRootAfterPending(l.size, l.hashes, leaves)
+}
+
+// propose builds the block of ps on top of prev (nil: the store's head) and
+// hands it to Raft; the returned flight resolves when it commits or fails.
+// An error means nothing was proposed and ps are back in the mempool.
+func (n *Node) propose(ps []*pending, prev *flight) (*flight, error) {
 	if err := n.fsm.Err(); err != nil {
 		n.pool.requeue(ps)
-		return err
+		return nil, err
 	}
-	start := time.Now()
+	fl := &flight{ps: ps, start: time.Now(), done: make(chan struct{})}
 	txs := make([]*types.Tx, len(ps))
 	hashes := make([]types.Hash, len(ps))
 	for i, p := range ps {
 		txs[i], hashes[i] = p.tx, p.hash
 	}
-	done := make(chan struct{})
-	n.leadMu.Lock()
-	n.inflight = done
-	n.leadMu.Unlock()
-	defer func() {
-		n.leadMu.Lock()
-		n.inflight = nil
-		n.leadMu.Unlock()
-		close(done)
-	}()
-
-	var b *types.Block
-	var out *state.Outcome
 	err := n.fsm.WithStore(func(st *store.Store) error {
+		if prev == nil || (prev.resolved() && prev.err == nil) { // prev applied: the store is the base
+			var err error
+			fl.block, fl.out, err = n.build(st, txs, hashes, fl.start.UnixMilli())
+			return err
+		}
+		if prev.resolved() {
+			return fmt.Errorf("consensus: block %d did not commit: %w", prev.block.Header.Height, prev.err)
+		}
+		ph := prev.block.Header
 		var err error
-		b, out, err = n.build(st, txs, hashes, start.UnixMilli())
-		return err
+		fl.block, fl.out, err = n.exec.AssembleBlockHashes(newPendingView(st, prev, prev.hashes()), pendingLog{st, ph.LogSize, prev.hashes()},
+			&ph, fl.start.UnixMilli(), txs, hashes, n.cfg.NodeID, n.key)
+		if err != nil {
+			return fmt.Errorf("consensus: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		n.pool.requeue(ps)
-		return err
+		return nil, err
 	}
-	hash := b.Hash()
-	entry := EncodeBlockEntry(b)
-	n.fsm.cacheProposal(hash, &proposal{entry: entry, block: b, hashes: hashes, out: out})
+	fl.hash = fl.block.Hash()
+	entry := EncodeBlockEntry(fl.block)
+	n.fsm.cacheProposal(fl.hash, &proposal{entry: entry, block: fl.block, hashes: hashes, out: fl.out})
+	n.leadMu.Lock()
+	n.inflight = fl.done
+	n.leadMu.Unlock()
 	f := n.raft.Apply(entry, n.cfg.ApplyTimeout)
+	go func() {
+		fl.err = n.resolve(fl, f)
+		n.leadMu.Lock()
+		if n.inflight == fl.done { // the newest block: none left in flight
+			n.inflight = nil
+		}
+		n.leadMu.Unlock()
+		close(fl.done)
+	}()
+	return fl, nil
+}
+
+// hashes returns the tx hashes of the flight's block.
+func (fl *flight) hashes() []types.Hash {
+	hs := make([]types.Hash, len(fl.ps))
+	for i, p := range fl.ps {
+		hs[i] = p.hash
+	}
+	return hs
+}
+
+// resolve waits for the block's Raft future and returns nil if it committed;
+// otherwise its txs are back in the mempool.
+func (n *Node) resolve(fl *flight, f raft.ApplyFuture) error {
+	b := fl.block
 	if err := f.Error(); err != nil {
-		n.fsm.dropProposal(hash)
-		n.pool.requeue(ps)
+		n.fsm.dropProposal(fl.hash)
+		n.pool.requeue(fl.ps)
 		if errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout) {
 			return fmt.Errorf("%w: block %d: %w", ErrUncertain, b.Header.Height, err)
 		}
@@ -201,12 +337,12 @@ func (n *Node) propose(ps []*pending) error {
 	res, _ := f.Response().(*ApplyResult)
 	switch {
 	case res == nil:
-		n.pool.requeue(ps)
+		n.pool.requeue(fl.ps)
 		return fmt.Errorf("consensus: block %d: no apply result", b.Header.Height)
 	case res.Err != nil:
 		// rejected: the rejected hook already returned the txs to the mempool.
 		return res.Err
 	}
-	n.m.BlockProposed(len(txs), time.Since(start))
+	n.m.BlockProposed(len(fl.ps), time.Since(fl.start))
 	return nil
 }

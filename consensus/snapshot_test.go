@@ -1,6 +1,7 @@
 package consensus_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -16,9 +17,6 @@ func TestSnapshotRestoreIntoFreshNodeGivesSameHeadAndState(t *testing.T) {
 	c := consensustest.New(t, consensustest.Options{N: 2, Started: 1, Configure: func(_ int, cfg *consensus.Config) {
 		cfg.TrailingLogs = 1 // compact so the new node must install the snapshot
 		cfg.MaxBlockTxs = 5
-		// Installing a snapshot takes a while on a loaded machine: with the
-		// harness's 100 ms timeouts the leader stepped down mid-install.
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
 	}})
 	ctx := ctxT(t)
 	n := c.WaitLeader(10 * time.Second)
@@ -43,14 +41,16 @@ func TestSnapshotRestoreIntoFreshNodeGivesSameHeadAndState(t *testing.T) {
 	fresh := c.Join(1)
 	c.WaitHeight(height, 10*time.Second)
 	c.EnsureSameState()
-	// Raft records the installed snapshot's index just after the FSM restore
-	// returns, so the height can match a moment before the stat does.
-	deadline := time.Now().Add(5 * time.Second)
-	for got := fresh.Raft().Stats()["last_snapshot_index"]; got == "0" || got == ""; got = fresh.Raft().Stats()["last_snapshot_index"] {
+	// Raft records the installed snapshot's index just after the restore
+	// that WaitHeight may already have seen: poll it briefly.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		got := fresh.Raft().Stats()["last_snapshot_index"]
+		if got != "0" && got != "" {
+			break
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("fresh node caught up without a snapshot (last_snapshot_index %q)", got)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	var first uint64
 	fresh.WithStore(func(st *store.Store) error {
@@ -66,12 +66,21 @@ func TestSnapshotRestoreIntoFreshNodeGivesSameHeadAndState(t *testing.T) {
 	if first != 1 {
 		t.Fatal("fresh node lacks block 1")
 	}
-	// It keeps applying after the restore, through the new store. With a
-	// second voter leadership may have moved: submit to the leader now.
-	n = c.WaitLeader(10 * time.Second)
-	r, err := n.SubmitAndWait(ctx, c.SignTx("dr-1", dr, consensustest.Audit("dr-1", "p-snap", 99)))
-	if err != nil {
-		t.Fatal(err)
+	// It keeps applying after the restore, through the new store. With two
+	// voters the leader may step down while the new one installs the
+	// snapshot: retry the same tx on whichever node leads.
+	tx := c.SignTx("dr-1", dr, consensustest.Audit("dr-1", "p-snap", 99))
+	var r consensus.Receipt
+	for {
+		var err error
+		r, err = c.WaitLeader(10*time.Second).SubmitAndWait(ctx, tx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, consensus.ErrNotLeader) && !errors.Is(err, consensus.ErrUncertain) || ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	c.WaitHeight(r.Height, 10*time.Second)
 	c.EnsureSameState()

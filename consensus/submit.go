@@ -271,7 +271,7 @@ func (n *Node) publish(c *Committed) {
 // every write acknowledged before the call: it checks with a quorum that this
 // node is still the leader (VerifyLeader), then waits until the FSM has
 // applied the commit index: every entry of earlier terms (the proposer's
-// term-start barrier) and the block in flight, if any.
+// term-start barrier) and the blocks in flight, if any.
 func (n *Node) LinearizableBarrier(ctx context.Context) error {
 	if err := n.admissible(); err != nil {
 		return err

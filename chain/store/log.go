@@ -194,3 +194,30 @@ func (s *Store) LogNode(level uint, index uint64) (types.Hash, error) {
 	}
 	return types.Hash(v), nil
 }
+
+// LogRootAfterPending is LogRootAfter for a proposer that builds on a block
+// still in flight: pending are that block's tx hashes and pendingSize the
+// log size its header commits to. Whether or not that block has been
+// committed when the border is read, the result is the log after it plus
+// leaves. A log that is at neither point (another block took the height) is
+// ErrNotNext.
+func (s *Store) LogRootAfterPending(pendingSize uint64, pending, leaves []types.Hash) (size uint64, root types.Hash, err error) {
+	if err := s.enter(); err != nil {
+		return 0, types.Hash{}, err
+	}
+	defer s.exit()
+	r := cloneRange(s.rf, s.currentBorder()) // one consistent border: Commit replaces it, never edits it
+	switch end := r.End(); {
+	case end == pendingSize:
+	case uint64(len(pending)) <= pendingSize && end == pendingSize-uint64(len(pending)):
+		leaves = append(slices.Clip(pending), leaves...)
+	default:
+		return 0, types.Hash{}, fmt.Errorf("%w: log has %d leaves; the pending block ends at %d with %d", ErrNotNext, end, pendingSize, len(pending))
+	}
+	for _, l := range leaves {
+		if err := r.Append(types.LogHasher.HashLeaf(l[:]), nil); err != nil {
+			return 0, types.Hash{}, fmt.Errorf("store: append to log: %w", err)
+		}
+	}
+	return r.End(), rootOf(r), nil
+}

@@ -74,6 +74,18 @@ const MaxSubmitBatch = 5000
 type SubmitBatchParams struct {
 	Txs  []string `json:"txs"`  // base64 (standard) of each signed tx's CBOR
 	Wait bool     `json:"wait"` // return after every admitted tx commits
+
+	// raw holds the txs already base64-decoded when UnmarshalJSON took its
+	// fast path (Txs is then empty); nil otherwise.
+	raw []rawTx
+}
+
+// count returns the number of txs in the params.
+func (p *SubmitBatchParams) count() int {
+	if p.raw != nil {
+		return len(p.raw)
+	}
+	return len(p.Txs)
 }
 
 // BatchItem is one tx's outcome in tx_submitBatch: a hash, status and (with
@@ -98,13 +110,14 @@ type BatchError struct {
 // blocks. Each tx gets its own result or error; one bad tx does not fail
 // the others.
 func (a *TxAPI) SubmitBatch(ctx context.Context, p SubmitBatchParams) ([]BatchItem, error) {
-	if len(p.Txs) == 0 {
+	count := p.count()
+	if count == 0 {
 		return nil, invalidParams("txs: at least one tx required")
 	}
-	if len(p.Txs) > MaxSubmitBatch {
-		return nil, invalidParams("txs: %d txs, limit %d per call", len(p.Txs), MaxSubmitBatch)
+	if count > MaxSubmitBatch {
+		return nil, invalidParams("txs: %d txs, limit %d per call", count, MaxSubmitBatch)
 	}
-	out := make([]BatchItem, len(p.Txs))
+	out := make([]BatchItem, count)
 	fail := func(i int, err error) {
 		var e *Error
 		if !errors.As(toRPC(err), &e) {
@@ -112,9 +125,15 @@ func (a *TxAPI) SubmitBatch(ctx context.Context, p SubmitBatchParams) ([]BatchIt
 		}
 		out[i] = BatchItem{Error: &BatchError{Code: e.Code, Message: e.Msg, Data: e.Data}}
 	}
-	txs := make([]*types.Tx, len(p.Txs))
-	for i, enc := range p.Txs {
-		tx, err := a.decode(enc)
+	txs := make([]*types.Tx, count)
+	for i := range count {
+		var tx *types.Tx
+		var err error
+		if p.raw != nil {
+			tx, err = a.decodeRaw(p.raw[i])
+		} else {
+			tx, err = a.decode(p.Txs[i])
+		}
 		if err != nil {
 			fail(i, err)
 			continue
@@ -181,6 +200,23 @@ func (a *TxAPI) decode(enc string) (*types.Tx, error) {
 	if err != nil {
 		return nil, invalidParams("tx: not base64: %v", err)
 	}
+	return a.decodeTx(raw)
+}
+
+// decodeRaw is decode for a tx the params decoder already base64-decoded.
+func (a *TxAPI) decodeRaw(r rawTx) (*types.Tx, error) {
+	switch {
+	case r.err != nil:
+		return nil, invalidParams("tx: not base64: %v", r.err)
+	case len(r.b) == 0:
+		return nil, invalidParams("tx: required (base64 of the signed tx's CBOR)")
+	case len(r.b) > a.opts.MaxTxBytes:
+		return nil, invalidParams("tx: larger than the %d byte limit", a.opts.MaxTxBytes)
+	}
+	return a.decodeTx(r.b)
+}
+
+func (a *TxAPI) decodeTx(raw []byte) (*types.Tx, error) {
 	tx, err := types.DecodeTx(raw, a.opts.MaxTxBytes)
 	if err != nil {
 		return nil, invalidParams("tx: %v", err)

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -87,10 +88,142 @@ func (p *SubmitParams) UnmarshalJSON(b []byte) error {
 	return strict(b, (*plain)(p))
 }
 
-// UnmarshalJSON refuses unknown keys.
+// UnmarshalJSON refuses unknown keys. The common shape (keys "txs" and
+// "wait" at most once each, tx strings without escapes) is parsed in one pass
+// that base64-decodes each tx straight from the JSON bytes, without an
+// intermediate string; anything else takes the general strict decoder, which
+// also names the error.
 func (p *SubmitBatchParams) UnmarshalJSON(b []byte) error {
+	if q, ok := parseSubmitBatch(b); ok {
+		*p = q
+		return nil
+	}
 	type plain SubmitBatchParams
+	*p = SubmitBatchParams{}
 	return strict(b, (*plain)(p))
+}
+
+// rawTx is one tx of tx_submitBatch decoded from base64 by the fast path:
+// its bytes, or why they are not base64.
+type rawTx struct {
+	b   []byte
+	err error
+}
+
+// parseSubmitBatch is the fast path of SubmitBatchParams.UnmarshalJSON. It
+// reports false for anything but the plain shape; b is a valid JSON value
+// (the RPC server parsed it), and false always falls back to the strict
+// decoder, so it never needs to name a syntax error. It keeps no reference
+// to b.
+func parseSubmitBatch(b []byte) (SubmitBatchParams, bool) {
+	var p SubmitBatchParams
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return p, false
+	}
+	i = skipWS(b, i+1)
+	var haveTxs, haveWait bool
+	if i < len(b) && b[i] == '}' {
+		return p, skipWS(b, i+1) == len(b)
+	}
+	for {
+		key, j, ok := plainString(b, i)
+		if !ok {
+			return p, false
+		}
+		i = skipWS(b, j)
+		if i >= len(b) || b[i] != ':' {
+			return p, false
+		}
+		i = skipWS(b, i+1)
+		switch string(key) {
+		case "txs":
+			if haveTxs {
+				return p, false
+			}
+			haveTxs = true
+			if i >= len(b) || b[i] != '[' {
+				return p, false
+			}
+			i = skipWS(b, i+1)
+			p.raw = []rawTx{}
+			if i < len(b) && b[i] == ']' {
+				i++
+				break
+			}
+			for {
+				enc, j, ok := plainString(b, i)
+				if !ok {
+					return p, false
+				}
+				dst := make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+				n, err := base64.StdEncoding.Decode(dst, enc)
+				if err != nil {
+					p.raw = append(p.raw, rawTx{err: err})
+				} else {
+					p.raw = append(p.raw, rawTx{b: dst[:n:n]})
+				}
+				i = skipWS(b, j)
+				if i < len(b) && b[i] == ',' {
+					i = skipWS(b, i+1)
+					continue
+				}
+				if i < len(b) && b[i] == ']' {
+					i++
+					break
+				}
+				return p, false
+			}
+		case "wait":
+			if haveWait {
+				return p, false
+			}
+			haveWait = true
+			switch {
+			case bytes.HasPrefix(b[i:], []byte("true")):
+				p.Wait, i = true, i+4
+			case bytes.HasPrefix(b[i:], []byte("false")):
+				p.Wait, i = false, i+5
+			default:
+				return p, false
+			}
+		default:
+			return p, false // unknown key: the strict decoder names it
+		}
+		i = skipWS(b, i)
+		if i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
+			continue
+		}
+		if i < len(b) && b[i] == '}' {
+			return p, skipWS(b, i+1) == len(b)
+		}
+		return p, false
+	}
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString returns the contents of the JSON string at b[i] and the index
+// after it, if the string is plain printable ASCII without escapes.
+func plainString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return b[i+1 : j], j + 1, true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
 }
 
 // UnmarshalJSON refuses unknown keys.
