@@ -17,6 +17,9 @@ func TestSnapshotRestoreIntoFreshNodeGivesSameHeadAndState(t *testing.T) {
 	c := consensustest.New(t, consensustest.Options{N: 2, Started: 1, Configure: func(_ int, cfg *consensus.Config) {
 		cfg.TrailingLogs = 1 // compact so the new node must install the snapshot
 		cfg.MaxBlockTxs = 5
+		// Installing a snapshot takes a while on a loaded machine: with the
+		// harness's 100 ms timeouts the leader stepped down mid-install.
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
 	}})
 	ctx := ctxT(t)
 	n := c.WaitLeader(10 * time.Second)
