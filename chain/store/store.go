@@ -708,3 +708,14 @@ func (s *Store) CheckIntegrity() error {
 	}
 	return errors.Join(errs...)
 }
+
+// TxIndexEntry returns a tx's whole index record in one read: the height and
+// position of its first occurrence and its leaf in the global log.
+func (s *Store) TxIndexEntry(h types.Hash) (height uint64, index uint32, leaf uint64, err error) {
+	if err := s.enter(); err != nil {
+		return 0, 0, 0, err
+	}
+	defer s.exit()
+	loc, err := s.txLoc(h)
+	return loc.Height, loc.Index, loc.Leaf, err
+}
