@@ -1,11 +1,3 @@
-// Package compliance evaluates the node's HIPAA technical safeguards
-// (45 CFR §164.312) and the GDPR measures it can check against evidence
-// gathered live from a running node (node.ComplianceEvidence): the TLS
-// configuration in force, the zero-trust gate, the audit events on chain, a
-// chain verification, key ages, consents and retention settings. Evaluate is
-// pure: the same evidence gives the same report, so tests flip each line by
-// changing the evidence. No line passes without evidence; administrative
-// and physical safeguards are listed as not checkable by the node.
 package compliance
 
 import (
@@ -221,7 +213,7 @@ func Evaluate(ev Evidence) *Report {
 	case v.Err != nil:
 		hipaa("hipaa.integrity", "HIPAA §164.312(c)(1), (c)(2)", "Integrity", Fail, "chain verification could not run: %v", v.Err)
 	case v.Report == nil:
-		hipaa("hipaa.integrity", "HIPAA §164.312(c)(1), (c)(2)", "Integrity", Fail, "no chain verification result")
+		hipaa("hipaa.integrity", "HIPAA §164.312(c)(1), (c)(2)", "Integrity", Fail, "the chain has no blocks yet: nothing was verified")
 	case !v.Report.OK:
 		var fs []string
 		for i, f := range v.Report.Faults {
