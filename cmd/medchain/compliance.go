@@ -35,6 +35,7 @@ safeguards are listed as not checkable by the node.
 With --strict the command exits 1 when any check fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			g.out = cmd.OutOrStdout()
 			var rep *compliance.Report
 			err := g.withClient(func(ctx context.Context, c *client.Client) error {
 				var err error
@@ -76,6 +77,7 @@ func newQueryStats(g *globals) *cobra.Command {
 		Short: "k-anonymous access counts by purpose, signer role and month (audit_stats)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			g.out = cmd.OutOrStdout()
 			for _, t := range []struct {
 				s   string
 				dst *rpc.Time
