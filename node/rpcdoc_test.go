@@ -40,18 +40,19 @@ const rpcDocUpdateEnv = "MEDCHAIN_UPDATE_RPCDOC"
 // checks the namespaces against the node's rpc_modules, so a new method or
 // namespace fails the test until docs/RPC.md documents it.
 var rpcServices = map[string]reflect.Type{
-	"tx":       reflect.TypeFor[*rpc.TxAPI](),
-	"audit":    reflect.TypeFor[*rpc.AuditAPI](),
-	"consent":  reflect.TypeFor[*rpc.ConsentAPI](),
-	"chain":    reflect.TypeFor[*rpc.ChainAPI](),
-	"ehr":      reflect.TypeFor[*rpc.EHRAPI](),
-	"identity": reflect.TypeFor[*rpc.IdentityAPI](),
-	"node":     reflect.TypeFor[*rpc.NodeAPI](),
-	"cluster":  reflect.TypeFor[*rpc.ClusterAPI](),
-	"contract": reflect.TypeFor[*rpc.ContractAPI](),
-	"crypto":   reflect.TypeFor[*rpc.CryptoAPI](),
-	"fhir":     reflect.TypeFor[*rpc.FHIRAPI](),
-	"patient":  reflect.TypeFor[*rpc.PatientAPI](),
+	"tx":         reflect.TypeFor[*rpc.TxAPI](),
+	"audit":      reflect.TypeFor[*rpc.AuditAPI](),
+	"consent":    reflect.TypeFor[*rpc.ConsentAPI](),
+	"chain":      reflect.TypeFor[*rpc.ChainAPI](),
+	"ehr":        reflect.TypeFor[*rpc.EHRAPI](),
+	"identity":   reflect.TypeFor[*rpc.IdentityAPI](),
+	"node":       reflect.TypeFor[*rpc.NodeAPI](),
+	"cluster":    reflect.TypeFor[*rpc.ClusterAPI](),
+	"contract":   reflect.TypeFor[*rpc.ContractAPI](),
+	"crypto":     reflect.TypeFor[*rpc.CryptoAPI](),
+	"fhir":       reflect.TypeFor[*rpc.FHIRAPI](),
+	"patient":    reflect.TypeFor[*rpc.PatientAPI](),
+	"compliance": reflect.TypeFor[*rpc.ComplianceAPI](),
 }
 
 // rpcDocExample is one Request:/Response: pair of docs/RPC.md.

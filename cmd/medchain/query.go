@@ -19,7 +19,7 @@ import (
 func newQuery(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "query", Short: "Read the chain: trails, consents, blocks, txs, identities"}
 	c.AddCommand(newQueryTrail(g), newQueryConsent(g), newQueryBlock(g), newQueryTx(g), newQueryHead(g),
-		newQueryIdentity(g), newQueryEHR(g), newQueryStatus(g))
+		newQueryIdentity(g), newQueryEHR(g), newQueryStatus(g), newQueryStats(g))
 	return c
 }
 

@@ -47,7 +47,7 @@ Then try:            medchain query head`,
 	pf.BoolVar(&g.json, "json", false, "print JSON instead of text")
 	pf.DurationVar(&g.timeout, "timeout", 60*time.Second, "give up on a node call after this long")
 	root.AddCommand(newInit(g), newStart(g), newCerts(g), newKeygen(g), newTx(g), newQuery(g), newVerify(g), newProof(g), newBench(g), newContract(g), newCluster(g), newJoin(g))
-	root.AddCommand(newCrypto(g), newPatient(g))
+	root.AddCommand(newCrypto(g), newPatient(g), newCompliance(g))
 	return root
 }
 

@@ -38,13 +38,15 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // Config is the whole node configuration.
 type Config struct {
-	Node      Node      `toml:"node"`
-	RPC       RPC       `toml:"rpc"`
-	Consensus Consensus `toml:"consensus"`
-	Store     Store     `toml:"store"`
-	EHR       EHR       `toml:"ehr"`
-	P2P       P2P       `toml:"p2p"`
-	ZeroTrust ZeroTrust `toml:"zerotrust"`
+	Node       Node       `toml:"node"`
+	RPC        RPC        `toml:"rpc"`
+	Consensus  Consensus  `toml:"consensus"`
+	Store      Store      `toml:"store"`
+	EHR        EHR        `toml:"ehr"`
+	P2P        P2P        `toml:"p2p"`
+	ZeroTrust  ZeroTrust  `toml:"zerotrust"`
+	Retention  Retention  `toml:"retention"`
+	Compliance Compliance `toml:"compliance"`
 }
 
 // ZeroTrust is the RPC gate (node/zerotrust): sessions, risk, segments,
@@ -183,13 +185,15 @@ type EHR struct {
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
 	return Config{
-		Node:      Node{ID: "node-1", DataDir: ".medchain", KeyFile: "keys/node.key", LogLevel: "info", Enabled: true},
-		RPC:       RPC{Listen: "127.0.0.1:8545", MaxBodyBytes: 10 << 20, BatchLimit: 1000, BatchResponseBytes: 25 << 20, WaitTimeout: Duration(30 * time.Second), TLSCert: "tls/server.crt", TLSKey: "tls/server.key"},
-		Consensus: Consensus{RaftListen: "127.0.0.1:7400", MaxBlockTxs: 2000, MaxBlockDelay: Duration(10 * time.Millisecond), MempoolSize: 50000, SnapshotInterval: Duration(2 * time.Minute), SnapshotThreshold: 8192},
-		Store:     Store{Sync: true, CacheMB: 256},
-		EHR:       EHR{DefaultSyncInterval: 300},
-		ZeroTrust: ZeroTrust{Enabled: false},
-		P2P:       P2P{Listen: []string{"/ip4/127.0.0.1/tcp/7600"}, KeyFile: "keys/p2p.key", ReauthenticationInterval: Duration(300 * time.Second)},
+		Node:       Node{ID: "node-1", DataDir: ".medchain", KeyFile: "keys/node.key", LogLevel: "info", Enabled: true},
+		RPC:        RPC{Listen: "127.0.0.1:8545", MaxBodyBytes: 10 << 20, BatchLimit: 1000, BatchResponseBytes: 25 << 20, WaitTimeout: Duration(30 * time.Second), TLSCert: "tls/server.crt", TLSKey: "tls/server.key"},
+		Consensus:  Consensus{RaftListen: "127.0.0.1:7400", MaxBlockTxs: 2000, MaxBlockDelay: Duration(10 * time.Millisecond), MempoolSize: 50000, SnapshotInterval: Duration(2 * time.Minute), SnapshotThreshold: 8192},
+		Store:      Store{Sync: true, CacheMB: 256},
+		EHR:        EHR{DefaultSyncInterval: 300},
+		ZeroTrust:  ZeroTrust{Enabled: false},
+		Retention:  DefaultRetention(),
+		Compliance: Compliance{MaxKeyAgeDays: 365, AuditRecentDays: 30, VerifyMaxBlocks: 10000},
+		P2P:        P2P{Listen: []string{"/ip4/127.0.0.1/tcp/7600"}, KeyFile: "keys/p2p.key", ReauthenticationInterval: Duration(300 * time.Second)},
 	}
 }
 
@@ -379,6 +383,7 @@ func (c *Config) Validate() error {
 			bad("p2p.reauthentication_interval", "%v is below 1s", c.P2P.ReauthenticationInterval.D())
 		}
 	}
+	c.validateRetention(bad)
 	if c.EHR.DefaultSyncInterval < 1 {
 		bad("ehr.default_sync_interval", "%d is below 1 second", c.EHR.DefaultSyncInterval)
 	}

@@ -81,6 +81,11 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 			return nil, fmt.Errorf("rpc: register cluster: %w", err)
 		}
 	}
+	if c, ok := l.(ComplianceReporter); ok {
+		if err := s.rpc.RegisterName("compliance", &ComplianceAPI{c: c}); err != nil {
+			return nil, fmt.Errorf("rpc: register compliance: %w", err)
+		}
+	}
 	if cfg.Gate != nil {
 		auth := &AuthAPI{g: *cfg.Gate}
 		if err := s.rpc.RegisterName("auth", auth); err != nil {

@@ -245,6 +245,10 @@ func DefaultMethods() map[string]MethodRule {
 		"patient_*":    {Segment: SegmentClinical, Policy: PolicyPatientDataAccess},
 		"contract_*":   {Segment: SegmentCritical, Policy: PolicyClinicalDecision},
 		"clinical_*":   {Segment: SegmentCritical, Policy: PolicyClinicalDecision},
+		// Privacy officers and auditors (the internal segment's roles) read
+		// the compliance report and k-anonymous research statistics.
+		"compliance_*": {Segment: SegmentInternal},
+		"audit_stats":  {Segment: SegmentInternal},
 	}
 }
 

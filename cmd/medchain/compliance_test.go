@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/node/compliance"
+	"github.com/medchain/medchain/node/nodetest"
+	"github.com/medchain/medchain/node/rpc"
+)
+
+func TestComplianceAndStatsCommands(t *testing.T) {
+	n := nodetest.Start(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := n.Signer(t, "doctor456").Send(ctx, &types.AuditRecord{EventType: "data_access", Patient: "patient123", Actor: "doctor456", Action: "view_record", Purpose: "treatment"}); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--rpc", n.URL, "--data-dir", n.Config.Node.DataDir}
+	b, err := runCmd(t, nil, append(base, "compliance")...)
+	out := string(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`STATUS`, `PASS\s+hipaa\.transmission_security`, `FAIL\s+hipaa\.access_control`, `FAIL\s+gdpr\.erasure\s.*not supported yet`, `not checkable by the node`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("medchain compliance output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := runCmd(t, nil, append(base, "compliance", "--strict")...); err == nil {
+		t.Error("compliance --strict with failing checks: want an error")
+	}
+	b, err = runCmd(t, nil, append(base, "--json", "compliance")...)
+	out = string(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep compliance.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Check("hipaa.integrity") == nil {
+		t.Fatalf("compliance --json: %v\n%s", err, out)
+	}
+	b, err = runCmd(t, nil, append(base, "--json", "query", "stats", "--k", "2")...)
+	out = string(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st rpc.StatsResult
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.K != 2 || len(st.ByPurpose) != 1 || !st.ByPurpose[0].Suppressed || st.Total != nil {
+		t.Fatalf("query stats --json: one event about one patient should be suppressed: %v\n%s", err, out)
+	}
+	if _, err := runCmd(t, nil, append(base, "query", "stats", "--k", "1")...); err == nil || !strings.Contains(err.Error(), "at least 2") {
+		t.Fatalf("query stats --k 1: %v", err)
+	}
+}
