@@ -14,6 +14,7 @@ import (
 
 	"github.com/medchain/medchain/chain/crypto"
 	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/store"
 	"github.com/medchain/medchain/chain/types"
 )
 
@@ -26,7 +27,7 @@ type Source interface {
 	RawBlock(height uint64) ([]byte, error)
 	TxIndexEntry(h types.Hash) (height uint64, index uint32, leaf uint64, err error)
 	LogRoot(size uint64) (types.Hash, error)
-	LogNode(level uint, index uint64) (types.Hash, error)
+	LogNodeCursor() *store.LogNodeCursor
 }
 
 // maxFaults bounds a report: past it, verification stops.
@@ -72,6 +73,8 @@ func Verify(ctx context.Context, src Source, opts Options, progress func(done, t
 		v.stateHash = h
 		v.prevHash = g.Hash()
 		v.log = (&compact.RangeFactory{Hash: types.LogHasher.HashChildren}).NewEmptyRange(0)
+		v.nodes = src.LogNodeCursor()
+		defer v.nodes.Close()
 		rep.Checked = []string{"hash links from genesis", "header signatures", "tx roots", "results hashes",
 			"log roots and every stored log node", "tx index", "state re-execution", "final state against stored state"}
 	} else {
@@ -137,9 +140,10 @@ type verifier struct {
 	written   map[string]uint64 // state key -> height that last wrote it
 	stateHash types.Hash
 	log       *compact.Range
-	diverged  bool // re-execution already disagreed: later state checks would only repeat it
-	logBroken bool // the rebuilt log already disagreed: later log checks would only repeat it
-	stopped   bool // a block could not be read: nothing after it can be checked
+	diverged  bool                 // re-execution already disagreed: later state checks would only repeat it
+	logBroken bool                 // the rebuilt log already disagreed: later log checks would only repeat it
+	stopped   bool                 // a block could not be read: nothing after it can be checked
+	nodes     *store.LogNodeCursor // full verification: the stored log, read in order
 }
 
 func (v *verifier) fault(height uint64, format string, args ...any) {
@@ -270,7 +274,7 @@ func (v *verifier) checkLog(b *types.Block, hashes []types.Hash) {
 	}()
 	for _, th := range hashes {
 		err := v.log.Append(types.LogHasher.HashLeaf(th[:]), func(id compact.NodeID, hash []byte) {
-			stored, err := v.src.LogNode(id.Level, id.Index)
+			stored, err := v.nodes.Node(id.Level, id.Index)
 			if err != nil {
 				logFault("log node (%d, %d): %v", id.Level, id.Index, err)
 			} else if !bytes.Equal(stored[:], hash) {
