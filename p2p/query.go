@@ -46,36 +46,7 @@ func (n *Node) Query(ctx context.Context, to peer.ID, req []byte) ([]byte, error
 	if len(req) == 0 || len(req) > maxQueryBytes-1024 {
 		return nil, fmt.Errorf("%w: query of %d bytes", ErrTooLarge, len(req))
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.TxTimeout)
-	defer cancel()
-	s, _, err := n.openStream(ctx, to, QueryProtocol)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	dl, _ := ctx.Deadline()
-	s.SetDeadline(dl)
-	if err := writeFrame(s, req); err != nil {
-		s.Reset()
-		return nil, fmt.Errorf("p2p: query: %w", err)
-	}
-	s.CloseWrite()
-	b, err := readFrame(s, maxQueryBytes)
-	if err != nil {
-		s.Reset()
-		return nil, fmt.Errorf("p2p: query: read response: %w", err)
-	}
-	var resp txResponse
-	if err := codec.Unmarshal(b, &resp); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRemote, err)
-	}
-	if err := resp.ValidateBasic(); err != nil {
-		return nil, err
-	}
-	if !resp.OK {
-		return nil, fmt.Errorf("%w: %s", ErrRemote, resp.Error)
-	}
-	return resp.Result, nil
+	return n.roundTrip(ctx, to, QueryProtocol, req, maxQueryBytes, "query")
 }
 
 func (n *Node) handleQuery(s network.Stream, rec NodeRecord) {

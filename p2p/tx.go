@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/medchain/medchain/chain/codec"
 )
@@ -68,24 +69,31 @@ func (n *Node) ForwardTx(ctx context.Context, to peer.ID, raw []byte) ([]byte, e
 	if len(raw) > n.cfg.MaxTxBytes {
 		return nil, fmt.Errorf("%w: tx of %d bytes exceeds %d", ErrTooLarge, len(raw), n.cfg.MaxTxBytes)
 	}
+	return n.roundTrip(ctx, to, TxProtocol, raw, maxTxResponse, "forward tx")
+}
+
+// roundTrip sends one request frame on a new stream of protocol proto and
+// reads one txResponse frame back (at most maxResp bytes), bounded by
+// Config.TxTimeout and ctx. A remote error wraps ErrRemote.
+func (n *Node) roundTrip(ctx context.Context, to peer.ID, proto protocol.ID, req []byte, maxResp int, what string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.TxTimeout)
 	defer cancel()
-	s, _, err := n.openStream(ctx, to, TxProtocol)
+	s, _, err := n.openStream(ctx, to, proto)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
 	dl, _ := ctx.Deadline()
 	s.SetDeadline(dl)
-	if err := writeFrame(s, raw); err != nil {
+	if err := writeFrame(s, req); err != nil {
 		s.Reset()
-		return nil, fmt.Errorf("p2p: forward tx: %w", err)
+		return nil, fmt.Errorf("p2p: %s: %w", what, err)
 	}
 	s.CloseWrite()
-	b, err := readFrame(s, maxTxResponse)
+	b, err := readFrame(s, maxResp)
 	if err != nil {
 		s.Reset()
-		return nil, fmt.Errorf("p2p: forward tx: read response: %w", err)
+		return nil, fmt.Errorf("p2p: %s: read response: %w", what, err)
 	}
 	var resp txResponse
 	if err := codec.Unmarshal(b, &resp); err != nil {
