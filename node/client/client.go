@@ -69,6 +69,7 @@ func HTTPClient(opts ...Option) (*http.Client, error) {
 		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64 // concurrent callers keep their connections
 	if o.tls != nil {
 		tr.TLSClientConfig = o.tls.Clone()
 	}

@@ -79,6 +79,9 @@ type session struct {
 	lastAuth time.Time
 	reauth   time.Duration
 	lastCode string
+	// noGate is set when the node has no auth_ methods (its gate is off):
+	// calls then go without a token.
+	noGate bool
 }
 
 // authError is a JSON-RPC error from the gate.
@@ -168,6 +171,11 @@ func (s *session) login(ctx context.Context) error {
 	}
 	var c zerotrust.Challenge
 	if err := s.call(ctx, "", "auth_challenge", rpc.ChallengeParams{Identity: s.l.Identity, DeviceKeyID: s.l.DeviceKeyID}, &c); err != nil {
+		var ae *authError
+		if errors.As(err, &ae) && ae.Code == -32601 { // method not found: the node's gate is off
+			s.noGate = true
+			return nil
+		}
 		return err
 	}
 	sig, err := s.l.Key.Sign(c.SignBytes())
@@ -233,6 +241,9 @@ func (s *session) refresh(ctx context.Context, withCode bool) error {
 func (s *session) current(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.noGate {
+		return "", nil
+	}
 	if s.token == "" {
 		if err := s.login(ctx); err != nil {
 			return "", err
@@ -296,9 +307,11 @@ func (s *session) RoundTrip(req *http.Request) (*http.Response, error) {
 				return nil, err
 			}
 		}
-		r.Header.Set("Authorization", "Bearer "+token)
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
 		resp, err := s.base.RoundTrip(r)
-		if err != nil || resp.StatusCode != http.StatusOK || req.GetBody == nil || attempt == 2 {
+		if err != nil || resp.StatusCode != http.StatusOK || req.GetBody == nil || attempt == 2 || token == "" {
 			return resp, err
 		}
 		body, err := io.ReadAll(resp.Body)
@@ -357,6 +370,9 @@ func (c *Client) Token() string {
 	return c.sess.token
 }
 
+// ErrNoGate is returned by Login when the node serves without a gate.
+var ErrNoGate = errors.New("client: the node's zero-trust gate is off: no login needed")
+
 // Login logs in now (it otherwise happens at the first call) and returns
 // the session.
 func (c *Client) Login(ctx context.Context) (*rpc.SessionView, error) {
@@ -365,6 +381,9 @@ func (c *Client) Login(ctx context.Context) (*rpc.SessionView, error) {
 	}
 	if _, err := c.sess.current(ctx); err != nil {
 		return nil, err
+	}
+	if c.sess.noGate {
+		return nil, ErrNoGate
 	}
 	return c.Session(ctx)
 }
