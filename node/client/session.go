@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,7 +41,12 @@ type Login struct {
 	TOTP string
 	// TOTPSecret, the base32 seed of the otpauth URI, lets the client make
 	// its own codes (for unattended integrations); it never leaves the client.
+	// Codes are made only when needed: at a login straight into a segment
+	// above public, and when a segment move asks for MFA.
 	TOTPSecret string
+	// TOTPCode, if set, makes the codes instead of TOTPSecret; clients of
+	// one identity share it so that none sends a code another already used.
+	TOTPCode func(ctx context.Context) (string, error)
 	// Segment is entered at login ("" stays public).
 	Segment string
 	// Token resumes an existing session (a cached login) instead of
@@ -82,6 +88,76 @@ type session struct {
 	// noGate is set when the node has no auth_ methods (its gate is off):
 	// calls then go without a token.
 	noGate bool
+	// segment is where the session is, as far as this client knows.
+	segment string
+}
+
+// methodRules is the node's method table (rpc.MethodRules): the client
+// moves its session into a method's segment before calling it, so that a
+// legitimate call is not first refused (and audited as a denial).
+var methodRules = rpc.MethodRules()
+
+// segmentOf returns the segment of method's rule: exact, else the longest
+// "prefix*" wildcard, as the gate looks it up.
+func segmentOf(method string) string {
+	if r, ok := methodRules[method]; ok {
+		return r.Segment.String()
+	}
+	best, n := "", -1
+	for k, r := range methodRules {
+		if p, ok := strings.CutSuffix(k, "*"); ok && strings.HasPrefix(method, p) && len(p) > n {
+			best, n = r.Segment.String(), len(p)
+		}
+	}
+	return best
+}
+
+// wantSegment returns the one segment every method named in the first 4 KiB
+// of a request body needs, or "" (unknown, mixed, or the gate's own methods).
+func wantSegment(body []byte) string {
+	body = body[:min(len(body), 4096)]
+	const key = `"method":"`
+	want := ""
+	for {
+		i := bytes.Index(body, []byte(key))
+		if i < 0 {
+			return want
+		}
+		body = body[i+len(key):]
+		j := bytes.IndexByte(body, '"')
+		if j < 0 {
+			return want
+		}
+		m := string(body[:j])
+		if strings.HasPrefix(m, "auth_") || strings.HasPrefix(m, "session_") {
+			return ""
+		}
+		seg := segmentOf(m)
+		if seg == "" || (want != "" && seg != want) {
+			return ""
+		}
+		want = seg
+	}
+}
+
+// moveTo moves the session into seg before a call that needs it; a refusal
+// is left to the call itself, which the gate then refuses with its reason.
+func (s *session) moveTo(ctx context.Context, seg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token == "" || s.segment == seg {
+		return
+	}
+	err := s.call(ctx, s.token, "session_segment", seg, nil)
+	var ae *authError
+	if errors.As(err, &ae) && ae.Code == rpc.CodeForbidden && (s.l.TOTPSecret != "" || s.l.TOTPCode != nil) && s.l.Key != nil {
+		if s.refresh(ctx, true) == nil {
+			err = s.call(ctx, s.token, "session_segment", seg, nil)
+		}
+	}
+	if err == nil {
+		s.segment = seg
+	}
 }
 
 // authError is a JSON-RPC error from the gate.
@@ -144,6 +220,9 @@ func (s *session) call(ctx context.Context, token, method string, params any, re
 // code returns a fresh TOTP code from the secret, never one already sent
 // (the gate refuses a reused code): it waits for the next period if needed.
 func (s *session) code(ctx context.Context) (string, error) {
+	if s.l.TOTPCode != nil {
+		return s.l.TOTPCode(ctx)
+	}
 	if s.l.TOTPSecret == "" {
 		return "", nil
 	}
@@ -184,7 +263,7 @@ func (s *session) login(ctx context.Context) error {
 	}
 	code := s.l.TOTP
 	s.l.TOTP = "" // a code is good once
-	if code == "" {
+	if code == "" && s.l.Segment != "" && s.l.Segment != "public" {
 		if code, err = s.code(ctx); err != nil {
 			return err
 		}
@@ -201,6 +280,9 @@ func (s *session) login(ctx context.Context) error {
 func (s *session) setSession(token string, v *rpc.SessionView) {
 	if token != s.token && s.l.OnToken != nil {
 		s.l.OnToken(token)
+	}
+	if v != nil && v.Segment != "" {
+		s.segment = v.Segment
 	}
 	s.token = token
 	s.lastAuth = time.Now()
@@ -281,11 +363,14 @@ func (s *session) recover(ctx context.Context, token string, e *authError) bool 
 	case e.Code == rpc.CodeForbidden && data.Reason == "segment" && data.Segment != "":
 		err := s.call(ctx, s.token, "session_segment", data.Segment, nil)
 		var ae *authError
-		if errors.As(err, &ae) && ae.Code == rpc.CodeForbidden && s.l.TOTPSecret != "" && s.l.Key != nil {
+		if errors.As(err, &ae) && ae.Code == rpc.CodeForbidden && (s.l.TOTPSecret != "" || s.l.TOTPCode != nil) && s.l.Key != nil {
 			// Most likely MFA: prove it with a fresh code, then move.
 			if s.refresh(ctx, true) == nil {
 				err = s.call(ctx, s.token, "session_segment", data.Segment, nil)
 			}
+		}
+		if err == nil {
+			s.segment = data.Segment
 		}
 		return err == nil
 	}
@@ -305,6 +390,19 @@ func (s *session) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.GetBody != nil {
 			if r.Body, err = req.GetBody(); err != nil {
 				return nil, err
+			}
+			if token != "" && attempt == 0 {
+				head := make([]byte, 4096)
+				k, _ := io.ReadFull(r.Body, head)
+				if seg := wantSegment(head[:k]); seg != "" {
+					s.moveTo(ctx, seg)
+					if token, err = s.current(ctx); err != nil {
+						return nil, err
+					}
+				}
+				if r.Body, err = req.GetBody(); err != nil {
+					return nil, err
+				}
 			}
 		}
 		if token != "" {
