@@ -39,28 +39,23 @@ func gateConfig(cfg config.Config, chainID string) (zerotrust.Config, error) {
 	z := cfg.ZeroTrust
 	zc.Enabled = z.Enabled
 	zc.ChainID = chainID
-	setD := func(dst *time.Duration, v config.Duration) {
-		if v != 0 {
-			*dst = v.D()
-		}
-	}
-	setI := func(dst *int, v int) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	setD(&zc.ReauthInterval, z.ReauthInterval)
-	setD(&zc.IdleTimeout, z.IdleTimeout)
-	setD(&zc.AbsoluteTimeout, z.AbsoluteTimeout)
-	setD(&zc.Lockout.Duration, z.LockoutDuration)
-	setD(&zc.Quarantine.Duration, z.QuarantineDuration)
-	setI(&zc.MaxSessionsPerIdentity, z.MaxSessionsPerIdentity)
-	setI(&zc.MaxRisk, z.MaxRisk)
-	setI(&zc.RateLimit.AdminPerMinute, z.AdminPerMinute)
-	setI(&zc.RateLimit.UserPerMinute, z.UserPerMinute)
-	setI(&zc.RateLimit.Burst, z.Burst)
-	setI(&zc.Request.MaxBatch, z.MaxBatch)
-	setI(&zc.Lockout.MaxFailures, z.LockoutFailures)
+	// config.DefaultConfig holds zerotrust.DefaultConfig's values, so every
+	// field is copied as is: an explicit 0 (in TOML or the environment)
+	// means 0, and Validate below refuses the zeros that make no sense,
+	// naming the field.
+	zc.ReauthInterval = z.ReauthInterval.D()
+	zc.IdleTimeout = z.IdleTimeout.D()
+	zc.AbsoluteTimeout = z.AbsoluteTimeout.D()
+	zc.Lockout.Duration = z.LockoutDuration.D()
+	zc.Quarantine.Duration = z.QuarantineDuration.D()
+	zc.MaxSessionsPerIdentity = z.MaxSessionsPerIdentity
+	zc.MaxRisk = z.MaxRisk
+	zc.RateLimit.AdminPerMinute = z.AdminPerMinute
+	zc.RateLimit.UserPerMinute = z.UserPerMinute
+	zc.RateLimit.Burst = z.Burst
+	zc.Request.MaxBatch = z.MaxBatch
+	zc.Lockout.MaxFailures = z.LockoutFailures
+	zc.Methods = rpc.MethodRules()
 	zc.Request.MaxBodyBytes = int64(cfg.RPC.MaxBodyBytes)
 	if err := zerotrust.ApplyEnv(&zc, os.LookupEnv); err != nil {
 		return zc, err
@@ -335,5 +330,36 @@ func (n *Node) openGate(key *crypto.PrivateKey, log *slog.Logger) (*rpc.GateConf
 	}
 	n.gate = g
 	n.denials = newDenials(n, key)
+	n.sweeper = sweepSessions(g, sweepInterval(zc), log)
 	return &rpc.GateConfig{Gate: g, MFA: seeds, OnDenied: n.denials.record}, nil
+}
+
+// sweepInterval is how often expired sessions are deleted: a tenth of the
+// idle timeout, between 1 s and 1 min.
+func sweepInterval(zc zerotrust.Config) time.Duration {
+	return min(max(zc.IdleTimeout/10, time.Second), time.Minute)
+}
+
+// sweepSessions calls g.Sweep every interval until the returned stop
+// function is called (it waits for a sweep in progress).
+func sweepSessions(g *zerotrust.Gate, every time.Duration, log *slog.Logger) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				if n, err := g.Sweep(); err != nil {
+					log.Warn("zerotrust: session sweep", "err", err)
+				} else if n > 0 {
+					log.Debug("zerotrust: expired sessions deleted", "count", n)
+				}
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }

@@ -49,6 +49,7 @@ type Node struct {
 	gate    *zerotrust.Gate // nil with the gate off
 	denials *denials        // nil with the gate off
 	key     *crypto.PrivateKey
+	sweeper func() // stops the gate's session sweep; nil with the gate off
 }
 
 func raftAddr(cfg config.Config) raft.ServerAddress {
@@ -189,6 +190,9 @@ func (n *Node) Close() error {
 	err := n.rpc.Close(ctx)
 	if n.denials != nil {
 		n.denials.close()
+	}
+	if n.sweeper != nil {
+		n.sweeper()
 	}
 	if n.gate != nil {
 		err = errors.Join(err, n.gate.Close())

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/medchain/medchain/chain/types"
-	"github.com/medchain/medchain/node/client"
 )
 
 // BenchResult is what medchain bench reports.
@@ -55,6 +54,7 @@ committed tx/s and the commit latency (submit to receipt) p50 and p99.`,
 				return err
 			}
 			ctx := context.Background()
+			g.as, g.keyFile = s.as, s.key
 			cl, err := g.dial(ctx)
 			if err != nil {
 				return err
@@ -106,15 +106,7 @@ committed tx/s and the commit latency (submit to receipt) p50 and p99.`,
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					wc, err := client.Dial(ctx, g.rpcURL, g.clientOptions()...)
-					if err != nil {
-						mu.Lock()
-						res.Errors++
-						res.FirstError = err.Error()
-						mu.Unlock()
-						return
-					}
-					defer wc.Close()
+					wc := cl // one client, one session: every worker shares it
 					for {
 						i := int(next.Add(int64(batch))) - batch
 						if i >= n {

@@ -41,6 +41,7 @@ func (g *globals) signAndCall(s *signerFlags, p types.Payload, call func(ctx con
 	if err != nil {
 		return err
 	}
+	g.as, g.keyFile = s.as, s.key
 	return g.withClient(func(ctx context.Context, c *client.Client) error {
 		tx, err := c.Signer(s.as, key).Build(p)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	"github.com/medchain/medchain/chain/store"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/node/client"
+	"github.com/medchain/medchain/node/rpc"
 )
 
 // e2eBin is the medchain binary TestMain built, or "" if the build failed
@@ -162,13 +164,19 @@ type nodeProc struct {
 // until node_status answers ready. Cleanup kills it by PID.
 func startNode(t *testing.T, dataDir string) *nodeProc {
 	t.Helper()
+	return startNodeEnv(t, dataDir)
+}
+
+// startNodeEnv is startNode with extra environment for the node.
+func startNodeEnv(t *testing.T, dataDir string, env ...string) *nodeProc {
+	t.Helper()
 	rpcAddr, raftAddr := freeAddr(t), freeAddr(t)
 	logf, err := os.CreateTemp(t.TempDir(), "node-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(medchainBin(t), "start", "--data-dir", dataDir)
-	cmd.Env = cleanEnv("MEDCHAIN_RPC_LISTEN="+rpcAddr, "MEDCHAIN_CONSENSUS_RAFT_LISTEN="+raftAddr)
+	cmd.Env = cleanEnv(append([]string{"MEDCHAIN_RPC_LISTEN=" + rpcAddr, "MEDCHAIN_CONSENSUS_RAFT_LISTEN=" + raftAddr}, env...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -223,6 +231,13 @@ func (n *nodeProc) waitReady(limit time.Duration) {
 		if err == nil {
 			st, serr := c.Status(ctx)
 			c.Close()
+			if code, _, ok := client.RPCError(serr); ok && code == rpc.CodeUnauthenticated {
+				serr = n.readyz(ctx) // a gated node: ask /readyz, which needs no session
+				if serr == nil {
+					cancel()
+					return
+				}
+			}
 			switch {
 			case serr != nil:
 				err = serr
@@ -241,6 +256,24 @@ func (n *nodeProc) waitReady(limit time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("node at %s not ready after %v: %v; its log:\n%s", n.rpcURL, limit, last, n.log())
+}
+
+// readyz asks GET /readyz whether the node is ready.
+func (n *nodeProc) readyz(ctx context.Context) error {
+	hc, err := client.HTTPClient(client.WithCAFile(filepath.Join(n.dataDir, "tls", "ca.crt")))
+	if err != nil {
+		return err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.rpcURL+"/readyz", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/readyz: %s", resp.Status)
+	}
+	return nil
 }
 
 // kill9 sends SIGKILL to the node's PID and waits for it to die.

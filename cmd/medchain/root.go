@@ -24,6 +24,9 @@ type globals struct {
 	json    bool
 	timeout time.Duration
 	out     io.Writer
+	// as is the identity whose session calls the node (--as); keyFile its
+	// key (default <data-dir>/keys/<as>.key).
+	as, keyFile string
 }
 
 func newRoot() *cobra.Command {
@@ -46,8 +49,10 @@ Then try:            medchain query head`,
 	pf.StringVar(&g.caFile, "ca", envOr("MEDCHAIN_CA", ""), "CA certificate that signs the node's TLS certificate (default <data-dir>/tls/ca.crt; env MEDCHAIN_CA)")
 	pf.BoolVar(&g.json, "json", false, "print JSON instead of text")
 	pf.DurationVar(&g.timeout, "timeout", 60*time.Second, "give up on a node call after this long")
+	pf.StringVar(&g.as, "as", envOr("MEDCHAIN_AS", ""), "identity whose session calls the node (default: the last medchain login; env MEDCHAIN_AS)")
 	root.AddCommand(newInit(g), newStart(g), newCerts(g), newKeygen(g), newTx(g), newQuery(g), newVerify(g), newProof(g), newBench(g), newContract(g), newCluster(g), newJoin(g))
 	root.AddCommand(newCrypto(g), newPatient(g), newCompliance(g))
+	root.AddCommand(newLogin(g), newLogout(g), newMFA(g), newPentest(g))
 	return root
 }
 
@@ -63,7 +68,15 @@ func (g *globals) ctx() (context.Context, context.CancelFunc) {
 }
 
 func (g *globals) dial(ctx context.Context) (*client.Client, error) {
-	c, err := client.Dial(ctx, g.rpcURL, g.clientOptions()...)
+	opts := g.clientOptions()
+	lo, err := g.loginOption(client.Login{})
+	if err != nil {
+		return nil, err
+	}
+	if lo != nil {
+		opts = append(opts, lo)
+	}
+	c, err := client.Dial(ctx, g.rpcURL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w\n  is a node running? start one with: medchain start (or make run)", err)
 	}

@@ -33,6 +33,7 @@ func (g *globals) send(s *signerFlags, p types.Payload) error {
 	}
 	ctx, cancel := g.ctx()
 	defer cancel()
+	g.as, g.keyFile = s.as, s.key
 	c, err := g.dial(ctx)
 	if err != nil {
 		return err

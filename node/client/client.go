@@ -25,13 +25,15 @@ import (
 type Client struct {
 	c       *gethrpc.Client
 	chainID string
+	sess    *session // nil without WithLogin
 }
 
 // Option configures Dial.
 type Option func(*dialOptions) error
 
 type dialOptions struct {
-	tls *tls.Config
+	tls   *tls.Config
+	login *Login
 }
 
 // WithCAFile trusts the PEM CA certificates in path for https:// URLs (the
@@ -67,6 +69,7 @@ func HTTPClient(opts ...Option) (*http.Client, error) {
 		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64 // concurrent callers keep their connections
 	if o.tls != nil {
 		tr.TLSClientConfig = o.tls.Clone()
 	}
@@ -75,15 +78,26 @@ func HTTPClient(opts ...Option) (*http.Client, error) {
 
 // Dial connects to url (http://, https:// or ws://) and learns the chain id.
 func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
+	var o dialOptions
+	for _, f := range opts {
+		if err := f(&o); err != nil {
+			return nil, err
+		}
+	}
 	hc, err := HTTPClient(opts...)
 	if err != nil {
 		return nil, err
+	}
+	var sess *session
+	if o.login != nil {
+		sess = &session{base: hc.Transport, url: url, l: *o.login, token: o.login.Token}
+		hc.Transport = sess
 	}
 	c, err := gethrpc.DialOptions(ctx, url, gethrpc.WithHTTPClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("client: dial %s: %w", url, err)
 	}
-	cl := &Client{c: c}
+	cl := &Client{c: c, sess: sess}
 	st, err := cl.Status(ctx)
 	if code, _, ok := RPCError(err); ok && code == rpc.CodeUnauthenticated {
 		return cl, nil // a gated node: the chain id comes with the login challenge

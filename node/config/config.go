@@ -50,8 +50,11 @@ type Config struct {
 }
 
 // ZeroTrust is the RPC gate (node/zerotrust): sessions, risk, segments,
-// policies, lockout, rate limits and request validation. Fields left at
-// zero keep zerotrust.DefaultConfig's value. The seed's ZEROTRUST_ENABLED,
+// policies, lockout, rate limits and request validation. DefaultConfig
+// holds zerotrust.DefaultConfig's values; a field set to 0 means 0, and the
+// node refuses to start when 0 makes no sense for it (the error names the
+// field), so ZEROTRUST_MAX_RISK=0 refuses every request that carries any
+// risk. The seed's ZEROTRUST_ENABLED,
 // ZEROTRUST_REAUTH_INTERVAL and ZEROTRUST_MAX_RISK also apply.
 type ZeroTrust struct {
 	// Enabled puts the gate in front of every JSON-RPC method. Default false
@@ -185,12 +188,14 @@ type EHR struct {
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
 	return Config{
-		Node:       Node{ID: "node-1", DataDir: ".medchain", KeyFile: "keys/node.key", LogLevel: "info", Enabled: true},
-		RPC:        RPC{Listen: "127.0.0.1:8545", MaxBodyBytes: 10 << 20, BatchLimit: 1000, BatchResponseBytes: 25 << 20, WaitTimeout: Duration(30 * time.Second), TLSCert: "tls/server.crt", TLSKey: "tls/server.key"},
-		Consensus:  Consensus{RaftListen: "127.0.0.1:7400", MaxBlockTxs: 2000, MaxBlockDelay: Duration(10 * time.Millisecond), MempoolSize: 50000, SnapshotInterval: Duration(2 * time.Minute), SnapshotThreshold: 8192},
-		Store:      Store{Sync: true, CacheMB: 256},
-		EHR:        EHR{DefaultSyncInterval: 300},
-		ZeroTrust:  ZeroTrust{Enabled: false},
+		Node:      Node{ID: "node-1", DataDir: ".medchain", KeyFile: "keys/node.key", LogLevel: "info", Enabled: true},
+		RPC:       RPC{Listen: "127.0.0.1:8545", MaxBodyBytes: 10 << 20, BatchLimit: 1000, BatchResponseBytes: 25 << 20, WaitTimeout: Duration(30 * time.Second), TLSCert: "tls/server.crt", TLSKey: "tls/server.key"},
+		Consensus: Consensus{RaftListen: "127.0.0.1:7400", MaxBlockTxs: 2000, MaxBlockDelay: Duration(10 * time.Millisecond), MempoolSize: 50000, SnapshotInterval: Duration(2 * time.Minute), SnapshotThreshold: 8192},
+		Store:     Store{Sync: true, CacheMB: 256},
+		EHR:       EHR{DefaultSyncInterval: 300},
+		ZeroTrust: ZeroTrust{Enabled: false, ReauthInterval: Duration(300 * time.Second), IdleTimeout: Duration(30 * time.Minute),
+			AbsoluteTimeout: Duration(8 * time.Hour), MaxSessionsPerIdentity: 1, MaxRisk: 70, AdminPerMinute: 500, UserPerMinute: 100,
+			Burst: 50, MaxBatch: 100, LockoutFailures: 5, LockoutDuration: Duration(15 * time.Minute), QuarantineDuration: Duration(24 * time.Hour)},
 		Retention:  DefaultRetention(),
 		Compliance: Compliance{MaxKeyAgeDays: 365, AuditRecentDays: 30, VerifyMaxBlocks: 10000},
 		P2P:        P2P{Listen: []string{"/ip4/127.0.0.1/tcp/7600"}, KeyFile: "keys/p2p.key", ReauthenticationInterval: Duration(300 * time.Second)},

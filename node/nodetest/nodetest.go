@@ -24,6 +24,7 @@ type Node struct {
 	URL    string
 	cancel context.CancelFunc
 	done   chan error
+	codes  *codes // GateIdentity's TOTP codes; nil with the gate off
 }
 
 // Start initializes a dev chain (node.InitOptions{Dev: true}) in a temp dir
@@ -36,6 +37,10 @@ func Start(t testing.TB, configure func(*config.Config)) *Node {
 	cfg.RPC.Listen = "127.0.0.1:0"
 	cfg.Consensus.MaxBlockDelay = config.Duration(2 * time.Millisecond)
 	cfg.Store.CacheMB = 16
+	// With the gate on, tests open many clients of one identity and load
+	// the node: allow that (the pentest and gate tests set production limits).
+	cfg.ZeroTrust.MaxSessionsPerIdentity = 256
+	cfg.ZeroTrust.AdminPerMinute, cfg.ZeroTrust.UserPerMinute, cfg.ZeroTrust.Burst = 10_000_000, 10_000_000, 1_000_000
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -66,6 +71,12 @@ func Restart(t testing.TB, cfg config.Config) *Node {
 		tn.Stop()
 		t.Fatal(err)
 	}
+	if n.Gate() != nil {
+		if err := tn.enrollGateIdentity(rctx); err != nil {
+			tn.Stop()
+			t.Fatal(err)
+		}
+	}
 	c, err := client.Dial(rctx, tn.URL, tn.ClientOptions()...)
 	if err != nil {
 		tn.Stop()
@@ -90,19 +101,46 @@ func (n *Node) Stop() error {
 }
 
 // ClientOptions are the client.Dial options that reach this node: trust
-// of its data dir's dev CA.
+// of its data dir's dev CA and, with the gate on, a session of GateIdentity
+// (MFA codes made when a segment needs them).
 func (n *Node) ClientOptions() []client.Option {
-	if n.Config.RPC.InsecureHTTP {
-		return nil
+	var opts []client.Option
+	if !n.Config.RPC.InsecureHTTP {
+		opts = append(opts, client.WithCAFile(n.caFile()))
 	}
-	return []client.Option{client.WithCAFile(n.Config.Path(node.CACertFile))}
+	if n.codes != nil {
+		if key, err := n.loadKey(GateIdentity); err == nil {
+			opts = append(opts, client.WithLogin(client.Login{Identity: GateIdentity, Key: key, DeviceKeyID: "nodetest", TOTPCode: n.codes.next}))
+		}
+	}
+	return opts
+}
+
+// LoginOptions are ClientOptions with a session of identity id instead
+// (without MFA unless the test enrols it).
+func (n *Node) LoginOptions(t testing.TB, id string) []client.Option {
+	var opts []client.Option
+	if !n.Config.RPC.InsecureHTTP {
+		opts = append(opts, client.WithCAFile(n.caFile()))
+	}
+	return append(opts, client.WithLogin(client.Login{Identity: id, Key: n.Key(t, id)}))
+}
+
+func (n *Node) caFile() string { return n.Config.Path(node.CACertFile) }
+
+func (n *Node) loadKey(id string) (*crypto.PrivateKey, error) {
+	return crypto.LoadKey(filepath.Join(n.Config.Node.DataDir, node.KeysDir, id+".key"))
 }
 
 // HTTPClient returns an HTTP client that trusts this node's dev CA, for raw
 // JSON-RPC requests.
 func (n *Node) HTTPClient(t testing.TB) *http.Client {
 	t.Helper()
-	hc, err := client.HTTPClient(n.ClientOptions()...)
+	var opts []client.Option
+	if !n.Config.RPC.InsecureHTTP {
+		opts = append(opts, client.WithCAFile(n.caFile()))
+	}
+	hc, err := client.HTTPClient(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

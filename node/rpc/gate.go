@@ -258,6 +258,9 @@ func classify(err error) (int, map[string]any) {
 	case errors.Is(err, zerotrust.ErrPolicyDenied), errors.Is(err, zerotrust.ErrPolicy):
 		data["reason"] = "policy"
 		return CodeForbidden, data
+	case errors.Is(err, zerotrust.ErrTooManySessions):
+		data["reason"] = "session_limit"
+		return CodeForbidden, data
 	case errors.Is(err, zerotrust.ErrUnknownMethod):
 		data["reason"] = "unknown_method"
 		return CodeForbidden, data

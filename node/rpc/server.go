@@ -47,6 +47,8 @@ type Server struct {
 	http *http.Server
 	ln   net.Listener
 	log  *slog.Logger
+	// methods are the registered JSON-RPC method names (see Methods).
+	methods []string
 }
 
 // NewServer registers every namespace over l.
@@ -75,11 +77,14 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 		if err := s.rpc.RegisterName(name, svc); err != nil {
 			return nil, fmt.Errorf("rpc: register %s: %w", name, err)
 		}
+		s.methods = append(s.methods, serviceMethods(name, svc)...)
 	}
 	if c, ok := l.(Cluster); ok {
-		if err := s.rpc.RegisterName("cluster", &ClusterAPI{l: l, c: c}); err != nil {
+		ca := &ClusterAPI{l: l, c: c}
+		if err := s.rpc.RegisterName("cluster", ca); err != nil {
 			return nil, fmt.Errorf("rpc: register cluster: %w", err)
 		}
+		s.methods = append(s.methods, serviceMethods("cluster", ca)...)
 	}
 	if c, ok := l.(ComplianceReporter); ok {
 		if err := s.rpc.RegisterName("compliance", &ComplianceAPI{c: c}); err != nil {
@@ -91,9 +96,12 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 		if err := s.rpc.RegisterName("auth", auth); err != nil {
 			return nil, fmt.Errorf("rpc: register auth: %w", err)
 		}
-		if err := s.rpc.RegisterName("session", &SessionAPI{a: auth}); err != nil {
+		sa := &SessionAPI{a: auth}
+		if err := s.rpc.RegisterName("session", sa); err != nil {
 			return nil, fmt.Errorf("rpc: register session: %w", err)
 		}
+		s.methods = append(s.methods, serviceMethods("auth", auth)...)
+		s.methods = append(s.methods, serviceMethods("session", sa)...)
 	}
 	mux := http.NewServeMux()
 	ws := s.rpc.WebsocketHandler([]string{"http://127.0.0.1", "http://localhost"})
