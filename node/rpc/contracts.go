@@ -25,12 +25,13 @@ import (
 type ContractAPI struct {
 	l    Ledger
 	opts Options
+	gate *GateConfig // nil with the gate off
 	ex   *state.Executor // its own VM and compile cache: simulations never touch consensus
 	err  error
 }
 
-func newContractAPI(l Ledger, opts Options) *ContractAPI {
-	a := &ContractAPI{l: l, opts: opts}
+func newContractAPI(l Ledger, opts Options, gate *GateConfig) *ContractAPI {
+	a := &ContractAPI{l: l, opts: opts, gate: gate}
 	a.ex, a.err = state.NewExecutor(l.Genesis())
 	return a
 }
@@ -146,6 +147,9 @@ func (a *ContractAPI) Execute(ctx context.Context, p ContractTxParams) (*Execute
 	if err != nil {
 		return nil, err
 	}
+	if err := a.checkSession(ctx, tx); err != nil {
+		return nil, err
+	}
 	r, err := a.submit(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -159,6 +163,40 @@ func (a *ContractAPI) Execute(ctx context.Context, p ContractTxParams) (*Execute
 		out.At = b.Header.Time
 	}
 	return out, nil
+}
+
+// checkSession holds a contract call to the caller's session when the gate
+// is on: the segment and risk a contract sees are stated in the signed tx,
+// so the caller must be that signer, in that segment, at no lower risk than
+// the gate measures now. Without it a physician could state "critical" for
+// break-glass from any session.
+func (a *ContractAPI) checkSession(ctx context.Context, tx *types.Tx) error {
+	if a.gate == nil {
+		return nil
+	}
+	ri := infoFrom(ctx)
+	sess, risk, err := a.gate.Gate.Status(ctx, ri.token, ri.remote)
+	if err != nil {
+		code, data := classify(err)
+		return &Error{Code: code, Msg: err.Error(), Data: data}
+	}
+	p, err := tx.DecodePayload()
+	if err != nil {
+		return invalidParams("tx: %v", err)
+	}
+	call, ok := p.(*types.ContractExecute)
+	if !ok {
+		return invalidParams("tx: not a contract_execute")
+	}
+	switch {
+	case tx.Signer != sess.Identity:
+		return invalidParams("tx is signed by %q but the session is %q's", tx.Signer, sess.Identity)
+	case call.Segment != sess.Segment.String():
+		return invalidParams("tx states segment %q but the session is in %q", call.Segment, sess.Segment)
+	case call.Risk < int64(risk.Score):
+		return invalidParams("tx states risk %d but the session's risk is %d", call.Risk, risk.Score)
+	}
+	return nil
 }
 
 // SimulateParams are contract_simulate's params: the call a requester would

@@ -69,7 +69,7 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 		"ehr":      &EHRAPI{l: l},
 		"identity": &IdentityAPI{l: l},
 		"node":     &NodeAPI{l: l},
-		"contract": newContractAPI(l, opts),
+		"contract": newContractAPI(l, opts, cfg.Gate),
 		"crypto":   &CryptoAPI{},
 		"fhir":     &FHIRAPI{l: l, opts: opts},
 		"patient":  &PatientAPI{l: l},
