@@ -25,7 +25,7 @@ import (
 type ContractAPI struct {
 	l    Ledger
 	opts Options
-	gate *GateConfig // nil with the gate off
+	gate *GateConfig     // nil with the gate off
 	ex   *state.Executor // its own VM and compile cache: simulations never touch consensus
 	err  error
 }
