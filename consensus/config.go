@@ -45,12 +45,12 @@ type Config struct {
 	// MaxBlockDelay cuts a block this long after the first waiting tx arrived.
 	// Default 20ms.
 	//
-	// Measured (2-core EPYC, fsync on, BenchmarkCommitAuditTxs, 4 KB audit txs):
-	// with one block in flight, a block of N txs costs a fixed ~2 ms (two
-	// fsyncs: bbolt and Pebble) plus ~60 µs per tx (CBOR encode/decode, bbolt
-	// and Pebble writes of ~8 KB per tx). 2000 txs per block keep the fixed
-	// cost under 2% and a block's write (~8 MB per store) under 100 ms; 20 ms
-	// bounds the added latency at low load. See docs in doc.go.
+	// Measured (2-core EPYC, fsync on, ~4 KB signed audit txs; go test -run
+	// '^$' -bench CommitSignedAudit -benchtime 40000x ./consensus/): a block
+	// costs a fixed ~2 ms (two fsyncs: bbolt and Pebble) plus the per-tx work
+	// (docs/BENCHMARKS.md, section 1). 2000 txs per block keep the fixed cost
+	// under 2% and a block's write (~8 MB per store) under 100 ms; 20 ms
+	// bounds the added latency at low load.
 	MaxBlockTxs   int
 	MaxBlockDelay time.Duration
 	// MaxBlockBytes bounds the encoded txs of one block (a Raft entry). Default
