@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/medchain/medchain/chain/crypto"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/node"
+	"github.com/medchain/medchain/node/client"
 	"github.com/medchain/medchain/node/config"
 )
 
@@ -67,46 +69,34 @@ func newClusterStatus(g *globals) *cobra.Command {
 		Use:   "status",
 		Short: "Members, roles, regions, leader, applied index and lag per node",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := g.ctx()
-			defer cancel()
-			c, err := g.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			st, err := c.ClusterStatus(ctx)
-			if err != nil {
-				return err
-			}
-			return g.print(st, func(w io.Writer) {
-				fmt.Fprintf(w, "chain %s  transport %s  asked %s  leader %s (applied index %d)\n", st.ChainID, st.Transport, st.Self, orDash(st.Leader), st.Applied)
-				fmt.Fprintf(w, "%-12s %-9s %-9s %-10s %-10s %8s %8s %6s  %s\n", "NODE", "SUFFRAGE", "ROLE", "REGION", "STATE", "APPLIED", "HEIGHT", "LAG", "HEAD")
-				for _, m := range st.Members {
-					head := m.HeadHash
-					if len(head) > 16 {
-						head = head[:16]
+			return g.withClient(func(ctx context.Context, c *client.Client) error {
+				st, err := c.ClusterStatus(ctx)
+				if err != nil {
+					return err
+				}
+				return g.print(st, func(w io.Writer) {
+					fmt.Fprintf(w, "chain %s  transport %s  asked %s  leader %s (applied index %d)\n", st.ChainID, st.Transport, st.Self, dash(st.Leader), st.Applied)
+					fmt.Fprintf(w, "%-12s %-9s %-9s %-10s %-10s %8s %8s %6s  %s\n", "NODE", "SUFFRAGE", "ROLE", "REGION", "STATE", "APPLIED", "HEIGHT", "LAG", "HEAD")
+					for _, m := range st.Members {
+						head := m.HeadHash
+						if len(head) > 16 {
+							head = head[:16]
+						}
+						if m.Error != "" {
+							head = "unreachable: " + m.Error
+						}
+						fmt.Fprintf(w, "%-12s %-9s %-9s %-10s %-10s %8d %8d %6d  %s\n", m.NodeID, m.Suffrage, dash(m.Role), dash(m.Region), dash(m.State), m.AppliedIndex, m.Height, m.Lag, head)
 					}
-					if m.Error != "" {
-						head = "unreachable: " + m.Error
+					if len(st.Pending) > 0 {
+						fmt.Fprintf(w, "pending joins: %s\n", strings.Join(st.Pending, ", "))
 					}
-					fmt.Fprintf(w, "%-12s %-9s %-9s %-10s %-10s %8d %8d %6d  %s\n", m.NodeID, m.Suffrage, orDash(m.Role), orDash(m.Region), orDash(m.State), m.AppliedIndex, m.Height, m.Lag, head)
-				}
-				if len(st.Pending) > 0 {
-					fmt.Fprintf(w, "pending joins: %s\n", strings.Join(st.Pending, ", "))
-				}
-				if len(st.Removed) > 0 {
-					fmt.Fprintf(w, "removed: %s\n", strings.Join(st.Removed, ", "))
-				}
+					if len(st.Removed) > 0 {
+						fmt.Fprintf(w, "removed: %s\n", strings.Join(st.Removed, ", "))
+					}
+				})
 			})
 		},
 	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func newClusterNodes(g *globals) *cobra.Command {
@@ -114,21 +104,16 @@ func newClusterNodes(g *globals) *cobra.Command {
 		Use:   "nodes",
 		Short: "The on-chain node records (pending, admitted, removed) and their approvals",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := g.ctx()
-			defer cancel()
-			c, err := g.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			recs, err := c.Nodes(ctx)
-			if err != nil {
-				return err
-			}
-			return g.print(recs, func(w io.Writer) {
-				for _, r := range recs {
-					fmt.Fprintf(w, "%-12s %-9s %-8s %-10s approvals=%v removals=%v peer=%s\n", r.NodeID, r.Status, r.Role, orDash(r.Region), r.Approvals, r.Removals, r.PeerID)
+			return g.withClient(func(ctx context.Context, c *client.Client) error {
+				recs, err := c.Nodes(ctx)
+				if err != nil {
+					return err
 				}
+				return g.print(recs, func(w io.Writer) {
+					for _, r := range recs {
+						fmt.Fprintf(w, "%-12s %-9s %-8s %-10s approvals=%v removals=%v peer=%s\n", r.NodeID, r.Status, r.Role, dash(r.Region), r.Approvals, r.Removals, r.PeerID)
+					}
+				})
 			})
 		},
 	}
@@ -140,18 +125,13 @@ func newClusterTransfer(g *globals) *cobra.Command {
 		Use:   "transfer-leader --to NODE",
 		Short: "Hand Raft leadership to another voter",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := g.ctx()
-			defer cancel()
-			c, err := g.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.TransferLeader(ctx, to); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.out, "leadership transferred to %s\n", orDash(to))
-			return nil
+			return g.withClient(func(ctx context.Context, c *client.Client) error {
+				if err := c.TransferLeader(ctx, to); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.out, "leadership transferred to %s\n", dash(to))
+				return nil
+			})
 		},
 	}
 	c.Flags().StringVar(&to, "to", "", "node id of the new leader (default: the leader picks)")
@@ -175,51 +155,46 @@ genesis threshold the node is admitted on chain. Start it with
   medchain start --data-dir DIR
 and the leader adds it as a non-voter, then promotes it once caught up.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := g.ctx()
-			defer cancel()
-			c, err := g.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			gen, err := c.Genesis(ctx)
-			if err != nil {
-				return fmt.Errorf("fetch genesis from %s: %w", g.rpcURL, err)
-			}
-			recs, err := c.Nodes(ctx)
-			if err != nil {
-				return err
-			}
-			for _, r := range recs {
-				if r.Status == "admitted" {
-					for _, a := range r.Addrs {
-						if strings.Contains(a, "/p2p/") {
-							opts.Bootstrap = append(opts.Bootstrap, a)
-						} else {
-							opts.Bootstrap = append(opts.Bootstrap, a+"/p2p/"+r.PeerID)
+			return g.withClient(func(ctx context.Context, c *client.Client) error {
+				gen, err := c.Genesis(ctx)
+				if err != nil {
+					return fmt.Errorf("fetch genesis from %s: %w", g.rpcURL, err)
+				}
+				recs, err := c.Nodes(ctx)
+				if err != nil {
+					return err
+				}
+				for _, r := range recs {
+					if r.Status == "admitted" {
+						for _, a := range r.Addrs {
+							if strings.Contains(a, "/p2p/") {
+								opts.Bootstrap = append(opts.Bootstrap, a)
+							} else {
+								opts.Bootstrap = append(opts.Bootstrap, a+"/p2p/"+r.PeerID)
+							}
 						}
 					}
 				}
-			}
-			cfg := config.DefaultConfig()
-			cfg.P2P.Listen = listen
-			cfg.RPC.Listen = rpcListen
-			opts.Config, opts.DataDir, opts.Genesis = &cfg, g.dataDir, gen
-			res, err := node.Join(opts)
-			if err != nil {
-				return err
-			}
-			r, err := c.Submit(ctx, res.Tx, true)
-			if err != nil {
-				return fmt.Errorf("submit join request: %w", err)
-			}
-			if r.Receipt != nil && !r.Receipt.Result.OK() {
-				return fmt.Errorf("join request rejected: %s: %s", r.Receipt.Result.Code, r.Receipt.Result.Reason)
-			}
-			return g.print(r, func(w io.Writer) {
-				fmt.Fprintf(w, "Join request of %s (peer %s) committed: tx %s\n", opts.NodeID, res.PeerID, r.TxHash)
-				fmt.Fprintf(w, "  data dir %s\n  config   %s\n", g.dataDir, res.ConfigPath)
-				fmt.Fprintf(w, "Next: admins approve it (medchain tx node approve --node-id %s --as admin), then\n  medchain start --data-dir %s\n", opts.NodeID, g.dataDir)
+				cfg := config.DefaultConfig()
+				cfg.P2P.Listen = listen
+				cfg.RPC.Listen = rpcListen
+				opts.Config, opts.DataDir, opts.Genesis = &cfg, g.dataDir, gen
+				res, err := node.Join(opts)
+				if err != nil {
+					return err
+				}
+				r, err := c.Submit(ctx, res.Tx, true)
+				if err != nil {
+					return fmt.Errorf("submit join request: %w", err)
+				}
+				if r.Receipt != nil && !r.Receipt.Result.OK() {
+					return fmt.Errorf("join request rejected: %s: %s", r.Receipt.Result.Code, r.Receipt.Result.Reason)
+				}
+				return g.print(r, func(w io.Writer) {
+					fmt.Fprintf(w, "Join request of %s (peer %s) committed: tx %s\n", opts.NodeID, res.PeerID, r.TxHash)
+					fmt.Fprintf(w, "  data dir %s\n  config   %s\n", g.dataDir, res.ConfigPath)
+					fmt.Fprintf(w, "Next: admins approve it (medchain tx node approve --node-id %s --as admin), then\n  medchain start --data-dir %s\n", opts.NodeID, g.dataDir)
+				})
 			})
 		},
 	}
