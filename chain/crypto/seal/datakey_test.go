@@ -150,3 +150,23 @@ func TestDataKeyNeverPrintsKey(t *testing.T) {
 		t.Fatal("short entropy accepted")
 	}
 }
+
+func TestFieldKeyIDNamesTheSealingKey(t *testing.T) {
+	k1, k2 := mustDataKey(t, 1), mustDataKey(t, 2)
+	f, err := k1.Seal([]byte("seed"), []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := FieldKeyID(f); err != nil || id != k1.ID() || id == k2.ID() {
+		t.Fatalf("FieldKeyID = %q, %v; want %s", id, err, k1.ID())
+	}
+	bad := append([]byte{Version + 1}, f[1:]...)
+	for name, tc := range map[string]struct {
+		in   []byte
+		want error
+	}{"short": {f[:FieldOverhead-1], ErrMalformed}, "empty": {nil, ErrMalformed}, "version": {bad, ErrUnsupportedVersion}} {
+		if _, err := FieldKeyID(tc.in); !errors.Is(err, tc.want) {
+			t.Errorf("%s: err %v, want %v", name, err, tc.want)
+		}
+	}
+}
