@@ -109,13 +109,18 @@ var ErrMFAUnavailable = errors.New("node: MFA unavailable on this node")
 // once in the enrolment URI. It implements zerotrust.SeedSource and
 // rpc.Enroller.
 type chainSeeds struct {
-	n     *Node
-	keys  ClusterKeyring
-	nonce atomic.Uint64
+	chainID string
+	nodeID  string
+	key     *crypto.PrivateKey // signs mfa_enroll
+	view    func() state.View  // committed state
+	keys    ClusterKeyring
+	submit  func(context.Context, *types.Tx) (rpc.Receipt, error) // submits and waits for the commit
+	nonce   atomic.Uint64
 }
 
-func newChainSeeds(n *Node, keys ClusterKeyring) *chainSeeds {
-	s := &chainSeeds{n: n, keys: keys}
+func newChainSeeds(n *Node) *chainSeeds {
+	s := &chainSeeds{chainID: n.genesis.ChainID, nodeID: n.cfg.Node.ID, key: n.key, keys: n.keys,
+		view: func() state.View { return n.cons.Store() }, submit: n.SubmitAndWait}
 	s.nonce.Store(uint64(time.Now().UnixNano()))
 	return s
 }
@@ -124,7 +129,7 @@ func (s *chainSeeds) enrolment(id string) (*state.MFAEnrolment, error) {
 	if types.ValidateID("identity", id) != nil {
 		return nil, nil
 	}
-	return state.GetMFAEnrolment(s.n.cons.Store(), id)
+	return state.GetMFAEnrolment(s.view(), id)
 }
 
 func (s *chainSeeds) enrolled(id string) bool {
@@ -148,7 +153,7 @@ func (s *chainSeeds) Seed(_ context.Context, id string) (string, error) {
 	if dk.ID() != e.KeyID {
 		return "", fmt.Errorf("%w: the seed of %q is sealed under key %s, this node holds %s", ErrMFAUnavailable, id, e.KeyID, dk.ID())
 	}
-	pt, err := dk.Open(e.SealedSeed, types.MFASeedAAD(s.n.genesis.ChainID, id))
+	pt, err := dk.Open(e.SealedSeed, types.MFASeedAAD(s.chainID, id))
 	if err != nil {
 		return "", fmt.Errorf("node: the sealed seed of %q does not open: %w", id, err)
 	}
@@ -168,7 +173,7 @@ func (s *chainSeeds) Enroll(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: MFA enrolment needs the cluster data key: %v", ErrMFAUnavailable, err)
 	}
-	chainID := s.n.genesis.ChainID
+	chainID := s.chainID
 	k, err := totp.Generate(totp.GenerateOpts{Issuer: "medchain " + chainID, AccountName: id, Rand: rand.Reader})
 	if err != nil {
 		return "", fmt.Errorf("node: totp: %w", err)
@@ -177,14 +182,14 @@ func (s *chainSeeds) Enroll(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tx, err := types.NewTx(chainID, s.n.cfg.Node.ID, &types.MFAEnroll{Identity: id, KeyID: dk.ID(), SealedSeed: sealed}, time.Now(), s.nonce.Add(1))
+	tx, err := types.NewTx(chainID, s.nodeID, &types.MFAEnroll{Identity: id, KeyID: dk.ID(), SealedSeed: sealed}, time.Now(), s.nonce.Add(1))
 	if err != nil {
 		return "", err
 	}
-	if err := tx.Sign(s.n.key); err != nil {
+	if err := tx.Sign(s.key); err != nil {
 		return "", err
 	}
-	r, err := s.n.SubmitAndWait(ctx, tx)
+	r, err := s.submit(ctx, tx)
 	if err != nil {
 		return "", fmt.Errorf("node: MFA enrolment of %q not committed: %w", id, err)
 	}
@@ -288,7 +293,7 @@ func (n *Node) openGate(key *crypto.PrivateKey, log *slog.Logger) (*rpc.GateConf
 	if err != nil || !zc.Enabled {
 		return nil, err
 	}
-	seeds := newChainSeeds(n, n.keys)
+	seeds := newChainSeeds(n)
 	if err := os.MkdirAll(filepath.Dir(n.cfg.Path(sessionsFile)), 0o700); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
