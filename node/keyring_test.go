@@ -140,7 +140,7 @@ type seedChain struct {
 	nodeK  *crypto.PrivateKey
 }
 
-func newSeedChain(t *testing.T) *seedChain {
+func newSeedChain(t testing.TB) *seedChain {
 	t.Helper()
 	sk, _ := seal.GenerateKey(seal.MLKEM768X25519, rand.Reader)
 	nk, _ := crypto.GenerateKey(crypto.MLDSA44, rand.Reader)
@@ -243,5 +243,33 @@ func TestChainSeedsEnrolOnChainAndOpenWithTheClusterKey(t *testing.T) {
 	err = zerotrust.NewTOTP(c.seeds(StaticClusterKey{})).Verify(ctx, "doctor", "123456", time.Now())
 	if err == nil || !strings.Contains(err.Error(), "cluster data key") {
 		t.Errorf("verify without the key: %v", err)
+	}
+}
+
+// BenchmarkChainSeedsSeed is the per-login cost of reading a seed: one
+// state read and an AES-256-GCM open (the keyring is warm).
+func BenchmarkChainSeedsSeed(b *testing.B) {
+	c := newSeedChain(b)
+	s := c.seeds(c.keys)
+	if _, err := s.Enroll(context.Background(), "doctor"); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.Seed(context.Background(), "doctor"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKeyringFirstUnwrap is what a node pays once to unwrap its grant
+// (two state reads and an ML-KEM-768+X25519 decapsulation).
+func BenchmarkKeyringFirstUnwrap(b *testing.B) {
+	c := newSeedChain(b)
+	for b.Loop() {
+		k := newKeyring("kr-chain", "node-1", c.keys.sealKey, func() state.View { return c.view }, quiet)
+		if _, err := k.ClusterKey(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
