@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -173,6 +174,30 @@ func TestMFAEnrolledOnOneNodeVerifiesOnEveryNode(t *testing.T) {
 	defer cl4.Close()
 	if !s4.MFA {
 		t.Fatalf("node-4 session without MFA: %+v", s4)
+	}
+
+	// Through RPC, a grant or an enrolment signed by a non-member is refused.
+	dk1, _ := c.Nodes[0].ClusterKey()
+	if _, err := c.Nodes[1].Client.Signer("doctor456", c.Key("doctor456")).Send(ctx,
+		&types.ClusterKeyGrant{NodeID: "node-4", KeyID: dk1.ID(), Wrapped: g.Wrapped}); err == nil {
+		t.Fatal("a grant signed by a clinician was accepted")
+	}
+	sealed, _ := dk1.Seal([]byte("JBSWY3DPEHPK3PXP"), types.MFASeedAAD(c.Nodes[0].Genesis().ChainID, "patient123"))
+	if _, err := c.Nodes[1].Client.Signer("admin", c.Key("admin")).Send(ctx,
+		&types.MFAEnroll{Identity: "patient123", KeyID: dk1.ID(), SealedSeed: sealed}); err == nil {
+		t.Fatal("an enrolment signed by an admin (not a node) was accepted")
+	}
+
+	// A restarted node unwraps its grant again; no seed or key file is kept.
+	c.Stop(2)
+	n3 := c.Start(2)
+	if dk, err := n3.ClusterKey(); err != nil || dk.ID() != keyID {
+		t.Fatalf("node-3 after a restart: %v", err)
+	}
+	for _, dir := range []string{c.Configs[2].Path("mfa"), c.Configs[2].Path("keys/data.key.wrapped")} {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s exists (%v): seeds and keys belong on chain, sealed", dir, err)
+		}
 	}
 }
 
