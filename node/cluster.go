@@ -53,6 +53,8 @@ type cluster struct {
 	// guards the following
 	revoked map[string]bool // node ids revoked on this node's p2p layer
 
+	claims *codeClaims // TOTP codes claimed at this node while it leads (mfaclaim.go)
+
 	// used by the membership loop's goroutine only
 	granted    map[string]time.Time // node id -> when this node last submitted its cluster key grant
 	grantNonce uint64
@@ -84,7 +86,7 @@ func startP2P(cfg config.Config, g *state.Genesis, key *crypto.PrivateKey, log *
 	}
 	trans := raft.NewNetworkTransport(pn.RaftStreamLayer(), 3, 10*time.Second, slogWriter{log.With("component", "raft-net")})
 	c := &cluster{p2p: pn, reg: reg, log: log, poke: make(chan struct{}, 1), stop: make(chan struct{}), revoked: map[string]bool{},
-		granted: map[string]time.Time{}, grantNonce: uint64(time.Now().UnixNano())}
+		granted: map[string]time.Time{}, grantNonce: uint64(time.Now().UnixNano()), claims: newCodeClaims(time.Now)}
 	return c, trans, nil
 }
 
@@ -367,8 +369,9 @@ func (c *cluster) lag(r state.NodeRecord) (uint64, error) {
 
 // Queries between nodes (p2p QueryProtocol), CBOR-encoded.
 type queryReq struct {
-	Op string `cbor:"1,keyasint"` // status, read_index, transfer
-	To string `cbor:"2,keyasint,omitempty"`
+	Op    string `cbor:"1,keyasint"` // status, read_index, transfer, mfa_claim
+	To    string `cbor:"2,keyasint,omitempty"`
+	Claim []byte `cbor:"3,keyasint,omitempty"` // mfa_claim: see claimOf
 }
 
 type peerStatus struct {
@@ -435,6 +438,15 @@ func (c *cluster) handleQuery(ctx context.Context, from p2p.NodeRecord, raw []by
 			return nil, err
 		}
 		return codec.Marshal(true)
+	case "mfa_claim":
+		if !c.n.cons.IsLeader() {
+			return nil, fmt.Errorf("node: %s is not the leader; claim TOTP codes at the leader", c.n.cfg.Node.ID)
+		}
+		fresh, err := c.claims.claim(req.Claim)
+		if err != nil {
+			return nil, err
+		}
+		return codec.Marshal(fresh)
 	}
 	return nil, fmt.Errorf("node: unknown query %q", req.Op)
 }

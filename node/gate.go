@@ -306,7 +306,7 @@ func (n *Node) openGate(key *crypto.PrivateKey, log *slog.Logger) (*rpc.GateConf
 		alerter = zerotrust.MultiAlerter{alerter, &zerotrust.WebhookAlerter{URL: n.cfg.ZeroTrust.AlertWebhook}}
 	}
 	g, err := zerotrust.NewGate(zc, zerotrust.Options{Identities: chainIdentities{n: n, seeds: seeds},
-		MFA: zerotrust.NewTOTP(seeds), Store: store, Alerter: alerter, Logger: log})
+		MFA: n.mfa(seeds), Store: store, Alerter: alerter, Logger: log})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -315,6 +315,16 @@ func (n *Node) openGate(key *crypto.PrivateKey, log *slog.Logger) (*rpc.GateConf
 	n.denials = newDenials(n, key)
 	n.sweeper = sweepSessions(g, sweepInterval(zc), log)
 	return &rpc.GateConfig{Gate: g, MFA: seeds, OnDenied: n.denials.record}, nil
+}
+
+// mfa is the gate's TOTP verifier over seeds; in a cluster an accepted code
+// is also claimed at the leader, so it is single use cluster-wide.
+func (n *Node) mfa(seeds zerotrust.SeedSource) zerotrust.MFA {
+	m := &clusterMFA{local: zerotrust.NewTOTP(seeds)}
+	if n.cl != nil {
+		m.claim = n.cl.claimCode
+	}
+	return m
 }
 
 // sweepInterval is how often expired sessions are deleted: a tenth of the
