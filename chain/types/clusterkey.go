@@ -150,8 +150,9 @@ func (p *MFAReset) ValidateBasic() error {
 	return checkText("reason", p.Reason)
 }
 
-// ValidateSealKey checks a node's seal (KEM) public key: a supported
-// algorithm, the right length, and bytes the KEM accepts.
+// ValidateSealKey checks a node's seal (KEM) public key, when present: a
+// supported algorithm and the right length for it. (Whether the KEM accepts
+// the bytes shows when a member wraps to it.)
 func ValidateSealKey(field string, k *seal.PublicKey) error {
 	if k == nil {
 		return nil
