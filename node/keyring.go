@@ -43,7 +43,12 @@ var ErrClusterKeyUnavailable = errors.New("node: cluster data key unavailable")
 //     move it, never copy its bytes out.
 //   - It is not deterministic across nodes in time (one node may hold the key
 //     before another), so chain/ and consensus apply must not call it to
-//     decide a result; they may store what was sealed under it.
+//     decide a result; they may store what was sealed under it. A node that
+//     joins replays the chain before its grant, so applying a block must
+//     never need the key.
+//   - For a keyed index that must be equal on every node (e.g. of patient
+//     ids), use the key's MAC with a label of your own (seal.DataKey.MAC)
+//     instead of a second secret.
 type ClusterKeyring interface {
 	ClusterKey() (*seal.DataKey, error)
 }
@@ -110,6 +115,9 @@ func (k *keyring) ClusterKey() (*seal.DataKey, error) {
 
 func (k *keyring) unwrap() (*seal.DataKey, error) {
 	v := k.view()
+	if v == nil {
+		return nil, fmt.Errorf("%w: the node's store is not open yet", ErrClusterKeyUnavailable)
+	}
 	info, err := state.GetClusterKeyInfo(v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read cluster key info: %v", ErrClusterKeyUnavailable, err)

@@ -109,6 +109,7 @@ func TestClusterKeyringUnavailable(t *testing.T) {
 		{"wrong seal key", newKeyring("kr-chain", "node-1", other, func() state.View { return v }, quiet), "does not unwrap"},
 		{"grant of another chain", newKeyring("other-chain", "node-1", sk, func() state.View { return v }, quiet), "does not unwrap"},
 		{"static without a key", StaticClusterKey{}, "no key"},
+		{"store not open", newKeyring("kr-chain", "node-1", sk, func() state.View { return nil }, quiet), "not open"},
 	} {
 		_, err := tc.k.ClusterKey()
 		if !errors.Is(err, ErrClusterKeyUnavailable) || !strings.Contains(err.Error(), tc.want) {

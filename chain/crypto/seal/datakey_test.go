@@ -170,3 +170,26 @@ func TestFieldKeyIDNamesTheSealingKey(t *testing.T) {
 		}
 	}
 }
+
+func TestDataKeyMACIsKeyedAndLabelled(t *testing.T) {
+	k1, k2 := mustDataKey(t, 1), mustDataKey(t, 2)
+	again, err := newDataKey(k1.key[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := k1.MAC("patient", []byte("MRN-1"))
+	for name, tc := range map[string]struct {
+		got  [32]byte
+		same bool
+	}{
+		"same key, label and message": {again.MAC("patient", []byte("MRN-1")), true},
+		"another key":                 {k2.MAC("patient", []byte("MRN-1")), false},
+		"another label":               {k1.MAC("consent", []byte("MRN-1")), false},
+		"another message":             {k1.MAC("patient", []byte("MRN-2")), false},
+		"label and message shifted":   {k1.MAC("patientM", []byte("RN-1")), false},
+	} {
+		if (tc.got == m) != tc.same {
+			t.Errorf("%s: equal %v, want %v", name, tc.got == m, tc.same)
+		}
+	}
+}
