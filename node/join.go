@@ -41,11 +41,12 @@ type JoinResult struct {
 }
 
 // Join prepares a data dir for a node that joins an existing chain: its
-// ML-DSA node key and libp2p key (0600), the chain's genesis, a config with
+// ML-DSA node key, seal key and libp2p key (0600), the chain's genesis, a config with
 // [p2p] enabled and consensus.join set, and the node_join tx signed by the
 // new node's key. The caller submits the tx through any member's JSON-RPC;
 // once admins approve it on chain, the node started on this data dir is
-// added by the leader (non-voter, then voter when caught up).
+// added by the leader (non-voter, then voter when caught up), and the leader
+// grants it the cluster data key wrapped to its seal key.
 func Join(opts JoinOptions) (*JoinResult, error) {
 	if opts.DataDir == "" || opts.Genesis == nil {
 		return nil, fmt.Errorf("node: join: data dir and genesis required")
@@ -88,6 +89,11 @@ func Join(opts JoinOptions) (*JoinResult, error) {
 	if err := crypto.SaveKey(cfg.Path(cfg.Node.KeyFile), k); err != nil {
 		return nil, err
 	}
+	sk, _, err := loadOrCreateSealKey(cfg.Path(SealKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	sealPub := sk.Public()
 	pk, err := p2p.LoadOrCreateIdentity(cfg.Path(cfg.P2P.KeyFile))
 	if err != nil {
 		return nil, err
@@ -100,7 +106,7 @@ func Join(opts JoinOptions) (*JoinResult, error) {
 	for _, a := range cfg.P2P.Listen {
 		addrs = append(addrs, a+"/p2p/"+pid.String())
 	}
-	req := &types.NodeJoin{NodeID: opts.NodeID, PublicKey: k.Public(), PeerID: pid.String(), Addrs: addrs, Region: opts.Region, Role: opts.Role}
+	req := &types.NodeJoin{NodeID: opts.NodeID, PublicKey: k.Public(), PeerID: pid.String(), Addrs: addrs, Region: opts.Region, Role: opts.Role, SealKey: &sealPub}
 	if err := req.ValidateBasic(); err != nil {
 		return nil, err
 	}

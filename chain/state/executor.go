@@ -85,6 +85,7 @@ func (e *Executor) GenesisState() ([]Write, types.Hash) {
 		o.put(IdentityKey(p.ID), codec.MustMarshal(identityFrom(&p, 0)))
 	}
 	e.g.genesisNodes(o)
+	e.g.genesisClusterKey(o)
 	ws := o.writes()
 	return ws, NextStateHash(types.Hash{}, ws)
 }
@@ -209,6 +210,11 @@ func (e *Executor) check(o *overlay, tx *types.Tx, h types.Hash, bc BlockContext
 			return nil, nil, err
 		}
 	}
+	if tx.Type.IsClusterKey() {
+		if err := e.clusterKeyTx(o, tx, p, h, signer, bc, true); err != nil {
+			return nil, nil, err
+		}
+	}
 	return signer, p, nil
 }
 
@@ -225,6 +231,9 @@ var auditRoles = []string{types.RoleClinician, types.RolePhysician, types.RoleEH
 func authorize(signer *Identity, tx *types.Tx, p types.Payload) error {
 	if tx.Type.IsGovernance() {
 		return authorizeGovernance(signer, tx)
+	}
+	if tx.Type.IsClusterKey() {
+		return authorizeClusterKey(signer, tx)
 	}
 	switch tx.Type {
 	case types.TxIdentityRegister, types.TxIdentityUpdateRoles, types.TxIdentityRevoke, types.TxEHRRegister:
@@ -270,6 +279,9 @@ func consentPatient(p types.Payload) string {
 func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Hash, signer *Identity, bc BlockContext, index uint32) error {
 	if tx.Type.IsGovernance() {
 		return e.executeGovernance(o, p, signer, bc)
+	}
+	if tx.Type.IsClusterKey() {
+		return e.clusterKeyTx(o, tx, p, h, signer, bc, false)
 	}
 	switch p := p.(type) {
 	case *types.IdentityRegister:

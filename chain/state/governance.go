@@ -6,6 +6,7 @@ import (
 
 	"github.com/medchain/medchain/chain/codec"
 	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/crypto/seal"
 	"github.com/medchain/medchain/chain/types"
 )
 
@@ -35,6 +36,9 @@ type NodeRecord struct {
 	Reason    string           `cbor:"10,keyasint,omitempty" json:"reason,omitempty"` // removal reason
 	Height    uint64           `cbor:"11,keyasint" json:"height"`                     // requested at (0: genesis)
 	Updated   uint64           `cbor:"12,keyasint" json:"updated"`                    // last changed at
+	// SealKey is the node's KEM public key, to which members wrap the
+	// cluster data key; nil for a record made before it existed.
+	SealKey *seal.PublicKey `cbor:"13,keyasint,omitempty" json:"seal_key,omitempty"`
 }
 
 // GenesisNode lists a node admitted at genesis. Its ML-DSA key is the key of
@@ -45,6 +49,8 @@ type GenesisNode struct {
 	Addrs  []string `cbor:"3,keyasint,omitempty" json:"addrs,omitempty"`
 	Region string   `cbor:"4,keyasint,omitempty" json:"region,omitempty"`
 	Role   string   `cbor:"5,keyasint,omitempty" json:"role,omitempty"` // default voter
+	// SealKey is the node's KEM public key (see NodeRecord.SealKey).
+	SealKey *seal.PublicKey `cbor:"6,keyasint,omitempty" json:"seal_key,omitempty"`
 }
 
 // Governance state keys:
@@ -131,6 +137,9 @@ func (g *Genesis) validateNodes() error {
 				return fmt.Errorf("genesis: nodes[%d]: %w", i, err)
 			}
 		}
+		if err := types.ValidateSealKey("seal_key", n.SealKey); err != nil {
+			return fmt.Errorf("genesis: nodes[%d]: %w", i, err)
+		}
 		if ids[n.NodeID] || peers[n.PeerID] {
 			return fmt.Errorf("genesis: nodes[%d]: node %q or peer %q listed twice", i, n.NodeID, n.PeerID)
 		}
@@ -153,7 +162,7 @@ func (g *Genesis) genesisNodes(o *overlay) {
 			role = types.NodeRoleVoter
 		}
 		o.putNode(&NodeRecord{NodeID: n.NodeID, PublicKey: g.Identities[j].PublicKey, PeerID: n.PeerID, Addrs: n.Addrs,
-			Region: n.Region, Role: role, Status: NodeAdmitted})
+			Region: n.Region, Role: role, Status: NodeAdmitted, SealKey: n.SealKey})
 	}
 }
 
@@ -223,7 +232,7 @@ func (e *Executor) join(o *overlay, p *types.NodeJoin, bc BlockContext) error {
 		return reject(types.CodeConflict, "peer id %s already belongs to a node record", p.PeerID)
 	}
 	o.putNode(&NodeRecord{NodeID: p.NodeID, PublicKey: p.PublicKey, PeerID: p.PeerID, Addrs: p.Addrs, Region: p.Region,
-		Role: p.Role, Status: NodePending, Height: bc.Height, Updated: bc.Height})
+		Role: p.Role, Status: NodePending, Height: bc.Height, Updated: bc.Height, SealKey: p.SealKey})
 	return nil
 }
 

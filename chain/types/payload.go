@@ -22,6 +22,9 @@ func NewPayload(t TxType) Payload {
 	if t.IsGovernance() {
 		return newGovernancePayload(t)
 	}
+	if t.IsClusterKey() {
+		return newClusterKeyPayload(t)
+	}
 	switch t {
 	case TxIdentityRegister:
 		return new(IdentityRegister)
