@@ -51,10 +51,34 @@ type GenesisNode struct {
 //
 //	'g' node id -> NodeRecord
 //	'G' peer id -> node id (peer index; every record, whatever its status)
+//	'V'         -> number of admitted voters (uint32), written from genesis on
 const (
 	prefixNode     = 'g'
 	prefixNodePeer = 'G'
+	prefixVoters   = 'V'
 )
+
+// VotersKey is the state key of the admitted voter count. A chain whose
+// genesis predates it has no count, and its removals are not checked.
+func VotersKey() []byte { return []byte{prefixVoters} }
+
+// voters returns the admitted voter count and whether the chain keeps one.
+func (o *overlay) voters() (uint32, bool, error) {
+	b, found, err := o.get(VotersKey())
+	if err != nil || !found {
+		return 0, false, err
+	}
+	var n uint32
+	if err := codec.Unmarshal(b, &n); err != nil {
+		return 0, false, fmt.Errorf("%w: corrupt voter count: %v", ErrIO, err)
+	}
+	return n, true, nil
+}
+
+func (o *overlay) putVoters(n uint32) { o.put(VotersKey(), codec.MustMarshal(n)) }
+
+// isVoter reports whether r counts as an admitted voter.
+func (r *NodeRecord) isVoter() bool { return r.Status == NodeAdmitted && r.Role == types.NodeRoleVoter }
 
 // NodeKey is the state key of a node record.
 func NodeKey(id string) []byte { return append([]byte{prefixNode}, id...) }
@@ -143,8 +167,10 @@ func (g *Genesis) validateNodes() error {
 	return nil
 }
 
-// genesisNodes writes the genesis node records, admitted.
+// genesisNodes writes the genesis node records, admitted, and the voter count.
 func (g *Genesis) genesisNodes(o *overlay) {
+	var voters uint32
+	defer func() { o.putVoters(voters) }()
 	for i := range g.Nodes {
 		n := g.Nodes[i]
 		j := slices.IndexFunc(g.Identities, func(id types.IdentityRegister) bool { return id.ID == n.NodeID })
@@ -154,6 +180,9 @@ func (g *Genesis) genesisNodes(o *overlay) {
 		}
 		o.putNode(&NodeRecord{NodeID: n.NodeID, PublicKey: g.Identities[j].PublicKey, PeerID: n.PeerID, Addrs: n.Addrs,
 			Region: n.Region, Role: role, Status: NodeAdmitted})
+		if role == types.NodeRoleVoter {
+			voters++
+		}
 	}
 }
 
@@ -253,6 +282,13 @@ func (e *Executor) approve(o *overlay, p *types.NodeApprove, signer *Identity, b
 			return reject(types.CodeConflict, "identity %q already exists; the node cannot be admitted under it", r.NodeID)
 		}
 		r.Status = NodeAdmitted
+		if r.isVoter() {
+			if n, known, err := o.voters(); err != nil {
+				return err
+			} else if known {
+				o.putVoters(n + 1)
+			}
+		}
 		o.put(IdentityKey(r.NodeID), codec.MustMarshal(&Identity{ID: r.NodeID, Kind: types.KindNode, Name: "node " + r.NodeID,
 			Roles: []string{types.RoleNode}, PublicKey: r.PublicKey, Height: bc.Height, Updated: bc.Height}))
 	}
@@ -281,6 +317,18 @@ func (e *Executor) remove(o *overlay, p *types.NodeRemove, signer *Identity, bc 
 		r.Reason = p.Reason
 	}
 	if uint32(len(r.Removals)) >= e.g.Params.AdminThreshold {
+		if r.isVoter() {
+			n, known, err := o.voters()
+			if err != nil {
+				return err
+			}
+			if known && n <= 1 {
+				return reject(types.CodeConflict, "node %q is the last voter: removing it would leave no node to order blocks; admit another voter first", p.NodeID)
+			}
+			if known {
+				o.putVoters(n - 1)
+			}
+		}
 		r.Status = NodeRemoved
 		id, err := o.identity(r.NodeID)
 		if err != nil {

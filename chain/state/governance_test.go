@@ -1,6 +1,7 @@
 package state
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/medchain/medchain/chain/crypto"
@@ -225,5 +226,59 @@ func TestGovernancePayloadValidateBasic(t *testing.T) {
 		if err != nil || back != tt {
 			t.Fatalf("%v: %v %v", tt, back, err)
 		}
+	}
+}
+
+// TestRemovingTheLastVoterIsRefused: the admitted voter count follows
+// admissions and removals; the removal vote that would reach the threshold
+// for the last voter is refused with its reason and changes nothing, while
+// observers and pending nodes can always be removed.
+func TestRemovingTheLastVoterIsRefused(t *testing.T) {
+	f := newGovFixture(t)
+	voters := func() uint32 {
+		t.Helper()
+		n, known, err := newOverlay(f.view).voters()
+		if err != nil || !known {
+			t.Fatalf("voter count: %d %v %v", n, known, err)
+		}
+		return n
+	}
+	if v := voters(); v != 1 {
+		t.Fatalf("genesis voters %d, want 1", v)
+	}
+	f.block(f.tx("node-2", joinReq(f, "node-2", 20, "12D3KooWnode2")))
+	obs := joinReq(f, "node-3", 30, "12D3KooWnode3")
+	obs.Role = types.NodeRoleObserver
+	f.block(f.tx("node-3", obs))
+	f.block(f.tx("admin", &types.NodeApprove{NodeID: "node-2"}), f.tx("admin2", &types.NodeApprove{NodeID: "node-2"}),
+		f.tx("admin", &types.NodeApprove{NodeID: "node-3"}), f.tx("admin2", &types.NodeApprove{NodeID: "node-3"}))
+	if v := voters(); v != 2 {
+		t.Fatalf("voters after admitting a voter and an observer: %d, want 2", v)
+	}
+	rs := f.block(f.tx("admin", &types.NodeRemove{NodeID: "node-1"}), f.tx("admin2", &types.NodeRemove{NodeID: "node-1"}))
+	wantCode(t, "remove one of two voters", rs[1], types.CodeOK)
+	if v := voters(); v != 1 {
+		t.Fatalf("voters after a removal: %d, want 1", v)
+	}
+	wantCode(t, "first vote on the last voter", f.block(f.tx("admin", &types.NodeRemove{NodeID: "node-2"}))[0], types.CodeOK)
+	r := f.block(f.tx("admin2", &types.NodeRemove{NodeID: "node-2"}))[0]
+	wantCode(t, "removing the last voter", r, types.CodeConflict)
+	if !strings.Contains(r.Reason, "last voter") {
+		t.Fatalf("reason %q does not say it is the last voter", r.Reason)
+	}
+	if rec := f.node("node-2"); rec.Status != NodeAdmitted || len(rec.Removals) != 1 {
+		t.Fatalf("the refused removal changed the record: %+v", rec)
+	}
+	if id, _ := GetIdentity(f.view, "node-2"); id == nil || id.Revoked {
+		t.Fatal("the last voter's identity was revoked")
+	}
+	// The observer and a pending node go whatever the voter count.
+	rs = f.block(f.tx("admin", &types.NodeRemove{NodeID: "node-3"}), f.tx("admin2", &types.NodeRemove{NodeID: "node-3"}))
+	wantCode(t, "remove observer", rs[1], types.CodeOK)
+	f.block(f.tx("node-4", joinReq(f, "node-4", 40, "12D3KooWnode4")))
+	rs = f.block(f.tx("admin", &types.NodeRemove{NodeID: "node-4"}), f.tx("admin2", &types.NodeRemove{NodeID: "node-4"}))
+	wantCode(t, "remove pending voter", rs[1], types.CodeOK)
+	if v := voters(); v != 1 {
+		t.Fatalf("voters after removing an observer and a pending node: %d, want 1", v)
 	}
 }
