@@ -393,7 +393,41 @@ var _ rpc.BatchLedger = (*Node)(nil)
 // follower of a p2p cluster checks it and forwards it to the leader as one
 // batch, then, with wait, awaits the commits locally.
 func (n *Node) SubmitBatch(ctx context.Context, txs []*types.Tx, wait bool) []rpc.BatchResult {
+	// Governance checks first (node removals); the refused txs leave the batch.
+	var refused map[int]error
+	for i, tx := range txs {
+		if err := n.checkRemoval(ctx, tx); err != nil {
+			if refused == nil {
+				refused = map[int]error{}
+			}
+			refused[i] = err
+		}
+	}
+	if refused != nil {
+		var keep []*types.Tx
+		var at []int
+		for i, tx := range txs {
+			if _, bad := refused[i]; !bad {
+				keep, at = append(keep, tx), append(at, i)
+			}
+		}
+		out := make([]rpc.BatchResult, len(txs))
+		for i, err := range refused {
+			out[i] = rpc.BatchResult{Hash: txs[i].Hash(), Err: err}
+		}
+		for j, r := range n.submitBatch(ctx, keep, wait) {
+			out[at[j]] = r
+		}
+		return out
+	}
+	return n.submitBatch(ctx, txs, wait)
+}
+
+func (n *Node) submitBatch(ctx context.Context, txs []*types.Tx, wait bool) []rpc.BatchResult {
 	out := make([]rpc.BatchResult, len(txs))
+	if len(txs) == 0 {
+		return out
+	}
 	if n.cl == nil || n.cons.IsLeader() {
 		if wait {
 			rs, errs := n.cons.SubmitBatchAndWait(ctx, txs)
