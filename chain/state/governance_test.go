@@ -1,8 +1,10 @@
 package state
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/medchain/medchain/chain/crypto"
 	"github.com/medchain/medchain/chain/types"
@@ -237,11 +239,11 @@ func TestRemovingTheLastVoterIsRefused(t *testing.T) {
 	f := newGovFixture(t)
 	voters := func() uint32 {
 		t.Helper()
-		n, known, err := newOverlay(f.view).voters()
-		if err != nil || !known {
-			t.Fatalf("voter count: %d %v %v", n, known, err)
+		g, err := newOverlay(f.view).gov()
+		if err != nil || g == nil {
+			t.Fatalf("governance counts: %+v %v", g, err)
 		}
-		return n
+		return g.Voters
 	}
 	if v := voters(); v != 1 {
 		t.Fatalf("genesis voters %d, want 1", v)
@@ -281,4 +283,65 @@ func TestRemovingTheLastVoterIsRefused(t *testing.T) {
 	if v := voters(); v != 1 {
 		t.Fatalf("voters after removing an observer and a pending node: %d, want 1", v)
 	}
+}
+
+// TestPendingJoinsAreBoundedAndExpire: join spam is bounded. At most
+// MaxPendingJoins requests wait; the next is refused until one is approved
+// or refused. A request older than PendingJoinTTL cannot be approved, and a
+// new request takes its slot, deleting the expired record and its peer
+// index; the expired node may ask again under its id and peer id.
+func TestPendingJoinsAreBoundedAndExpire(t *testing.T) {
+	f := newGovFixture(t)
+	pending := func() int {
+		t.Helper()
+		g, err := newOverlay(f.view).gov()
+		if err != nil || g == nil {
+			t.Fatalf("governance counts: %+v %v", g, err)
+		}
+		return len(g.Pending)
+	}
+	id := func(i int) string { return fmt.Sprintf("node-%d", 10+i) }
+	peer := func(i int) string { return fmt.Sprintf("12D3KooWspam%d", i) }
+	for i := range MaxPendingJoins {
+		wantCode(t, "join "+id(i), f.block(f.tx(id(i), joinReq(f, id(i), byte(50+i), peer(i))))[0], types.CodeOK)
+	}
+	extra := MaxPendingJoins
+	r := f.block(f.tx(id(extra), joinReq(f, id(extra), 99, peer(extra))))[0]
+	wantCode(t, "join over the limit", r, types.CodeConflict)
+	if !strings.Contains(r.Reason, "limit") || f.node(id(extra)) != nil {
+		t.Fatalf("join over the limit: %q, record %+v", r.Reason, f.node(id(extra)))
+	}
+	// Admitting one frees its slot.
+	f.block(f.tx("admin", &types.NodeApprove{NodeID: id(3)}), f.tx("admin2", &types.NodeApprove{NodeID: id(3)}))
+	if f.node(id(3)).Status != NodeAdmitted || pending() != MaxPendingJoins-1 {
+		t.Fatalf("after admitting %s: %+v, %d pending", id(3), f.node(id(3)), pending())
+	}
+	wantCode(t, "join after a slot freed", f.block(f.tx(id(extra), joinReq(f, id(extra), 99, peer(extra))))[0], types.CodeOK)
+
+	// Three days later every request has expired.
+	f.nowMs += (PendingJoinTTL + time.Minute).Milliseconds()
+	r = f.block(f.tx("admin", &types.NodeApprove{NodeID: id(0)}))[0]
+	wantCode(t, "approve expired", r, types.CodeConflict)
+	if !strings.Contains(r.Reason, "expired") {
+		t.Fatalf("approving an expired request: %q", r.Reason)
+	}
+	wantCode(t, "new join after expiry", f.block(f.tx("node-99", joinReq(f, "node-99", 98, "12D3KooWlate")))[0], types.CodeOK)
+	if pending() != 1 {
+		t.Fatalf("%d pending after the expired requests made room, want 1", pending())
+	}
+	if f.node(id(0)) != nil {
+		t.Fatal("an expired request's record stayed")
+	}
+	if rec, _ := GetNodeByPeer(f.view, peer(0)); rec != nil {
+		t.Fatal("an expired request's peer index stayed")
+	}
+	// The expired node asks again, same id and peer id, and is admitted.
+	wantCode(t, "rejoin", f.block(f.tx(id(0), joinReq(f, id(0), 77, peer(0))))[0], types.CodeOK)
+	f.block(f.tx("admin", &types.NodeApprove{NodeID: id(0)}), f.tx("admin2", &types.NodeApprove{NodeID: id(0)}))
+	if rec := f.node(id(0)); rec == nil || rec.Status != NodeAdmitted || !rec.PublicKey.Equal(f.keys[id(0)].Public()) {
+		t.Fatalf("rejoined node: %+v", rec)
+	}
+	// An admitted node's record never expires.
+	f.nowMs += 2 * PendingJoinTTL.Milliseconds()
+	wantCode(t, "join under an admitted id", f.block(f.tx(id(3), joinReq(f, id(3), 76, "12D3KooWother")))[0], types.CodeConflict)
 }
