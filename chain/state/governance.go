@@ -33,9 +33,9 @@ type NodeRecord struct {
 	Status    NodeStatus       `cbor:"7,keyasint" json:"status"`
 	Approvals []string         `cbor:"8,keyasint,omitempty" json:"approvals,omitempty"`
 	Removals  []string         `cbor:"9,keyasint,omitempty" json:"removals,omitempty"`
-	Reason    string           `cbor:"10,keyasint,omitempty" json:"reason,omitempty"` // removal reason
-	Height    uint64           `cbor:"11,keyasint" json:"height"`                     // requested at (0: genesis)
-	Updated   uint64           `cbor:"12,keyasint" json:"updated"`                    // last changed at
+	Reason    string           `cbor:"10,keyasint,omitempty" json:"reason,omitempty"`    // removal reason
+	Height    uint64           `cbor:"11,keyasint" json:"height"`                        // requested at (0: genesis)
+	Updated   uint64           `cbor:"12,keyasint" json:"updated"`                       // last changed at
 	Requested int64            `cbor:"13,keyasint,omitempty" json:"requested,omitempty"` // join request's block time, Unix ms
 }
 
