@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,6 +44,7 @@ type cluster struct {
 	p2p  *p2p.Node
 	reg  *chainRegistry
 	log  *slog.Logger
+	fwd  *forwarder
 	poke chan struct{}
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -79,6 +79,7 @@ func startP2P(cfg config.Config, g *state.Genesis, key *crypto.PrivateKey, log *
 		pc.HandshakeTimeout = pc.ReauthInterval / 2
 	}
 	pc.MaxTxBytes = max(g.Params.MaxTxBytes, 1024)
+	pc.MaxBatchBytes = max(pc.MaxBatchBytes, pc.MaxTxBytes+16)
 	pc.Logger = log
 	pn, err := p2p.New(pc, key, reg)
 	if err != nil {
@@ -98,10 +99,16 @@ func (c *cluster) run(n *Node) error {
 		return err
 	}
 	c.p2p.SetTxHandler(c.handleTx)
+	c.p2p.SetTxBatchHandler(c.handleTxBatch)
 	c.p2p.SetQueryHandler(c.handleQuery)
-	c.wg.Add(2)
+	c.fwd = newForwarder(c)
+	if err := c.fwd.register(n.reg); err != nil {
+		return err
+	}
+	c.wg.Add(3)
 	go c.followCommits()
 	go c.membershipLoop()
+	go c.fwd.run()
 	return nil
 }
 
@@ -484,48 +491,6 @@ func (c *cluster) leaderPeer(ctx context.Context) (string, error) {
 	}
 	return "", fmt.Errorf("%w: no leader is known", rpc.ErrUnavailable)
 }
-
-// forward checks tx locally and sends it to the leader.
-func (c *cluster) forward(ctx context.Context, tx *types.Tx) (types.Hash, error) {
-	h := tx.Hash()
-	if err := c.n.cons.CheckTx(tx); err != nil {
-		return h, err
-	}
-	raw := tx.Encode()
-	var lastErr error
-	for range 3 {
-		leader, err := c.leaderPeer(ctx)
-		if err != nil {
-			return h, err
-		}
-		if leader == string(c.p2p.ID()) { // we became leader meanwhile
-			return c.n.cons.Submit(ctx, tx)
-		}
-		pid, err := peer.Decode(leader)
-		if err != nil {
-			return h, fmt.Errorf("node: leader address %q: %w", leader, err)
-		}
-		res, err := c.p2p.ForwardTx(ctx, pid, raw)
-		if err == nil {
-			if len(res) != len(h) || types.Hash(res) != h {
-				return h, fmt.Errorf("%w: leader answered another tx hash", rpc.ErrUnavailable)
-			}
-			return h, nil
-		}
-		lastErr = err
-		if errors.Is(err, p2p.ErrRemote) && !isRetryable(err) {
-			return h, fmt.Errorf("%w: refused by the leader: %v", errForwardRefused, err)
-		}
-		select {
-		case <-ctx.Done():
-			return h, ctx.Err()
-		case <-time.After(forwardPause):
-		}
-	}
-	return h, fmt.Errorf("%w: forward to leader: %v", rpc.ErrUnavailable, lastErr)
-}
-
-var errForwardRefused = errors.New("node: forwarded tx refused")
 
 // isRetryable reports whether a remote refusal means "ask again" (leadership
 // moved, mempool full) rather than "this tx is bad".

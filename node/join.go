@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/node/config"
+	"github.com/medchain/medchain/node/rpc"
 	"github.com/medchain/medchain/p2p"
 )
 
@@ -136,4 +138,57 @@ func (n *Node) P2P() *p2p.Node {
 		return nil
 	}
 	return n.cl.p2p
+}
+
+// checkRemoval is the node's governance check on a node_remove tx, run at
+// submission on any node: it refuses a removal after which the voters of the
+// Raft configuration that answer now would not be a majority of the voters
+// that remain (the cluster would stop committing), and the removal of the
+// last voter. Removing a non-voter, a pending node or a node outside the
+// configuration is not checked here. The chain itself refuses removing the
+// last admitted voter (chain/state: the voter count), whichever node the tx
+// came through. Other txs pass.
+func (n *Node) checkRemoval(ctx context.Context, tx *types.Tx) error {
+	if n.cl == nil || tx == nil || tx.Type != types.TxNodeRemove {
+		return nil
+	}
+	p, err := tx.DecodePayload()
+	if err != nil {
+		return nil // CheckTx names the problem
+	}
+	rm, ok := p.(*types.NodeRemove)
+	if !ok {
+		return nil
+	}
+	st, err := n.ClusterStatus(ctx)
+	if err != nil {
+		return fmt.Errorf("node: check removal of %q: %w", rm.NodeID, err)
+	}
+	member, voters, live := false, 0, 0
+	for _, m := range st.Members {
+		if m.Suffrage != "voter" {
+			continue
+		}
+		if m.NodeID == rm.NodeID {
+			member = true
+			continue
+		}
+		voters++
+		if m.Error == "" && m.State != "" {
+			live++
+		}
+	}
+	quorum := voters/2 + 1
+	switch {
+	case !member:
+		return nil
+	case voters == 0:
+		return &rpc.Error{Code: rpc.CodeTxRejected, Msg: fmt.Sprintf(
+			"node: %q is the last voter: removing it would leave no node to order blocks; admit another voter first", rm.NodeID)}
+	case live < quorum:
+		return &rpc.Error{Code: rpc.CodeTxRejected, Msg: fmt.Sprintf(
+			"node: removing %q would leave %d voters of which %d answer now, and a quorum needs %d: bring the others back (medchain cluster status) before removing it",
+			rm.NodeID, voters, live, quorum)}
+	}
+	return nil
 }

@@ -248,6 +248,9 @@ var _ rpc.Ledger = (*Node)(nil)
 // Submit implements rpc.Ledger. On a follower of a p2p cluster the tx is
 // checked here (CheckTx) and forwarded to the leader.
 func (n *Node) Submit(ctx context.Context, tx *types.Tx) (types.Hash, error) {
+	if err := n.checkRemoval(ctx, tx); err != nil {
+		return tx.Hash(), err
+	}
 	h, err := n.cons.Submit(ctx, tx)
 	if errors.Is(err, consensus.ErrNotLeader) && n.cl != nil {
 		h, err = n.cl.forward(ctx, tx)
@@ -258,6 +261,9 @@ func (n *Node) Submit(ctx context.Context, tx *types.Tx) (types.Hash, error) {
 // SubmitAndWait implements rpc.Ledger. On a follower of a p2p cluster the tx
 // is forwarded to the leader and the commit is awaited locally.
 func (n *Node) SubmitAndWait(ctx context.Context, tx *types.Tx) (rpc.Receipt, error) {
+	if err := n.checkRemoval(ctx, tx); err != nil {
+		return rpc.Receipt{}, err
+	}
 	if n.cl != nil && !n.cons.IsLeader() {
 		h, err := n.cl.forward(ctx, tx)
 		var te *state.TxError

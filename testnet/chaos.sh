@@ -29,7 +29,7 @@ L=${leader#node-}
 F=$((L % TOTAL + 1))
 lpid=$(node_pid "$L") || die "leader node-$L has no live PID in $RUN"
 log "leader is node-$L (pid $lpid); load goes through node-$F"
-"$BIN" --rpc "$(rpc_url "$F")" --data-dir "$DATA/node-1" --timeout 10m bench -n "$TXS" -c 8 --batch 100 --json >"$RUN/chaos-bench.json" 2>"$RUN/chaos-bench.log" &
+"$BIN" --rpc "$(rpc_url "$F")" --ca "$(ca_of "$(rpc_url "$F")")" --data-dir "$DATA/node-1" --timeout 10m bench -n "$TXS" -c 8 --batch 100 --json >"$RUN/chaos-bench.json" 2>"$RUN/chaos-bench.log" &
 bench=$!
 trap 'kill $bench 2>/dev/null || true' EXIT
 sleep 2

@@ -18,6 +18,10 @@ load_env() {
 
 rpc_url() { echo "https://127.0.0.1:$((RPC_PORT + $1 - 1))"; }
 
+# ca_of URL prints the CA certificate of the node serving URL (each node's
+# data dir has its own dev CA).
+ca_of() { echo "$DATA/node-$((${1##*:} - RPC_PORT + 1))/tls/ca.crt"; }
+
 # node_pid N prints node N's PID if it is alive.
 node_pid() {
 	f="$RUN/node-$1.pid"
@@ -35,12 +39,12 @@ start_node() {
 
 # leader_id URL prints the leader's node id as the node at URL sees it ("" if none).
 leader_id() {
-	"$BIN" --rpc "$1" --timeout 3s cluster status --json 2>/dev/null | grep -o '"leader": *"[^"]*"' | head -1 | sed 's/.*: *"\(.*\)"/\1/'
+	"$BIN" --rpc "$1" --ca "$(ca_of "$1")" --timeout 3s cluster status --json 2>/dev/null | grep -o '"leader": *"[^"]*"' | head -1 | sed 's/.*: *"\(.*\)"/\1/'
 }
 
 # head_hash URL prints "height hash" of the node at URL.
 head_hash() {
-	"$BIN" --rpc "$1" --timeout 3s query head --json 2>/dev/null | tr -d '\n ' | sed -n 's/.*"height":\([0-9]*\).*"hash":"\([0-9a-f]*\)".*/\1 \2/p'
+	"$BIN" --rpc "$1" --ca "$(ca_of "$1")" --timeout 3s query head --json 2>/dev/null | tr -d '\n ' | sed -n 's/.*"height":\([0-9]*\).*"hash":"\([0-9a-f]*\)".*/\1 \2/p'
 }
 
 # wait_leader SECONDS: wait until a running node reports a leader; prints its node id.

@@ -33,4 +33,4 @@ node_pid "$NODE" >/dev/null || die "node-$NODE is not running"
 url=$(rpc_url "$NODE")
 log "bench: $TXS txs, $CLIENTS clients, batches of $BATCH against node-$NODE ($url)"
 # shellcheck disable=SC2086
-exec "$BIN" --rpc "$url" --data-dir "$DATA/node-1" --timeout 10m bench -n "$TXS" -c "$CLIENTS" --batch "$BATCH" $JSON
+exec "$BIN" --rpc "$url" --ca "$(ca_of "$url")" --data-dir "$DATA/node-1" --timeout 10m bench -n "$TXS" -c "$CLIENTS" --batch "$BATCH" $JSON

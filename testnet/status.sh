@@ -24,7 +24,7 @@ TOTAL=$(ls "$RUN"/node-*.pid 2>/dev/null | wc -l)
 for i in $(seq 1 "$TOTAL"); do
 	if node_pid "$i" >/dev/null; then
 		# shellcheck disable=SC2086
-		"$BIN" --rpc "$(rpc_url "$i")" cluster status $JSON || die "node-$i did not answer"
+		"$BIN" --rpc "$(rpc_url "$i")" --ca "$(ca_of "$(rpc_url "$i")")" cluster status $JSON || die "node-$i did not answer"
 		[ -n "$JSON" ] && exit 0
 		echo
 		for j in $(seq 1 "$TOTAL"); do
