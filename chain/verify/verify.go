@@ -353,8 +353,8 @@ func (v *verifier) signerKeys(b *types.Block) map[string]*crypto.PublicKey {
 	return keys
 }
 
-// checkSignatures verifies every tx signature in parallel against the
-// signer's key at the previous height (keys, from signerKeys). A signer
+// checkSignatures verifies every tx signature in parallel against the key
+// that signs for its signer at the block's height (keys, from signerKeys). A signer
 // registered in this very block has no key yet there: reexecuted checks
 // those against the result.
 func (v *verifier) checkSignatures(b *types.Block, keys map[string]*crypto.PublicKey) []bool {
