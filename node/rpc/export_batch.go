@@ -3,7 +3,10 @@ package rpc
 import (
 	"cmp"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -14,8 +17,9 @@ import (
 
 // How patient_export reads the chain in bulk. An export of n entries would
 // otherwise cost n tx-index reads, n leaf-index reads and about n·log2(size)
-// point reads of log nodes; here each block is decoded once and every log
-// node any proof needs is read once, in key order, through one cursor.
+// point reads of log nodes; here each block is read and decoded once (a few at
+// a time, on every core) and every log node any proof needs is read once, in
+// key order, through one cursor.
 
 // exportRef is an entry the state lists for the patient, before its tx and
 // proof are read. index is the tx's position in its block, or -1 when the
@@ -41,16 +45,18 @@ type exportTx struct {
 // was read). A tx that does not hash to its ref is corruption.
 func resolveExportTxs(r Reader, refs []exportRef, logSize uint64) ([]exportTx, error) {
 	out := make([]exportTx, 0, len(refs))
-	var b *types.Block // the last block read: refs come in height order
-	for _, ref := range refs {
+	blocks := map[uint64]*types.Block{} // the current window of blocks
+	for i, ref := range refs {
 		var e exportTx
 		e.exportRef = ref
 		if ref.index >= 0 {
-			if b == nil || b.Header.Height != ref.height {
+			b, ok := blocks[ref.height]
+			if !ok {
 				var err error
-				if b, err = r.Block(ref.height); err != nil {
+				if blocks, err = readBlockWindow(r, refs[i:]); err != nil {
 					return nil, err
 				}
+				b = blocks[ref.height]
 			}
 			if ref.index >= int64(len(b.Txs)) {
 				return nil, fmt.Errorf("%w: state names tx %d of block %d, which has %d", store.ErrCorrupt, ref.index, ref.height, len(b.Txs))
@@ -76,6 +82,47 @@ func resolveExportTxs(r Reader, refs []exportRef, logSize uint64) ([]exportTx, e
 		}
 	}
 	return out, nil
+}
+
+// readBlockWindow reads the blocks of the next few distinct heights refs
+// name (two per core, the first being refs[0]'s), one goroutine per core:
+// reading and decoding blocks is most of an export's work.
+func readBlockWindow(r Reader, refs []exportRef) (map[uint64]*types.Block, error) {
+	workers := runtime.GOMAXPROCS(0)
+	var heights []uint64
+	seen := map[uint64]bool{}
+	for _, ref := range refs {
+		if ref.index < 0 || seen[ref.height] {
+			continue
+		}
+		if len(heights) == 2*workers {
+			break
+		}
+		seen[ref.height] = true
+		heights = append(heights, ref.height)
+	}
+	got := make([]*types.Block, len(heights))
+	errs := make([]error, len(heights))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, len(heights)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(heights); i = int(next.Add(1)) - 1 {
+				got[i], errs[i] = r.Block(heights[i])
+			}
+		}()
+	}
+	wg.Wait()
+	m := make(map[uint64]*types.Block, len(heights))
+	for i, h := range heights {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		m[h] = got[i]
+	}
+	return m, nil
 }
 
 // logNodeReader is implemented by readers that can stream stored log nodes
