@@ -30,4 +30,14 @@
 // recipient's. mfa_enroll, signed by a node, stores an identity's seed sealed
 // under the cluster key (its header must name the cluster key id) once;
 // mfa_reset by an admin clears it.
+//
+// # Key rotation (tx type 24)
+//
+// identity_rotate_key replaces an identity's key: the tx is signed by the
+// current key and the payload carries a proof by the new key. The record keeps
+// every retired key with the heights it signed at; the new key signs from the
+// next block. Every signature check uses Identity.KeyAt(height), and the
+// executor re-checks the signatures of signers rotated within two timestamp
+// windows even when the block does not ask for signature checks (rotation.go
+// explains why). Node identities do not rotate.
 package state

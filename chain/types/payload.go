@@ -50,6 +50,8 @@ func NewPayload(t TxType) Payload {
 		return new(ContractRetire)
 	case TxReviewRecord:
 		return new(ReviewRecord)
+	case TxIdentityRotateKey:
+		return new(IdentityRotateKey)
 	}
 	return nil
 }

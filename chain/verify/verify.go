@@ -250,7 +250,7 @@ func (v *verifier) checkProposer(b *types.Block) {
 	case !id.HasRole(types.RoleNode):
 		v.fault(h, "proposer %q does not hold the node role", b.Header.Proposer)
 	default:
-		if err := crypto.Verify(id.PublicKey, b.Header.SignBytes(), b.Signature); err != nil {
+		if err := crypto.Verify(id.KeyAt(h), b.Header.SignBytes(), b.Signature); err != nil {
 			v.fault(h, "header signature of %q: %v", b.Header.Proposer, err)
 		}
 	}
@@ -331,8 +331,11 @@ func (v *verifier) checkTxIndex(b *types.Block, hashes []types.Hash) {
 	}
 }
 
-// signerKeys returns the key of each distinct signer of b in the state at
-// the previous height (nil for a signer unknown there).
+// signerKeys returns the key that signs for each distinct signer of b at
+// b's height (state.Identity.KeyAt), read from the state at the previous
+// height or, from a later start, at the head: a key rotated after b does not
+// invalidate it, and a retired key does not sign after its rotation (nil for
+// a signer unknown there).
 func (v *verifier) signerKeys(b *types.Block) map[string]*crypto.PublicKey {
 	view := v.identityView()
 	keys := make(map[string]*crypto.PublicKey, 4)
@@ -342,15 +345,16 @@ func (v *verifier) signerKeys(b *types.Block) map[string]*crypto.PublicKey {
 		}
 		var k *crypto.PublicKey
 		if id, err := state.GetIdentity(view, tx.Signer); err == nil && id != nil {
-			k = &id.PublicKey
+			key := id.KeyAt(b.Header.Height)
+			k = &key
 		}
 		keys[tx.Signer] = k
 	}
 	return keys
 }
 
-// checkSignatures verifies every tx signature in parallel against the
-// signer's key at the previous height (keys, from signerKeys). A signer
+// checkSignatures verifies every tx signature in parallel against the key
+// that signs for its signer at the block's height (keys, from signerKeys). A signer
 // registered in this very block has no key yet there: reexecuted checks
 // those against the result.
 func (v *verifier) checkSignatures(b *types.Block, keys map[string]*crypto.PublicKey) []bool {
@@ -407,7 +411,7 @@ func (v *verifier) reexecuted(b *types.Block, hashes []types.Hash, out *state.Ou
 			// Either a bad signature, or a signer registered in this block:
 			// check against the key the block leaves.
 			id, _ := state.GetIdentity(v.scratch, b.Txs[i].Signer)
-			if id == nil || b.Txs[i].VerifySignature(id.PublicKey) != nil {
+			if id == nil || b.Txs[i].VerifySignature(id.KeyAt(h)) != nil {
 				v.fault(h, "tx %d (%s) was applied but its signature does not verify against %q", i, hashes[i], b.Txs[i].Signer)
 			}
 		}
