@@ -47,6 +47,8 @@ func NewPayload(t TxType) Payload {
 		return new(ContractRetire)
 	case TxReviewRecord:
 		return new(ReviewRecord)
+	case TxPatientErase:
+		return new(PatientErase)
 	}
 	return nil
 }
