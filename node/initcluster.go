@@ -193,6 +193,9 @@ func InitCluster(opts ClusterInitOptions) (*ClusterInitResult, error) {
 		}
 		res.Configs = append(res.Configs, cfg)
 	}
+	if err := shareClusterKey(res.Configs, opts.ChainID); err != nil { // pseudonym vault (issue 6)
+		return nil, err
+	}
 	return res, nil
 }
 

@@ -101,6 +101,9 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 	}
 	cc := consensusConfig(cfg, log)
 	cc.Metrics = m
+	if cc.ClusterKey, err = openClusterKey(cfg, g.ChainID); err != nil { // pseudonyms (node/pseudonym.go)
+		return nil, err
+	}
 	trans := opts.Transport
 	var cl *cluster
 	if trans == nil && cfg.P2P.Enabled {
@@ -296,6 +299,7 @@ func (n *Node) Verify(ctx context.Context, opts verify.Options, progress func(do
 			return err
 		}
 		defer snap.Close()
+		opts.Opener = verifyOpener{n} // redacted txs: check their originals while keys exist
 		rep, err = verify.Verify(ctx, snap, opts, progress)
 		return err
 	})

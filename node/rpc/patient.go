@@ -135,6 +135,10 @@ func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
 	if !ok {
 		return nil, &Error{Code: CodeUnavailable, Msg: "unavailable: this node has no key to sign exports"}
 	}
+	pid, err := patientID(l, p.Patient) // an erased patient's export is refused
+	if err != nil {
+		return nil, err
+	}
 	r := l.Reader()
 	head, ok := r.Head()
 	if !ok {
@@ -148,6 +152,9 @@ func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
 	add := func(kind string, h types.Hash, height uint64, t int64, decision string) error {
 		tx, _, _, _, err := r.Tx(h)
 		if err != nil {
+			return err
+		}
+		if tx, err = signedTx(l, tx); err != nil { // a redacted tx: the signed one, whose hash the log holds
 			return err
 		}
 		idx, err := r.LeafIndex(h)
@@ -169,9 +176,12 @@ func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
 	// The audit trail, every page.
 	var audits []state.AuditEntry
 	for cursor := ""; ; {
-		page, err := state.Trail(r, r, state.TrailQuery{ID: p.Patient, Cursor: cursor, Limit: state.MaxTrailLimit})
+		page, err := state.Trail(r, r, state.TrailQuery{ID: pid, Cursor: cursor, Limit: state.MaxTrailLimit})
 		if err != nil {
 			return nil, toRPC(err)
+		}
+		if err := openEntries(l, page.Entries); err != nil {
+			return nil, err
 		}
 		audits = append(audits, page.Entries...)
 		if cursor = page.Next; cursor == "" {
