@@ -25,6 +25,7 @@ left: follow it with medchain patient erasure-status.`,
 			if patient == "" || reason == "" {
 				return fmt.Errorf("--patient and --reason are required")
 			}
+			g.out = cmd.OutOrStdout()
 			return g.send(&s, &types.PatientErase{Patient: patient, Reason: reason})
 		},
 	}
@@ -46,6 +47,7 @@ Each node answers for itself: ask every node of a cluster.`,
 			if patient == "" {
 				return fmt.Errorf("--patient is required")
 			}
+			g.out = cmd.OutOrStdout()
 			return g.withClient(func(ctx context.Context, c *client.Client) error {
 				st, err := c.ErasureStatus(ctx, patient)
 				if err != nil {
