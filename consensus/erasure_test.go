@@ -133,8 +133,29 @@ func TestErasureLeavesNoKeyOnAnyNode(t *testing.T) {
 	if _, err := erase("mrn-unknown"); !errors.As(err, &te) || te.Code != types.CodeNotFound {
 		t.Fatalf("erasure of an unknown patient: %v", err)
 	}
-	if r, err := erase("mrn-0"); err != nil || !r.Result.OK() {
+	// The erasure, with an event about the patient racing it: the event
+	// lands before it (ok), after it in the same pipeline (recorded as
+	// refused, with a receipt) or is refused at admission; never lost.
+	l := c.WaitLeader(10 * time.Second)
+	etx := c.SignTx("po-1", po, &types.PatientErase{Patient: "mrn-0", Reason: "gdpr-art17"})
+	if _, err := l.Submit(ctx, etx); err != nil {
+		t.Fatalf("erasure: %v", err)
+	}
+	race := c.SignTx("dr-1", dr, consensustest.Audit("dr-1", "mrn-0", 77))
+	_, raceErr := l.Submit(ctx, race)
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if r, err := l.WaitTx(wctx, etx.Hash()); err != nil || !r.Result.OK() {
 		t.Fatalf("erasure: %v %+v", err, r)
+	}
+	if raceErr == nil {
+		r, err := l.WaitTx(wctx, race.Hash())
+		if err != nil {
+			t.Fatalf("an event racing the erasure got no receipt: %v", err)
+		}
+		t.Logf("event racing the erasure: %s %s", r.Result.Code, r.Result.Reason)
+	} else if !errors.As(raceErr, &te) || te.Code != types.CodeConflict {
+		t.Fatalf("event racing the erasure refused with %v", raceErr)
 	}
 	c.WaitHeight(c.WaitLeader(10*time.Second).Height(), 20*time.Second)
 	if _, err := erase("mrn-0"); !errors.As(err, &te) || te.Code != types.CodeConflict {

@@ -206,22 +206,16 @@ func (p *pseudonymizer) admit(st *store.Store, tx *types.Tx) error {
 // and the patient keys first drawn for this block. inflight are the blocks
 // still in Raft that this block builds on (oldest first): their keys and
 // erasures count as if applied. A tx that cannot be recorded (its patient is
-// erased, or an erasure of an unknown patient) is left out and reported in
-// refused; the rest keep their order.
+// erased and its mapping already deleted, or an erasure of an unknown
+// patient: both refused at admission, so only a tx admitted just before the
+// erasure applied) is left out and reported in refused; the rest keep their
+// order.
 func (p *pseudonymizer) redact(st *store.Store, txs []*types.Tx, hashes []types.Hash, inflight []*flight) (out []*types.Tx, outHashes []types.Hash, keys []PatientKey, refused map[types.Hash]error, err error) {
 	fresh := map[[32]byte]*mapping{}
 	flying := map[[32]byte]PatientKey{}
-	erasing := map[string]bool{} // pseudonyms erased by blocks in flight
 	for _, fl := range inflight {
 		for _, k := range fl.keys {
 			flying[k.MAC] = k
-		}
-		for i, tx := range fl.block.Txs {
-			if tx.Type == types.TxPatientErase && fl.block.Results[i].OK() {
-				if pl, err := tx.DecodePayload(); err == nil {
-					erasing[types.PatientOf(pl)] = true
-				}
-			}
 		}
 	}
 	resolve := func(patient string, create bool) (*mapping, error) {
@@ -239,9 +233,10 @@ func (p *pseudonymizer) redact(st *store.Store, txs []*types.Tx, hashes []types.
 			}
 		}
 		if e != nil {
-			if erasing[e.Pseudonym] {
-				return nil, ErrPatientErased
-			}
+			// A patient whose erasure is in a block still in flight keeps
+			// resolving: the executor then refuses the tx deterministically
+			// (the erasure is in the state it builds on) and the block
+			// records the refusal with its receipt.
 			dk, err := p.unwrap(e.Pseudonym, e.Wrapped)
 			if err != nil {
 				return nil, err
