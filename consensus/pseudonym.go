@@ -162,21 +162,31 @@ func (p *pseudonymizer) unwrap(pseudonym string, wrapped []byte) (*seal.DataKey,
 // lookup resolves the MAC of a patient id in the vault: the mapping, or
 // ErrPatientErased, or (nil, nil) if the patient is new.
 func lookupVault(st *store.Store, mac [32]byte) (*vaultEntry, error) {
-	if _, found, err := st.VaultGet(vaultKey(vaultTombstone, mac[:])); err != nil || found {
-		if err != nil {
-			return nil, err
-		}
-		return nil, ErrPatientErased
-	}
+	// A mapping and a tombstone never coexist: a known patient costs one read.
 	b, found, err := st.VaultGet(vaultKey(vaultMapping, mac[:]))
-	if err != nil || !found {
+	if err != nil {
 		return nil, err
+	}
+	if !found {
+		return nil, erasedOrNew(st, mac)
 	}
 	var e vaultEntry
 	if err := codec.Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("%w: corrupt vault entry: %v", state.ErrIO, err)
 	}
 	return &e, nil
+}
+
+// erasedOrNew returns ErrPatientErased if mac is tombstoned, else nil.
+func erasedOrNew(st *store.Store, mac [32]byte) error {
+	_, found, err := st.VaultGet(vaultKey(vaultTombstone, mac[:]))
+	if err != nil {
+		return err
+	}
+	if found {
+		return ErrPatientErased
+	}
+	return nil
 }
 
 // admit refuses, at admission, a tx about an erased patient and an erasure
@@ -190,7 +200,13 @@ func (p *pseudonymizer) admit(st *store.Store, tx *types.Tx) error {
 	if err != nil {
 		return err
 	}
-	e, err := lookupVault(st, p.key.MAC([]byte(types.PatientOf(pl))))
+	mac := p.key.MAC([]byte(types.PatientOf(pl)))
+	var e *vaultEntry
+	if tx.Type == types.TxPatientErase {
+		e, err = lookupVault(st, mac)
+	} else {
+		err = erasedOrNew(st, mac) // one read: only an erased patient is refused
+	}
 	switch {
 	case errors.Is(err, ErrPatientErased):
 		return &state.TxError{Code: types.CodeConflict, Reason: fmt.Sprintf("patient %q is erased: nothing more is recorded about them", types.PatientOf(pl))}
@@ -296,7 +312,7 @@ func (p *pseudonymizer) redact(st *store.Store, txs []*types.Tx, hashes []types.
 		if serr != nil {
 			return nil, nil, nil, nil, fmt.Errorf("consensus: seal payload: %w", serr)
 		}
-		rtx, rerr := types.Redact(tx, pl, m.pseudonym, sealed)
+		rtx, rerr := types.Redact(tx, hashes[i], pl, m.pseudonym, sealed)
 		if rerr != nil {
 			return nil, nil, nil, nil, rerr
 		}

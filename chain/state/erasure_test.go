@@ -20,7 +20,7 @@ func erasureFixture(t *testing.T) *fixture {
 // proposer stores it, under pseudonym.
 func (f *fixture) redacted(signer string, p types.Payload, pseudonym string) *types.Tx {
 	tx := f.tx(signer, p)
-	r, err := types.Redact(tx, p, pseudonym, []byte("sealed-bytes"))
+	r, err := types.Redact(tx, tx.Hash(), p, pseudonym, []byte("sealed-bytes"))
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package types
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/base32"
 	"fmt"
 	"strings"
@@ -155,10 +157,10 @@ func checkRedacted(p Payload) error {
 	return nil
 }
 
-// Redact returns the redacted form of the signed tx tx, whose payload p names
-// the patient, with pseudonym and sealed (p's encoding sealed with the
-// patient's key and RedactionAAD(tx.Hash())).
-func Redact(tx *Tx, p Payload, pseudonym string, sealed []byte) (*Tx, error) {
+// Redact returns the redacted form of the signed tx tx (whose hash is h),
+// whose payload p names the patient, with pseudonym and sealed (p's encoding
+// sealed with the patient's key and RedactionAAD(h)).
+func Redact(tx *Tx, h Hash, p Payload, pseudonym string, sealed []byte) (*Tx, error) {
 	rp, err := RedactPayload(p, pseudonym)
 	if err != nil {
 		return nil, err
@@ -169,7 +171,7 @@ func Redact(tx *Tx, p Payload, pseudonym string, sealed []byte) (*Tx, error) {
 	}
 	r := tx.Clone()
 	r.Payload = enc
-	r.Redaction = &Redaction{Original: tx.Hash(), Sealed: bytes.Clone(sealed)}
+	r.Redaction = &Redaction{Original: h, Sealed: bytes.Clone(sealed)}
 	return r, nil
 }
 
@@ -210,13 +212,32 @@ const bodyDomain = "medchain/tx-redacted/v1\x00"
 
 // BodyHash is what a block's tx root commits to for tx: its hash for an
 // ordinary tx (which covers everything but the signature), and for a
-// redacted tx SHA-256 of its whole encoding, so the header commits to the
-// redacted bytes actually stored while the log keeps the signed tx's hash.
+// redacted tx a hash of every stored field, so the header commits to the
+// redacted bytes actually stored while the log keeps the signed tx's hash:
+//
+//	SHA-256(domain || original hash || type || alg || timestamp u64 || nonce u64 ||
+//	        for chain id, signer, payload, sealed, signature: len u32 || bytes)
 func (tx *Tx) BodyHash() Hash {
 	if tx.Redaction == nil {
 		return tx.Hash()
 	}
-	return HashBytes(append([]byte(bodyDomain), tx.Encode()...))
+	h := sha256.New()
+	var b [8]byte
+	h.Write([]byte(bodyDomain))
+	h.Write(tx.Redaction.Original[:])
+	h.Write([]byte{byte(tx.Type), byte(tx.Signature.Algorithm)})
+	binary.BigEndian.PutUint64(b[:], uint64(tx.Timestamp))
+	h.Write(b[:])
+	binary.BigEndian.PutUint64(b[:], tx.Nonce)
+	h.Write(b[:])
+	for _, f := range [][]byte{[]byte(tx.ChainID), []byte(tx.Signer), tx.Payload, tx.Redaction.Sealed, tx.Signature.Sig} {
+		binary.BigEndian.PutUint32(b[:4], uint32(len(f)))
+		h.Write(b[:4])
+		h.Write(f)
+	}
+	var out Hash
+	h.Sum(out[:0])
+	return out
 }
 
 // TxRoot returns the tx root of a block's txs whose hashes (Tx.Hash) are

@@ -20,7 +20,7 @@ func redactedAudit(t *testing.T) (signed, redacted *Tx) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	redacted, err = Redact(signed, p, NewPseudonym([PseudonymSize]byte{1, 2, 3}), fakeSealed(signed.Payload))
+	redacted, err = Redact(signed, signed.Hash(), p, NewPseudonym([PseudonymSize]byte{1, 2, 3}), fakeSealed(signed.Payload))
 	if err != nil {
 		t.Fatal(err)
 	}
