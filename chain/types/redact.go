@@ -3,8 +3,8 @@ package types
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/base32"
+	"encoding/binary"
 	"fmt"
 	"strings"
 
