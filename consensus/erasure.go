@@ -378,11 +378,11 @@ func (n *Node) Patient(patient string) (pseudonym string, key *seal.DataKey, err
 	return e.Pseudonym, k, nil
 }
 
-// OpenSealed opens a redacted tx's sealed payload (its hash is original)
-// recorded under pseudonym, with that patient's key: the signed payload.
-// ErrPatientErased once the key is destroyed (the mapping of an erased
-// patient is gone, so the pseudonym no longer resolves).
-func (n *Node) OpenSealed(pseudonym string, sealed []byte, original types.Hash) ([]byte, error) {
+// PseudonymKey returns the data key of the patient recorded under
+// pseudonym. ErrPatientErased once the key is destroyed (the mapping of an
+// erased patient is gone, so the pseudonym no longer resolves). The key is
+// the caller's for one request: never keep it, an erasure must be final.
+func (n *Node) PseudonymKey(pseudonym string) (*seal.DataKey, error) {
 	if n.pseudo == nil {
 		return nil, ErrNoClusterKey
 	}
@@ -403,7 +403,14 @@ func (n *Node) OpenSealed(pseudonym string, sealed []byte, original types.Hash) 
 	if e == nil || e.Pseudonym != pseudonym {
 		return nil, ErrPatientErased // only an erasure deletes a pseudonym's mapping
 	}
-	k, err := n.pseudo.unwrap(e.Pseudonym, e.Wrapped)
+	return n.pseudo.unwrap(e.Pseudonym, e.Wrapped)
+}
+
+// OpenSealed opens a redacted tx's sealed payload (its hash is original)
+// recorded under pseudonym, with that patient's key: the signed payload.
+// ErrPatientErased once the key is destroyed.
+func (n *Node) OpenSealed(pseudonym string, sealed []byte, original types.Hash) ([]byte, error) {
+	k, err := n.PseudonymKey(pseudonym)
 	if err != nil {
 		return nil, err
 	}

@@ -80,10 +80,15 @@ func (n *Node) Pseudonym(patient string) (string, error) {
 	return ps, nil
 }
 
-// OpenSealed implements rpc.Pseudonyms.
-func (n *Node) OpenSealed(pseudonym string, sealed []byte, original types.Hash) ([]byte, error) {
-	b, err := n.cons.OpenSealed(pseudonym, sealed, original)
-	return b, pseudonymErr(err)
+// Opener implements rpc.Pseudonyms: one key lookup for a whole request.
+func (n *Node) Opener(pseudonym string) (func(sealed []byte, original types.Hash) ([]byte, error), error) {
+	k, err := n.cons.PseudonymKey(pseudonym)
+	if err != nil {
+		return nil, pseudonymErr(err)
+	}
+	return func(sealed []byte, original types.Hash) ([]byte, error) {
+		return k.Open(sealed, types.RedactionAAD(original))
+	}, nil
 }
 
 // Unredact implements rpc.Pseudonyms.

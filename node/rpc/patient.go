@@ -149,12 +149,24 @@ func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
 		return nil, toRPC(err)
 	}
 	body := ExportBody{Version: ExportVersion, ChainID: l.Genesis().ChainID, Patient: p.Patient, Head: hb.Header, HeadSignature: hb.Signature}
+	open, err := patientOpener(l, pid) // the patient's key, looked up once
+	if err != nil {
+		return nil, err
+	}
 	add := func(kind string, h types.Hash, height uint64, t int64, decision string) error {
 		tx, _, _, _, err := r.Tx(h)
 		if err != nil {
 			return err
 		}
-		if tx, err = signedTx(l, tx); err != nil { // a redacted tx: the signed one, whose hash the log holds
+		if tx.Redaction != nil && open != nil { // a redacted tx: the signed one, whose hash the log holds
+			payload, err := open(tx.Redaction.Sealed, tx.Redaction.Original)
+			if err != nil {
+				return err
+			}
+			if tx, err = types.Unredact(tx, payload); err != nil {
+				return err
+			}
+		} else if tx, err = signedTx(l, tx); err != nil {
 			return err
 		}
 		idx, err := r.LeafIndex(h)
@@ -180,8 +192,18 @@ func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
 		if err != nil {
 			return nil, toRPC(err)
 		}
-		if err := openEntries(l, page.Entries); err != nil {
-			return nil, err
+		for i := range page.Entries {
+			if e := &page.Entries[i]; e.Sealed != nil && open != nil {
+				payload, err := open(e.Sealed, e.TxHash)
+				if err != nil {
+					return nil, toRPC(err)
+				}
+				var rec types.AuditRecord
+				if err := codec.Unmarshal(payload, &rec); err != nil {
+					return nil, toRPC(fmt.Errorf("sealed audit event %s: %w", e.TxHash, err))
+				}
+				e.Record, e.Sealed = rec, nil
+			}
 		}
 		audits = append(audits, page.Entries...)
 		if cursor = page.Next; cursor == "" {

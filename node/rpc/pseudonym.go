@@ -26,10 +26,11 @@ type Pseudonyms interface {
 	// ErrPatientErased if the patient is erased, an error wrapping ErrNotFound
 	// if the id was never recorded under a pseudonym.
 	Pseudonym(patient string) (string, error)
-	// OpenSealed opens the sealed payload of a redacted tx (its hash is
-	// original) recorded under pseudonym: the signed payload.
-	// ErrPatientErased once the patient's key is destroyed.
-	OpenSealed(pseudonym string, sealed []byte, original types.Hash) ([]byte, error)
+	// Opener returns a function that opens the sealed payloads of redacted
+	// txs recorded under pseudonym (given each tx's hash): the signed
+	// payloads. The key is looked up once; the function is valid for one
+	// request. ErrPatientErased once the patient's key is destroyed.
+	Opener(pseudonym string) (func(sealed []byte, original types.Hash) ([]byte, error), error)
 	// Unredact rebuilds the signed tx a redacted tx stands for (hash checked).
 	// ErrPatientErased once the patient's key is destroyed.
 	Unredact(tx *types.Tx) (*types.Tx, error)
@@ -80,34 +81,45 @@ func patientID(l Ledger, patient string) (string, error) {
 	return "", toRPC(err)
 }
 
-// openEntry replaces a redacted audit entry's record by the signed one when
-// the patient's key is still there; an erased patient's entry stays redacted
-// (pseudonym, no personal field).
-func openEntry(l Ledger, e *state.AuditEntry) error {
-	ps, ok := l.(Pseudonyms)
-	if !ok || e.Sealed == nil {
-		return nil
-	}
-	payload, err := ps.OpenSealed(e.Record.Patient, e.Sealed, e.TxHash)
-	if errors.Is(err, ErrPatientErased) {
-		return nil
-	}
-	if err != nil {
-		return toRPC(err)
-	}
-	var rec types.AuditRecord
-	if err := codec.Unmarshal(payload, &rec); err != nil {
-		return toRPC(fmt.Errorf("sealed audit event %s: %w", e.TxHash, err))
-	}
-	e.Record, e.Sealed = rec, nil
-	return nil
-}
-
+// openEntries replaces each redacted audit entry's record by the signed one
+// while its patient's key exists (one key lookup per patient per call); an
+// erased patient's entries stay redacted (pseudonym, no personal field).
 func openEntries(l Ledger, es []state.AuditEntry) error {
+	ps, ok := l.(Pseudonyms)
+	if !ok {
+		return nil
+	}
+	type opener = func([]byte, types.Hash) ([]byte, error)
+	openers := map[string]opener{} // nil: erased
 	for i := range es {
-		if err := openEntry(l, &es[i]); err != nil {
-			return err
+		e := &es[i]
+		if e.Sealed == nil {
+			continue
 		}
+		open, seen := openers[e.Record.Patient]
+		if !seen {
+			var err error
+			open, err = ps.Opener(e.Record.Patient)
+			switch {
+			case errors.Is(err, ErrPatientErased):
+				open = nil
+			case err != nil:
+				return toRPC(err)
+			}
+			openers[e.Record.Patient] = open
+		}
+		if open == nil {
+			continue
+		}
+		payload, err := open(e.Sealed, e.TxHash)
+		if err != nil {
+			return toRPC(fmt.Errorf("sealed audit event %s: %w", e.TxHash, err))
+		}
+		var rec types.AuditRecord
+		if err := codec.Unmarshal(payload, &rec); err != nil {
+			return toRPC(fmt.Errorf("sealed audit event %s: %w", e.TxHash, err))
+		}
+		e.Record, e.Sealed = rec, nil
 	}
 	return nil
 }
@@ -146,4 +158,21 @@ func (a *PatientAPI) ErasureStatus(p ErasureStatusParams) (*ErasureStatus, error
 		return nil, toRPC(err)
 	}
 	return st, nil
+}
+
+// patientOpener returns the opener of the patient recorded under id (a
+// pseudonym), or nil when id is not one (records in clear).
+func patientOpener(l Ledger, id string) (func([]byte, types.Hash) ([]byte, error), error) {
+	ps, ok := l.(Pseudonyms)
+	if !ok || !types.IsPseudonym(id) {
+		return nil, nil
+	}
+	open, err := ps.Opener(id)
+	if errors.Is(err, ErrPatientErased) {
+		return nil, erasedError(id)
+	}
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	return open, nil
 }
