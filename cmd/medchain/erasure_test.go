@@ -62,4 +62,10 @@ func TestPatientEraseAndErasureStatus(t *testing.T) {
 	if out, err := cli("erase", "--patient", "patient123", "--reason", "gdpr-art17"); err == nil || !strings.Contains(err.Error()+out, "erased") {
 		t.Fatalf("second erasure: %v\n%s", err, out)
 	}
+	// medchain verify passes after the erasure and says what it could only attest.
+	vout, err := runCmd(t, nil, "--rpc", n.URL, "--data-dir", n.Config.Node.DataDir, "verify")
+	if err != nil || !strings.Contains(string(vout), "Chain verification OK") ||
+		!strings.Contains(string(vout), "attested by the proposer only (key erased or not available): 2") {
+		t.Fatalf("verify after erasure: %v\n%s", err, vout)
+	}
 }
