@@ -81,7 +81,8 @@ func notErased(o *overlay, patient string) error {
 // pseudonym: the proposer checked the signer against the patient id at
 // admission (CheckTx runs on the signed tx), and execution checks what it
 // can see, that the signer speaks for some patient; the link is attested by
-// the proposer's header signature (invariant: chain/state doc.go).
+// the proposer's header signature (docs/ARCHITECTURE.md, "Pseudonyms and
+// crypto-shredding").
 func authorizeErase(signer *Identity, tx *types.Tx, p types.Payload) error {
 	if signer.HasRole(types.RolePrivacyOfficer) {
 		return nil
