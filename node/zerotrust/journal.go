@@ -282,10 +282,18 @@ func (j *JournalStore) Update(s Session) error {
 	if err := j.usableLocked(); err != nil {
 		return err
 	}
+	old, err := j.mem.Get(s.TokenHash)
+	if err != nil {
+		return err
+	}
 	if err := j.mem.Update(s); err != nil {
 		return err
 	}
-	return j.appendLocked(rec)
+	if err := j.appendLocked(rec); err != nil {
+		_ = j.mem.Update(old) // not durable: not updated
+		return err
+	}
+	return nil
 }
 
 // Touch implements SessionStore; it is volatile until the next write.
