@@ -8,8 +8,8 @@ import (
 )
 
 // Call is one JSON-RPC call of a request body, as the gate authorizes it.
-// Its fields are what encoding/json (the JSON-RPC server's decoder) reads
-// from the call object, so the gate checks the call the server will run.
+// Its fields are what the JSON-RPC server reads from the call object, so
+// the gate checks the call the server will run.
 type Call struct {
 	// ID is the raw "id" value, nil when absent.
 	ID json.RawMessage
@@ -34,8 +34,8 @@ type Request struct {
 	// Calls are the body's calls in order: one for a single call.
 	Calls []Call
 	// CallErr, if set, says why an entry is not a call the gate can read
-	// (not an object, or a method that is not a string); the body is valid
-	// JSON within the limits, but no call of it may run.
+	// (not an object); the body is valid JSON within the limits, but no
+	// call of it may run.
 	CallErr error
 }
 
@@ -59,11 +59,11 @@ func RequestFrom(ctx context.Context) *Request {
 // ErrBatchTooLarge; a body that is valid JSON but not calls is returned
 // with CallErr set. Recursion is bounded by maxDepth.
 //
-// A call object whose keys are not spelled exactly "jsonrpc", "id",
-// "method" and "params" (other spellings that encoding/json would match
-// case-insensitively, escaped or repeated keys) is decoded again with
-// encoding/json, so the gate never reads a call differently from the
-// server.
+// Each call is read as the JSON-RPC server reads it (see call), so the
+// gate never authorizes a call other than the one the server runs. The
+// first param's hints are read as the handlers decode params (encoding/json);
+// keys it could match only by case folding, escapes or repetition are left
+// to encoding/json itself.
 func ScanRequest(body []byte, maxDepth, maxBatch int) (*Request, error) {
 	s := &scanner{b: body, maxDepth: maxDepth}
 	r := &Request{Body: body}
@@ -326,14 +326,12 @@ func (s *scanner) number() error {
 	return nil
 }
 
-// Call object keys the fast path reads; any other spelling of them sends
-// the call to encoding/json.
-var callKeys = [...]string{"jsonrpc", "id", "method", "params"}
-
 // hintKeys are the first param's keys the gate passes to policies.
 var hintKeys = [...]string{"patient", "resource"}
 
-// plainKey reports whether key is irrelevant or exactly one of names:
+// plainKey reports, for a key of the first param (which the handler
+// decodes with encoding/json, matching keys case-insensitively), whether it
+// is irrelevant or exactly one of names:
 // it returns the index of the name matched, -1 for a key encoding/json
 // could not match to any of names, and ok false for a key that it might
 // match only by case folding or after unescaping.
@@ -374,11 +372,15 @@ func plainString(v []byte) (string, bool) {
 }
 
 // call consumes one call object at container depth d and appends it to r.
-// A call the fast path cannot read exactly like encoding/json is decoded
-// again by encoding/json.
+// It reads the object as the JSON-RPC server does (go-ethereum's rpc
+// package picks a message apart itself, not with encoding/json's
+// case-insensitive struct decoding): keys match exactly after unescaping,
+// a repeated key's last value wins, and "method" is decoded with
+// encoding/json, a value that is not a string leaving it unchanged. So the
+// gate authorizes the method the server runs: {"method":"audit_trail",
+// "Method":"chain_head"} is audit_trail to both.
 func (s *scanner) call(d int, r *Request) error {
 	s.ws()
-	start := s.i
 	if s.i >= len(s.b) || s.b[s.i] != '{' {
 		if err := s.value(d); err != nil {
 			return err
@@ -390,32 +392,40 @@ func (s *scanner) call(d int, r *Request) error {
 		return nil
 	}
 	var c Call
-	var seen [len(callKeys)]bool
-	var method []byte
-	exotic := false
+	hintsExotic := false
 	err := s.object(d+1, func(key []byte, escaped bool) error {
-		idx, ok := plainKey(key, escaped, callKeys[:])
-		if !ok || idx >= 0 && seen[idx] {
-			exotic = true
+		name := string(key)
+		if escaped {
+			if json.Unmarshal([]byte(`"`+name+`"`), &name) != nil {
+				return s.value(d + 1) // the server skips a key it cannot unescape
+			}
 		}
-		if idx >= 0 {
-			seen[idx] = true
-		}
-		switch {
-		case idx == 1:
+		switch name {
+		case "id":
 			v, err := s.valueSpan(d + 1)
 			c.ID = v
 			return err
-		case idx == 2:
+		case "method":
 			v, err := s.valueSpan(d + 1)
-			method = v
-			return err
-		case idx == 3:
+			if err != nil {
+				return err
+			}
+			if str, plain := plainString(v); plain {
+				c.Method = str
+			} else if v[0] == '"' {
+				var m string
+				if json.Unmarshal(v, &m) == nil { // unescapes; invalid UTF-8 becomes U+FFFD
+					c.Method = m
+				}
+			}
+			return nil
+		case "params":
 			s.ws()
 			pstart := s.i
+			c.Patient, c.Resource, hintsExotic = "", "", false // the last params is the one that runs
 			var err error
 			if s.i < len(s.b) && s.b[s.i] == '[' {
-				err = s.params(d+2, &c, &exotic)
+				err = s.params(d+2, &c, &hintsExotic)
 			} else {
 				err = s.value(d + 1)
 			}
@@ -427,24 +437,9 @@ func (s *scanner) call(d int, r *Request) error {
 	if err != nil {
 		return err
 	}
-	if !exotic {
-		switch str, plain := plainString(method); {
-		case method == nil || string(method) == "null":
-		case plain:
-			c.Method = str
-		case method[0] == '"':
-			exotic = true // escapes or non-ASCII: let encoding/json read it
-		default:
-			if r.CallErr == nil {
-				r.CallErr = fmt.Errorf("entry %d: method is not a string", len(r.Calls))
-			}
-		}
-	}
-	if exotic {
-		c, err = decodeCall(s.b[start:s.i])
-		if err != nil && r.CallErr == nil {
-			r.CallErr = fmt.Errorf("entry %d: %v", len(r.Calls), err)
-		}
+	if hintsExotic {
+		// The handler decodes params with encoding/json: let it read the hints.
+		c.Patient, c.Resource = paramHints(c.Params)
 	}
 	r.Calls = append(r.Calls, c)
 	return nil
@@ -487,22 +482,6 @@ func (s *scanner) params(d int, c *Call, exotic *bool) error {
 			return nil
 		})
 	})
-}
-
-// decodeCall reads one call object with encoding/json, as the JSON-RPC
-// server does: the reference the fast path must agree with.
-func decodeCall(obj []byte) (Call, error) {
-	var raw struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-		Params json.RawMessage `json:"params"`
-	}
-	if err := json.Unmarshal(obj, &raw); err != nil {
-		return Call{}, err
-	}
-	c := Call{ID: raw.ID, Method: raw.Method, Params: raw.Params}
-	c.Patient, c.Resource = paramHints(raw.Params)
-	return c, nil
 }
 
 // paramHints reads the patient and resource of the first positional param
