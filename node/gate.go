@@ -24,7 +24,8 @@ import (
 
 // Files of the zero-trust gate inside a data dir.
 const (
-	sessionsFile    = "zerotrust/sessions.json"
+	sessionsFile    = "zerotrust/sessions.journal"
+	oldSessionsFile = "zerotrust/sessions.json" // the store before the journal; removed at start
 	accessDeniedEvt = "access_denied"
 )
 
@@ -297,9 +298,15 @@ func (n *Node) openGate(key *crypto.PrivateKey, log *slog.Logger) (*rpc.GateConf
 	if err := os.MkdirAll(filepath.Dir(n.cfg.Path(sessionsFile)), 0o700); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	store, err := zerotrust.OpenFileStore(n.cfg.Path(sessionsFile))
+	store, err := zerotrust.OpenJournalStore(n.cfg.Path(sessionsFile))
 	if err != nil {
 		return nil, err
+	}
+	if torn := store.TornTail(); torn > 0 {
+		log.Warn("zerotrust: the session journal's last write was torn by a crash and dropped (it was never acknowledged)", "bytes", torn)
+	}
+	if err := os.Remove(n.cfg.Path(oldSessionsFile)); err == nil {
+		log.Info("zerotrust: sessions of the old session file were dropped; their clients log in again")
 	}
 	var alerter zerotrust.Alerter = zerotrust.SlogAlerter{Logger: log}
 	if n.cfg.ZeroTrust.AlertWebhook != "" {

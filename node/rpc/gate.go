@@ -80,15 +80,11 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-type rpcCall struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Params json.RawMessage `json:"params"`
-}
-
 // gateHandler authorizes every call of a request (single or batch) before
 // next sees it. A batch runs only if every call in it is allowed; otherwise
-// each call gets an error (the refused ones their reason).
+// each call gets an error (the refused ones their reason). The calls come
+// decoded from the validator (zerotrust.RequestFrom): the body is parsed
+// once here, and once more by the JSON-RPC server.
 func (s *Server) gateHandler(next http.Handler) http.Handler {
 	gc := s.cfg.Gate
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -100,24 +96,28 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(r.Body) // bounded and checked by the validator
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, errObj(nil, -32600, "unreadable body", nil))
+		req := zerotrust.RequestFrom(r.Context())
+		if req == nil { // not behind the validator: read and check the body here
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, gc.Gate.Config().Request.MaxBodyBytes))
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, errObj(nil, -32600, "unreadable body", nil))
+				return
+			}
+			if req, err = gc.Gate.Validator().Scan(body); err != nil {
+				code := -32600
+				if errors.Is(err, zerotrust.ErrMalformedJSON) {
+					code = -32700
+				}
+				writeJSON(w, http.StatusOK, errObj(nil, code, err.Error(), nil))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		if req.CallErr != nil {
+			writeJSON(w, http.StatusOK, errObj(nil, -32600, "invalid request: "+req.CallErr.Error(), nil))
 			return
 		}
-		var calls []rpcCall
-		batch := len(bytes.TrimLeft(body, " \t\r\n")) > 0 && bytes.TrimLeft(body, " \t\r\n")[0] == '['
-		if batch {
-			err = json.Unmarshal(body, &calls)
-		} else {
-			var c rpcCall
-			err = json.Unmarshal(body, &c)
-			calls = []rpcCall{c}
-		}
-		if err != nil {
-			writeJSON(w, http.StatusOK, errObj(nil, -32600, "invalid request: "+err.Error(), nil))
-			return
-		}
+		calls, batch := req.Calls, req.Batch
 		token := bearer(r)
 		errs := make([]map[string]any, len(calls))
 		denied := false
@@ -131,7 +131,7 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 				}
 				continue
 			}
-			patient, resource := paramHints(c.Params)
+			patient, resource := c.Patient, c.Resource
 			if resource == "" {
 				resource = patient
 			}
@@ -174,9 +174,7 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 			return
 		}
 		ctx := context.WithValue(r.Context(), ctxKey{}, reqInfo{token: token, remote: r.RemoteAddr})
-		r = r.WithContext(ctx)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -219,21 +217,6 @@ func (s *Server) gateREST(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// paramHints pulls a patient id and a resource from the first positional
-// param, when it is an object that has them; policies see them as data.
-func paramHints(params json.RawMessage) (patient, resource string) {
-	var ps []json.RawMessage
-	if json.Unmarshal(params, &ps) != nil || len(ps) == 0 {
-		return "", ""
-	}
-	var p struct {
-		Patient  string `json:"patient"`
-		Resource string `json:"resource"`
-	}
-	_ = json.Unmarshal(ps[0], &p)
-	return p.Patient, p.Resource
 }
 
 // classify maps a gate error to a JSON-RPC code and the data every refusal carries.

@@ -95,21 +95,29 @@ func NewMemStore() *MemStore {
 
 // Create implements SessionStore.
 func (m *MemStore) Create(s Session, max int, expired func(Session) bool) error {
+	_, err := m.create(s, max, expired)
+	return err
+}
+
+// create is Create that also returns the expired sessions it deleted.
+func (m *MemStore) create(s Session, max int, expired func(Session) bool) ([]TokenHash, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return ErrClosed
+		return nil, ErrClosed
 	}
+	var evicted []TokenHash
 	for h := range m.byIdentity[s.Identity] {
 		if old := m.byHash[h]; expired != nil && expired(*old) {
 			m.deleteLocked(h)
+			evicted = append(evicted, h)
 		}
 	}
 	if n := len(m.byIdentity[s.Identity]); n >= max {
-		return fmt.Errorf("%w: %q holds %d of %d", ErrTooManySessions, s.Identity, n, max)
+		return evicted, fmt.Errorf("%w: %q holds %d of %d", ErrTooManySessions, s.Identity, n, max)
 	}
 	m.insertLocked(s.clone())
-	return nil
+	return evicted, nil
 }
 
 func (m *MemStore) insertLocked(s Session) {
@@ -203,19 +211,25 @@ func (m *MemStore) Delete(h TokenHash) error {
 
 // DeleteExpired implements SessionStore.
 func (m *MemStore) DeleteExpired(expired func(Session) bool) (int, error) {
+	gone, err := m.deleteExpired(expired)
+	return len(gone), err
+}
+
+// deleteExpired is DeleteExpired that returns the deleted sessions' hashes.
+func (m *MemStore) deleteExpired(expired func(Session) bool) ([]TokenHash, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return 0, ErrClosed
+		return nil, ErrClosed
 	}
-	n := 0
+	var gone []TokenHash
 	for h, s := range m.byHash {
 		if expired(*s) {
 			m.deleteLocked(h)
-			n++
+			gone = append(gone, h)
 		}
 	}
-	return n, nil
+	return gone, nil
 }
 
 // Close implements SessionStore.

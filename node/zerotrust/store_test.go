@@ -2,9 +2,7 @@ package zerotrust
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -21,8 +19,8 @@ func testSession(id, identity string, n byte) Session {
 func TestSessionStoreConformance(t *testing.T) {
 	impls := map[string]func(t *testing.T) SessionStore{
 		"mem": func(*testing.T) SessionStore { return NewMemStore() },
-		"file": func(t *testing.T) SessionStore {
-			s, err := OpenFileStore(filepath.Join(t.TempDir(), "sessions.json"))
+		"journal": func(t *testing.T) SessionStore {
+			s, err := OpenJournalStore(filepath.Join(t.TempDir(), "sessions.journal"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,77 +99,5 @@ func TestSessionStoreConformance(t *testing.T) {
 				t.Fatalf("after close: %v", err)
 			}
 		})
-	}
-}
-
-func TestFileStoreSessionSurvivesRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sessions.json")
-	st, err := OpenFileStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t, nil, func(o *Options) { o.Store = st })
-	h.addIdentity("dr.lee", SegmentCritical, true, "clinician")
-	tok := h.login("dr.lee", SegmentClinical)
-	h.clock.Advance(time.Minute)
-	if _, _, err := h.gate.Authorize(h.ctx, tok, "audit_trail", testAddr, RequestMeta{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.gate.Close(); err != nil { // flushes the touch
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(raw), tok) {
-		t.Fatal("the session file holds the token itself")
-	}
-	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
-		t.Fatalf("mode %v", fi.Mode().Perm())
-	}
-
-	// "Restart": a new gate over the reopened file, same identities and clock.
-	st2, err := OpenFileStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g2, err := NewGate(h.gate.cfg, Options{Identities: h.ids, Store: st2, Clock: h.clock, Alerter: h.alerts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g2.Close()
-	s, _, err := g2.Authorize(h.ctx, tok, "audit_trail", testAddr, RequestMeta{})
-	if err != nil || s.Segment != SegmentClinical || !s.MFA {
-		t.Fatalf("after restart: %v %+v", err, s)
-	}
-	// Logout is durable too.
-	if err := g2.Logout(h.ctx, tok); err != nil {
-		t.Fatal(err)
-	}
-	st3, err := OpenFileStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st3.Get(mustHash(t, tok)); !errors.Is(err, ErrSessionUnknown) {
-		t.Fatalf("logged-out session came back: %v", err)
-	}
-}
-
-func TestFileStoreRejectsCorruptFile(t *testing.T) {
-	dir := t.TempDir()
-	for name, body := range map[string]string{
-		"not json":      `{"version":1,"sessions":[`,
-		"wrong version": `{"version":7,"sessions":[]}`,
-		"bad hash":      `{"version":1,"sessions":[{"id":"a","identity":"x","token_hash":"zz","segment":"public","clearance":"public"}]}`,
-		"incomplete":    `{"version":1,"sessions":[{"id":"a","segment":"public","clearance":"public"}]}`,
-	} {
-		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
-		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := OpenFileStore(path); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("%s: got %v, want ErrCorrupt", name, err)
-		}
 	}
 }

@@ -43,68 +43,61 @@ func (v *Validator) CheckHeaders(h http.Header, contentLength int64) error {
 	return nil
 }
 
-// CheckJSON reads exactly one JSON value from r and checks that it nests no
-// deeper than maxDepth and, when it is an array (a JSON-RPC batch), holds no
-// more than maxBatch entries. It streams tokens and keeps only a depth
-// counter, so its stack does not grow with the input's nesting; it stops at
-// the first violation without reading the rest.
+// CheckJSON reads r to the end and checks that it holds exactly one JSON
+// value nested no deeper than maxDepth and, when it is an array (a JSON-RPC
+// batch), holding no more than maxBatch entries. It scans the bytes once
+// and builds nothing; it stops at the first violation. Recursion is
+// bounded by maxDepth.
 func CheckJSON(r io.Reader, maxDepth, maxBatch int) error {
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
-	depth, batch := 0, 0
-	topArray := false
-	started := false
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			if !started {
-				return fmt.Errorf("%w: empty body", ErrMalformedJSON)
-			}
-			if depth != 0 {
-				return fmt.Errorf("%w: unexpected end", ErrMalformedJSON)
-			}
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrMalformedJSON, err)
-		}
-		if started && depth == 0 {
-			return fmt.Errorf("%w: data after the top-level value", ErrMalformedJSON)
-		}
-		if topArray && depth == 1 {
-			if d, ok := tok.(json.Delim); !ok || d == '[' || d == '{' {
-				batch++ // an element starts at depth 1 of the top array
-				if batch > maxBatch {
-					return fmt.Errorf("%w: more than %d entries", ErrBatchTooLarge, maxBatch)
-				}
-			}
-		}
-		started = true
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '[', '{':
-				if depth == 0 && d == '[' {
-					topArray = true
-				}
-				depth++
-				if depth > maxDepth {
-					return fmt.Errorf("%w: deeper than %d", ErrJSONDepth, maxDepth)
-				}
-			case ']', '}':
-				depth--
-			}
-		}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformedJSON, err)
 	}
+	return checkJSON(b, maxDepth, maxBatch)
+}
+
+func checkJSON(b []byte, maxDepth, maxBatch int) error {
+	s := &scanner{b: b, maxDepth: maxDepth}
+	s.ws()
+	if s.i == len(b) {
+		return fmt.Errorf("%w: empty body", ErrMalformedJSON)
+	}
+	var err error
+	if b[s.i] == '[' {
+		n := 0
+		err = s.array(1, func(d int) error {
+			if n++; n > maxBatch {
+				return fmt.Errorf("%w: more than %d entries", ErrBatchTooLarge, maxBatch)
+			}
+			return s.value(d)
+		})
+	} else {
+		err = s.value(0)
+	}
+	if err != nil {
+		return err
+	}
+	s.ws()
+	if s.i != len(b) {
+		return fmt.Errorf("%w: data after the top-level value at offset %d", ErrMalformedJSON, s.i)
+	}
+	return nil
 }
 
 // CheckBody runs CheckJSON with the configured limits.
 func (v *Validator) CheckBody(body []byte) error {
-	return CheckJSON(bytes.NewReader(body), v.cfg.MaxJSONDepth, v.cfg.MaxBatch)
+	return checkJSON(body, v.cfg.MaxJSONDepth, v.cfg.MaxBatch)
+}
+
+// Scan runs ScanRequest with the configured limits.
+func (v *Validator) Scan(body []byte) (*Request, error) {
+	return ScanRequest(body, v.cfg.MaxJSONDepth, v.cfg.MaxBatch)
 }
 
 // Middleware validates POST requests and hands next a body that passed
-// every check (read once, bounded by MaxBodyBytes). Requests of other
-// methods pass only without a body. Refusals are JSON-RPC 2.0 error
+// every check (read once, bounded by MaxBodyBytes), with its calls decoded
+// once in the request's context (RequestFrom). Requests of other methods
+// pass only without a body. Refusals are JSON-RPC 2.0 error
 // objects with the matching HTTP status.
 func (v *Validator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +113,12 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 			writeRPCError(w, statusFor(err), -32600, err.Error())
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, v.cfg.MaxBodyBytes))
+		var buf bytes.Buffer
+		if r.ContentLength > 0 { // within MaxBodyBytes (checked above): one allocation
+			buf.Grow(int(r.ContentLength) + bytes.MinRead)
+		}
+		_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, v.cfg.MaxBodyBytes))
+		body := buf.Bytes()
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -129,7 +127,8 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 			writeRPCError(w, statusFor(err), -32600, err.Error())
 			return
 		}
-		if err := v.CheckBody(body); err != nil {
+		req, err := v.Scan(body)
+		if err != nil {
 			code := -32600
 			if errors.Is(err, ErrMalformedJSON) {
 				code = -32700
@@ -137,6 +136,7 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 			writeRPCError(w, statusFor(err), code, err.Error())
 			return
 		}
+		r = r.WithContext(WithRequest(r.Context(), req))
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)

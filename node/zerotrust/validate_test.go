@@ -115,8 +115,10 @@ func FuzzCheckJSON(f *testing.F) {
 func TestMiddleware(t *testing.T) {
 	cfg := DefaultConfig().Request
 	var reached []byte
+	var scanned *Request
 	h := NewValidator(cfg).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reached, _ = io.ReadAll(r.Body)
+		scanned = RequestFrom(r.Context())
 		w.WriteHeader(http.StatusOK)
 	}))
 	ok := `{"jsonrpc":"2.0","id":1,"method":"chain_head","params":[]}`
@@ -144,7 +146,7 @@ func TestMiddleware(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reached = nil
+			reached, scanned = nil, nil
 			req := httptest.NewRequest(tt.method, "/", tt.body)
 			if tt.ct != "" {
 				req.Header.Set("Content-Type", tt.ct)
@@ -160,6 +162,9 @@ func TestMiddleware(t *testing.T) {
 			if tt.status == 200 {
 				if tt.method == http.MethodPost && string(reached) != ok {
 					t.Fatalf("handler got %q", reached)
+				}
+				if tt.method == http.MethodPost && (scanned == nil || string(scanned.Body) != ok || len(scanned.Calls) != 1 || scanned.Calls[0].Method != "chain_head") {
+					t.Fatalf("handler's context holds %+v, want the scanned chain_head call", scanned)
 				}
 				return
 			}
