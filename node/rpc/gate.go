@@ -123,7 +123,7 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 		errs := make([]map[string]any, len(calls))
 		denied := false
 		for i, c := range calls {
-			if openMethods[c.Method] {
+			if openMethods[c.Method] || c.Method == "" { // no method: not a call, the server answers -32600
 				continue
 			}
 			if sessionMethods[c.Method] {
