@@ -71,7 +71,7 @@ func medchainBin(t *testing.T) string {
 func cleanEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "MEDCHAIN_") || strings.HasPrefix(kv, "BLOCKCHAIN_") {
+		if strings.HasPrefix(kv, "MEDCHAIN_") || strings.HasPrefix(kv, "BLOCKCHAIN_") || strings.HasPrefix(kv, "ZEROTRUST_") {
 			continue
 		}
 		env = append(env, kv)
@@ -724,6 +724,9 @@ type quickStartStep struct {
 // README.md still says exactly this.
 var quickStart = []quickStartStep{
 	{cmd: `export PATH=$PWD/bin:$PATH`},
+	{cmd: `medchain mfa enroll --as admin --save-secret`, want: []string{"otpauth://totp/", "admin.secret"}},
+	{cmd: `medchain login --as admin --totp $(medchain mfa code --as admin) --segment clinical`,
+		want: []string{"logged in as admin", "segment clinical", "mfa true"}},
 	{cmd: `medchain tx audit --as doctor456 --patient patient123 --action view_record --purpose treatment --resource Observation/bp-1 --detail ip_address=192.168.1.1`,
 		want: []string{"audit_record tx ", "committed at height", "result   ok"}},
 	{cmd: `medchain tx consent grant --as patient123 --patient patient123 --type data_sharing --purpose treatment,research --party doctor456,researcher789 --expires 8760h`,
@@ -742,6 +745,7 @@ var quickStart = []quickStartStep{
 	{cmd: `medchain tx ehr register --system-id epic_system --vendor epic --endpoint https://ehr.example.com/api --service epic_system`,
 		want: []string{"ehr_register tx ", "committed at height", "result   ok"}},
 	{cmd: `medchain bench -n 20000`, run: `medchain bench -n 200`, want: []string{"committed   200 in"}},
+	{cmd: `medchain logout`, want: []string{"logged out admin"}},
 }
 
 // readmeQuickStart returns the commands of the first ```sh block after
@@ -790,7 +794,9 @@ func readmeQuickStart(t *testing.T) []string {
 
 // TestQuickStartAsWritten runs the README quick start, command by command,
 // as a user would in a shell, against a dev chain in .medchain of a fresh
-// directory whose bin/medchain is the built binary.
+// directory whose bin/medchain is the built binary, with the zero-trust
+// gate on (the default): MFA enrolment, login (challenge, ML-DSA signature,
+// TOTP), clinical reads, logout.
 func TestQuickStartAsWritten(t *testing.T) {
 	readme := readmeQuickStart(t)
 	var want []string

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/pquerna/otp/totp"
 	"github.com/spf13/cobra"
 
 	"github.com/medchain/medchain/node/client"
@@ -19,8 +22,19 @@ import (
 // Session cache: <data-dir>/sessions/<identity>.json (0600) holds the token
 // of the identity's session on one node, so each CLI call reuses the session
 // instead of logging in again (a node allows one session per identity by
-// default). sessions/current names the last identity that logged in.
+// default). sessions/current names the identity of the last medchain login.
 const sessionsDir = "sessions"
+
+// devTOTPDir keeps TOTP secrets that medchain mfa enroll --save-secret
+// saved (<data-dir>/totp/<identity>.secret, 0600): a dev convenience so that
+// codes can be made without a phone. Production keeps the secret in an
+// authenticator app only.
+const devTOTPDir = "totp"
+
+// devIdentity is the identity client commands log in as when neither --as
+// nor a medchain login names one: the dev chain's admin, whose key
+// medchain init --dev leaves in <data-dir>/keys.
+const devIdentity = "admin"
 
 type cachedSession struct {
 	URL      string `json:"url"`
@@ -58,19 +72,58 @@ func (g *globals) saveSession(id, token string) error {
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, p); err != nil {
-		return err
-	}
+	return os.Rename(tmp, p)
+}
+
+// setCurrent makes id the identity of later commands without --as.
+func (g *globals) setCurrent(id string) error {
 	return os.WriteFile(filepath.Join(g.dataDir, sessionsDir, "current"), []byte(id+"\n"), 0o600)
 }
 
-// sessionIdentity is --as, else the identity of the last medchain login.
+// sessionIdentity is --as, else the identity of the last medchain login,
+// else the dev admin when its key is in the data dir ("" otherwise).
 func (g *globals) sessionIdentity() string {
 	if g.as != "" {
 		return g.as
 	}
 	b, _ := os.ReadFile(filepath.Join(g.dataDir, sessionsDir, "current"))
-	return strings.TrimSpace(string(b))
+	if id := strings.TrimSpace(string(b)); id != "" {
+		return id
+	}
+	if _, err := os.Stat(filepath.Join(g.dataDir, "keys", devIdentity+".key")); err == nil {
+		return devIdentity
+	}
+	return ""
+}
+
+// totpSecretPath is where mfa enroll --save-secret keeps id's secret.
+func (g *globals) totpSecretPath(id string) string {
+	return filepath.Join(g.dataDir, devTOTPDir, id+".secret")
+}
+
+// totpSecret returns the TOTP secret the CLI may make id's codes from:
+// MEDCHAIN_TOTP_SECRET (an unattended integration), else --totp-file, else
+// the dev secret saved in the data dir; "" if none.
+func (g *globals) totpSecret(id string) (string, error) {
+	if s := os.Getenv("MEDCHAIN_TOTP_SECRET"); s != "" {
+		return s, nil
+	}
+	path := g.totpFile
+	if path == "" {
+		path = g.totpSecretPath(id)
+		if _, err := os.Stat(path); err != nil {
+			return "", nil
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("TOTP secret: %w", err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if secret == "" {
+		return "", fmt.Errorf("TOTP secret: %s is empty", path)
+	}
+	return secret, nil
 }
 
 // loginOption returns the client option that calls as the session
@@ -91,8 +144,12 @@ func (g *globals) loginOption(base client.Login) (client.Option, error) {
 	} else if l.Token == "" {
 		return nil, fmt.Errorf("%w\n  no session for %q either: log in with medchain login --as %s", err, id, id)
 	}
-	if l.TOTPSecret == "" {
-		l.TOTPSecret = os.Getenv("MEDCHAIN_TOTP_SECRET")
+	if l.TOTPSecret == "" && l.TOTP == "" {
+		secret, err := g.totpSecret(id)
+		if err != nil {
+			return nil, err
+		}
+		l.TOTPSecret = secret
 	}
 	l.OnToken = func(tok string) {
 		if err := g.saveSession(id, tok); err != nil {
@@ -133,10 +190,13 @@ into the segment each method needs. Enrol in MFA first: medchain mfa enroll.`,
 			if err != nil {
 				return err
 			}
-			return g.loginWith(ctx, lo, segment)
+			if err := g.loginWith(ctx, lo, segment); err != nil {
+				return err
+			}
+			return g.setCurrent(g.as)
 		},
 	}
-	c.Flags().StringVar(&code, "totp", "", "current code of the identity's authenticator app (required for clinical and critical segments)")
+	c.Flags().StringVar(&code, "totp", "", "current code of the identity's authenticator app (required for the internal, clinical and critical segments; default: made from MEDCHAIN_TOTP_SECRET, --totp-file or the dev secret saved by mfa enroll --save-secret)")
 	c.Flags().StringVar(&segment, "segment", "", "enter this segment at once: public, internal, clinical or critical")
 	c.Flags().StringVar(&device, "device", "", "device key id (default "+client.DefaultDeviceKeyID+")")
 	c.Flags().StringVar(&g.keyFile, "key", "", "key file of the identity (default <data-dir>/keys/<as>.key)")
@@ -204,13 +264,20 @@ func newLogout(g *globals) *cobra.Command {
 
 func newMFA(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "mfa", Short: "Multi-factor authentication (TOTP)"}
-	c.AddCommand(&cobra.Command{
-		Use:   "enroll --as ID",
+	var save bool
+	enroll := &cobra.Command{
+		Use:   "enroll --as ID [--save-secret]",
 		Short: "Enrol an identity in TOTP MFA and print its otpauth URI, once",
 		Long: `enroll logs in as ID (signing a challenge with its key), asks the node for a
 new TOTP seed (auth_mfaEnroll) and prints the otpauth:// URI: add it to an
 authenticator app (or keep its secret for an unattended integration, as
-MEDCHAIN_TOTP_SECRET). The node keeps the seed sealed and shows it this once.`,
+MEDCHAIN_TOTP_SECRET). The node keeps the seed sealed and shows it this once.
+
+--save-secret (dev only) also writes the secret to
+<data-dir>/totp/<ID>.secret (mode 0600), from which medchain mfa code and
+every client command make codes, so a dev chain needs no phone. Anyone who
+reads that file holds the second factor: production uses an authenticator
+app and never saves the secret.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if g.as == "" {
@@ -221,11 +288,73 @@ MEDCHAIN_TOTP_SECRET). The node keeps the seed sealed and shows it this once.`,
 				if err != nil {
 					return fmt.Errorf("mfa enroll: %w", err)
 				}
+				saved := ""
+				if save {
+					if saved, err = g.saveTOTPSecret(g.as, r.URI); err != nil {
+						return fmt.Errorf("mfa enroll: %s is enrolled, but its secret was not saved: %w (take it from the URI: %s)", g.as, err, r.URI)
+					}
+				}
 				return g.print(r, func(w io.Writer) {
 					fmt.Fprintf(w, "%s is enrolled in TOTP MFA. Add this URI to an authenticator app (shown once):\n%s\n", r.Identity, r.URI)
+					if saved != "" {
+						fmt.Fprintf(w, "dev only: the secret is also saved in %s (0600); medchain mfa code --as %s prints the current code.\n", saved, g.as)
+						fmt.Fprintln(w, "In production, keep it only in the authenticator app.")
+					}
 				})
 			})
 		},
-	})
+	}
+	enroll.Flags().BoolVar(&save, "save-secret", false, "dev only: also save the secret 0600 in <data-dir>/totp/<ID>.secret")
+	code := &cobra.Command{
+		Use:   "code [--as ID]",
+		Short: "Print the current TOTP code of an identity from its saved dev secret (or --totp-file, MEDCHAIN_TOTP_SECRET)",
+		Long: `code prints the identity's current TOTP code, made from MEDCHAIN_TOTP_SECRET,
+--totp-file, or the secret medchain mfa enroll --save-secret saved in the
+data dir: what an authenticator app would show. For dev chains and tests:
+with a real identity, read the code from the authenticator app.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := g.sessionIdentity()
+			if id == "" {
+				return fmt.Errorf("--as: name the identity")
+			}
+			secret, err := g.totpSecret(id)
+			if err != nil {
+				return err
+			}
+			if secret == "" {
+				return fmt.Errorf("no TOTP secret for %s: enrol with medchain mfa enroll --as %s --save-secret (dev), or pass --totp-file", id, id)
+			}
+			code, err := totp.GenerateCode(secret, time.Now())
+			if err != nil {
+				return fmt.Errorf("TOTP secret of %s: %w", id, err)
+			}
+			fmt.Fprintln(g.out, code)
+			return nil
+		},
+	}
+	c.AddCommand(enroll, code)
 	return c
+}
+
+// saveTOTPSecret writes the secret of an otpauth URI to id's dev secret
+// file (0600 in a 0700 dir) and returns its path.
+func (g *globals) saveTOTPSecret(id, uri string) (string, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", err
+	}
+	secret := u.Query().Get("secret")
+	if secret == "" {
+		return "", errors.New("the URI holds no secret")
+	}
+	p := g.totpSecretPath(id)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", err
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, []byte(secret+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return p, os.Rename(tmp, p)
 }
