@@ -150,6 +150,14 @@ func (g *globals) loginOption(base client.Login) (client.Option, error) {
 			return nil, err
 		}
 		l.TOTPSecret = secret
+		// A new session proves MFA at once when it can, so that moving into
+		// a segment that needs MFA is not first refused (and audited on
+		// chain as a denial).
+		if secret != "" && l.Token == "" {
+			if l.TOTP, err = totp.GenerateCode(secret, time.Now()); err != nil {
+				return nil, fmt.Errorf("TOTP secret of %s: %w", id, err)
+			}
+		}
 	}
 	l.OnToken = func(tok string) {
 		if err := g.saveSession(id, tok); err != nil {

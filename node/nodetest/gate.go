@@ -96,7 +96,7 @@ func (n *Node) codesFor(id string) *codes {
 // saved in the data dir, else a new enrolment (a public session of id asks
 // auth_mfaEnroll), which it saves.
 func (n *Node) enrollMFA(ctx context.Context, id string) (string, error) {
-	path := filepath.Join(n.Config.Node.DataDir, "nodetest-"+id+totpSuffix)
+	path := n.totpPath(id)
 	if b, err := os.ReadFile(path); err == nil {
 		return string(b), nil
 	}
@@ -121,6 +121,31 @@ func (n *Node) enrollMFA(ctx context.Context, id string) (string, error) {
 	}
 	secret := u.Query().Get("secret")
 	return secret, os.WriteFile(path, []byte(secret), 0o600)
+}
+
+// TOTPSecretFile enrols identity id in MFA on this node if needed and
+// returns the file (0600, in the data dir) that holds its TOTP secret, for
+// a CLI's --totp-file. Codes made from it bypass TOTPCode's bookkeeping: a
+// test uses one or the other for an identity.
+func (n *Node) TOTPSecretFile(t testing.TB, id string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := n.codesFor(id)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.secret == "" {
+		s, err := c.enroll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.secret = s
+	}
+	return n.totpPath(id)
+}
+
+func (n *Node) totpPath(id string) string {
+	return filepath.Join(n.Config.Node.DataDir, "nodetest-"+id+totpSuffix)
 }
 
 // TOTPCode returns a fresh TOTP code of identity id on this node, enrolling
