@@ -52,6 +52,7 @@ Then try:            medchain query head`,
 	pf.BoolVar(&g.json, "json", false, "print JSON instead of text")
 	pf.DurationVar(&g.timeout, "timeout", 60*time.Second, "give up on a node call after this long")
 	pf.StringVar(&g.as, "as", envOr("MEDCHAIN_AS", ""), "identity whose session calls the node (default: the last medchain login, else the dev admin of the data dir; env MEDCHAIN_AS)")
+	pf.StringVar(&g.keyFile, "key", "", "key file of the --as identity (default <data-dir>/keys/<as>.key)")
 	pf.StringVar(&g.totpFile, "totp-file", envOr("MEDCHAIN_TOTP_FILE", ""), "file holding the identity's TOTP secret, to make MFA codes (default <data-dir>/totp/<id>.secret if mfa enroll --save-secret wrote it; env MEDCHAIN_TOTP_FILE)")
 	root.AddCommand(newInit(g), newStart(g), newCerts(g), newKeygen(g), newTx(g), newQuery(g), newVerify(g), newProof(g), newBench(g), newContract(g), newCluster(g), newJoin(g))
 	root.AddCommand(newCrypto(g), newPatient(g), newCompliance(g))

@@ -9,9 +9,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 	"github.com/spf13/cobra"
 
@@ -103,27 +105,86 @@ func (g *globals) totpSecretPath(id string) string {
 
 // totpSecret returns the TOTP secret the CLI may make id's codes from:
 // MEDCHAIN_TOTP_SECRET (an unattended integration), else --totp-file, else
-// the dev secret saved in the data dir; "" if none.
-func (g *globals) totpSecret(id string) (string, error) {
+// the dev secret saved in the data dir; "" if none. file is the secret's
+// file ("" for the environment).
+func (g *globals) totpSecret(id string) (secret, file string, err error) {
 	if s := os.Getenv("MEDCHAIN_TOTP_SECRET"); s != "" {
-		return s, nil
+		return s, "", nil
 	}
 	path := g.totpFile
 	if path == "" {
 		path = g.totpSecretPath(id)
 		if _, err := os.Stat(path); err != nil {
-			return "", nil
+			return "", "", nil
 		}
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("TOTP secret: %w", err)
+		return "", "", fmt.Errorf("TOTP secret: %w", err)
 	}
-	secret := strings.TrimSpace(string(b))
+	secret = strings.TrimSpace(string(b))
 	if secret == "" {
-		return "", fmt.Errorf("TOTP secret: %s is empty", path)
+		return "", "", fmt.Errorf("TOTP secret: %s is empty", path)
 	}
-	return secret, nil
+	return secret, path, nil
+}
+
+// totpPeriod is RFC 6238's time step, as the node verifies codes.
+const totpPeriod = 30
+
+// stepCodes makes TOTP codes of one secret, never for a time step it has
+// already handed out: the node refuses a step at or below the last one it
+// accepted for the identity, so two commands in the same 30 s would
+// otherwise send the same, refused, code (a failed login that counts toward
+// lockout). The last step is kept beside the secret file (<file>.step), so
+// consecutive commands share it. It gives the current step, then the next
+// (the node allows one step of skew), then waits for the clock.
+type stepCodes struct {
+	secret, stepFile string
+	last             int64
+}
+
+func (c *stepCodes) next(ctx context.Context) (string, error) {
+	if c.stepFile != "" {
+		if b, err := os.ReadFile(c.stepFile); err == nil {
+			if v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil {
+				c.last = max(c.last, v)
+			}
+		}
+	}
+	for {
+		now := time.Now().Unix() / totpPeriod
+		if step := max(c.last+1, now); step <= now+1 {
+			code, err := totp.GenerateCodeCustom(c.secret, time.Unix(step*totpPeriod, 0),
+				totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+			if err != nil {
+				return "", fmt.Errorf("TOTP secret: %w", err)
+			}
+			c.last = step
+			if c.stepFile != "" {
+				_ = os.WriteFile(c.stepFile, []byte(strconv.FormatInt(step, 10)+"\n"), 0o600)
+			}
+			return code, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// totpCodes returns id's code source, or nil when the CLI has no secret.
+func (g *globals) totpCodes(id string) (*stepCodes, error) {
+	secret, file, err := g.totpSecret(id)
+	if err != nil || secret == "" {
+		return nil, err
+	}
+	c := &stepCodes{secret: secret}
+	if file != "" {
+		c.stepFile = file + ".step"
+	}
+	return c, nil
 }
 
 // loginOption returns the client option that calls as the session
@@ -145,17 +206,22 @@ func (g *globals) loginOption(base client.Login) (client.Option, error) {
 		return nil, fmt.Errorf("%w\n  no session for %q either: log in with medchain login --as %s", err, id, id)
 	}
 	if l.TOTPSecret == "" && l.TOTP == "" {
-		secret, err := g.totpSecret(id)
+		codes, err := g.totpCodes(id)
 		if err != nil {
 			return nil, err
 		}
-		l.TOTPSecret = secret
-		// A new session proves MFA at once when it can, so that moving into
-		// a segment that needs MFA is not first refused (and audited on
-		// chain as a denial).
-		if secret != "" && l.Token == "" {
-			if l.TOTP, err = totp.GenerateCode(secret, time.Now()); err != nil {
-				return nil, fmt.Errorf("TOTP secret of %s: %w", id, err)
+		if codes != nil {
+			l.TOTPCode = codes.next
+			// A new session proves MFA at once, so that moving into a
+			// segment that needs MFA is not first refused (and audited on
+			// chain as a denial).
+			if l.Token == "" {
+				ctx, cancel := g.ctx()
+				l.TOTP, err = codes.next(ctx)
+				cancel()
+				if err != nil {
+					return nil, fmt.Errorf("TOTP code of %s: %w", id, err)
+				}
 			}
 		}
 	}
@@ -207,7 +273,6 @@ into the segment each method needs. Enrol in MFA first: medchain mfa enroll.`,
 	c.Flags().StringVar(&code, "totp", "", "current code of the identity's authenticator app (required for the internal, clinical and critical segments; default: made from MEDCHAIN_TOTP_SECRET, --totp-file or the dev secret saved by mfa enroll --save-secret)")
 	c.Flags().StringVar(&segment, "segment", "", "enter this segment at once: public, internal, clinical or critical")
 	c.Flags().StringVar(&device, "device", "", "device key id (default "+client.DefaultDeviceKeyID+")")
-	c.Flags().StringVar(&g.keyFile, "key", "", "key file of the identity (default <data-dir>/keys/<as>.key)")
 	return c
 }
 
@@ -316,26 +381,31 @@ app and never saves the secret.`,
 	code := &cobra.Command{
 		Use:   "code [--as ID]",
 		Short: "Print the current TOTP code of an identity from its saved dev secret (or --totp-file, MEDCHAIN_TOTP_SECRET)",
-		Long: `code prints the identity's current TOTP code, made from MEDCHAIN_TOTP_SECRET,
+		Long: `code prints the identity's TOTP code, made from MEDCHAIN_TOTP_SECRET,
 --totp-file, or the secret medchain mfa enroll --save-secret saved in the
-data dir: what an authenticator app would show. For dev chains and tests:
-with a real identity, read the code from the authenticator app.`,
+data dir: what an authenticator app would show. It never prints a code for
+a time step the CLI already used (the node accepts each step once): a
+second code within 30 s is the next step's, a third waits for the clock.
+For dev chains and tests: with a real identity, read the code from the
+authenticator app.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := g.sessionIdentity()
 			if id == "" {
 				return fmt.Errorf("--as: name the identity")
 			}
-			secret, err := g.totpSecret(id)
+			codes, err := g.totpCodes(id)
 			if err != nil {
 				return err
 			}
-			if secret == "" {
+			if codes == nil {
 				return fmt.Errorf("no TOTP secret for %s: enrol with medchain mfa enroll --as %s --save-secret (dev), or pass --totp-file", id, id)
 			}
-			code, err := totp.GenerateCode(secret, time.Now())
+			ctx, cancel := g.ctx()
+			defer cancel()
+			code, err := codes.next(ctx)
 			if err != nil {
-				return fmt.Errorf("TOTP secret of %s: %w", id, err)
+				return fmt.Errorf("TOTP code of %s: %w", id, err)
 			}
 			fmt.Fprintln(g.out, code)
 			return nil
