@@ -361,6 +361,11 @@ app and never saves the secret.`,
 				if err != nil {
 					return fmt.Errorf("mfa enroll: %w", err)
 				}
+				// The session that enrolled has not proved MFA: end it, so
+				// the next command's session does (with a code) at login.
+				if err := c.Logout(ctx); err != nil {
+					fmt.Fprintf(os.Stderr, "warning: could not end the enrolling session: %v\n", err)
+				}
 				saved := ""
 				if save {
 					if saved, err = g.saveTOTPSecret(g.as, r.URI); err != nil {
