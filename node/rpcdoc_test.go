@@ -487,8 +487,10 @@ func newDocFixture(ctx context.Context, t *testing.T, n *nodetest.Node) *docFixt
 	terms["expiration"] = time.Now().Add(365 * 24 * time.Hour).UnixMilli()
 	send(admin, &types.ContractDeploy{ID: "contract123", Owner: "patient123", Source: types.ContractSource{Template: "terms", Params: terms}})
 	send(fx.signers["privacy_officer"], &types.ContractDeploy{ID: "emergency", Source: types.ContractSource{Template: "break-glass"}})
-	send(doctor, docExecute())
-	fx.execTx = send(doctor, &types.ContractExecute{ContractID: "emergency", Action: "read", Purpose: "emergency", Patient: "patient123", Segment: "critical"})
+	// Contract calls go through contract_execute from doctor456's critical
+	// session (the gate refuses them through tx_submit).
+	execute(ctx, t, n, "doctor456", docExecute())
+	fx.execTx = execute(ctx, t, n, "doctor456", &types.ContractExecute{ContractID: "emergency", Action: "read", Purpose: "emergency", Patient: "patient123", Segment: "critical"}).TxHash
 	b, err := n.Client.Block(ctx, 1, false)
 	if err != nil {
 		t.Fatal(err)
