@@ -76,6 +76,10 @@ testnet: ## Start a 3-node cluster on 127.0.0.1 (testnet/up.sh -n 3); then testn
 test-cluster: ## Run the in-process 3-node cluster tests (replication, leader loss, attacks, join/removal)
 	$(GO) test -short -count=1 -run 'TestCluster|TestJoin|TestLeaderKilled' ./node/
 
+.PHONY: catchup-bench
+catchup-bench: ## Measure a new node catching up CATCHUP_TXS txs (default 1000000) from a snapshot (about 10 min, ~16 GB of temp disk)
+	MEDCHAIN_CATCHUP_TXS=$(or $(CATCHUP_TXS),1000000) $(GO) test -count=1 -v -timeout 3h -run '^TestFarBehindNodeCatchesUpFromSnapshot$$' ./consensus/
+
 .PHONY: clean
 clean: ## Remove the binary and the dev data dir
 	rm -rf bin $(DATA_DIR)

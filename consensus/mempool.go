@@ -52,6 +52,32 @@ func (m *mempool) add(p *pending) error {
 	return nil
 }
 
+// addAll admits ps in order under one lock and returns, per tx, nil or
+// ErrBusy (the pool filled up). A tx already waiting, or twice in ps, is
+// accepted again without a second copy.
+func (m *mempool) addAll(ps []*pending) []error {
+	errs := make([]error, len(ps))
+	added := false
+	m.mu.Lock()
+	for i, p := range ps {
+		if _, dup := m.index[p.hash]; dup {
+			continue
+		}
+		if len(m.queue) >= m.capacity {
+			errs[i] = fmt.Errorf("%w: consensus: mempool full (%d txs), retry later", ErrBusy, len(m.queue))
+			continue
+		}
+		m.queue = append(m.queue, p)
+		m.index[p.hash] = struct{}{}
+		added = true
+	}
+	m.mu.Unlock()
+	if added {
+		m.signal()
+	}
+	return errs
+}
+
 func (m *mempool) signal() {
 	select {
 	case m.ready <- struct{}{}:

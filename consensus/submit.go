@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -54,6 +57,166 @@ func (n *Node) submit(ctx context.Context, tx *types.Tx, h types.Hash) (types.Ha
 		return h, err
 	}
 	return h, n.pool.add(&pending{tx: tx, hash: h, size: tx.SizeBound(), at: now})
+}
+
+// SubmitBatch admits txs as Submit would, in one step: every tx is checked
+// (CheckTx, signature included) against committed state, in parallel on
+// every core, and the admitted ones enter the mempool together, in the
+// batch's order, so they share blocks. It returns one hash and one error per
+// tx, in order: errs[i] is nil when txs[i] was admitted, else the error
+// Submit would have returned for it. A nil tx gets types.ErrInvalid.
+func (n *Node) SubmitBatch(ctx context.Context, txs []*types.Tx) (hashes []types.Hash, errs []error) {
+	hashes, errs = make([]types.Hash, len(txs)), make([]error, len(txs))
+	ps := n.checkBatch(ctx, txs, hashes, errs)
+	n.admitBatch(ps, errs)
+	return hashes, errs
+}
+
+// checkBatch clones, hashes and checks txs in parallel; it fills hashes and
+// errs and returns the pending entries of the txs that passed (nil for the
+// others, index for index).
+func (n *Node) checkBatch(ctx context.Context, txs []*types.Tx, hashes []types.Hash, errs []error) []*pending {
+	ps := make([]*pending, len(txs))
+	fail := func(err error) {
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	if err := n.admissible(); err != nil {
+		fail(err)
+		return ps
+	}
+	if err := ctx.Err(); err != nil {
+		fail(err)
+		return ps
+	}
+	if l := n.pool.len(); l >= n.cfg.MempoolSize { // shed load before the costly checks
+		fail(fmt.Errorf("%w: consensus: mempool full (%d txs), retry later", ErrBusy, l))
+		return ps
+	}
+	now := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(txs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(txs) {
+					return
+				}
+				if txs[i] == nil {
+					errs[i] = fmt.Errorf("%w: nil tx", types.ErrInvalid)
+					continue
+				}
+				tx := txs[i].Clone()
+				h := tx.Hash()
+				hashes[i] = h
+				if !n.pool.contains(h) {
+					errs[i] = n.fsm.WithStore(func(st *store.Store) error {
+						return n.exec.CheckTxHash(st, tx, h, now.UnixMilli())
+					})
+				}
+				if errs[i] == nil {
+					ps[i] = &pending{tx: tx, hash: h, size: tx.SizeBound(), at: now}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return ps
+}
+
+// admitBatch adds the non-nil entries of ps to the mempool and records a
+// full pool in errs.
+func (n *Node) admitBatch(ps []*pending, errs []error) {
+	idx := make([]int, 0, len(ps))
+	ok := make([]*pending, 0, len(ps))
+	for i, p := range ps {
+		if p != nil {
+			idx, ok = append(idx, i), append(ok, p)
+		}
+	}
+	for j, err := range n.pool.addAll(ok) {
+		if err != nil {
+			errs[idx[j]] = err
+		}
+	}
+}
+
+// SubmitBatchAndWait is SubmitBatch, then waits until every admitted tx
+// commits: receipts[i] is txs[i]'s receipt when errs[i] is nil. A tx already
+// in the chain gets its receipt, as with SubmitAndWait. When ctx ends first,
+// the txs still waiting get ctx's error (they may commit later).
+func (n *Node) SubmitBatchAndWait(ctx context.Context, txs []*types.Tx) (receipts []Receipt, errs []error) {
+	hashes, errs := make([]types.Hash, len(txs)), make([]error, len(txs))
+	ps := n.checkBatch(ctx, txs, hashes, errs)
+	// Register the waiters before admission, so the receipt comes from the
+	// commit itself and never from reading the block back.
+	chs := make([]chan Receipt, len(txs))
+	for i, p := range ps {
+		if p != nil || isReplay(errs[i]) {
+			chs[i] = n.addWaiter(hashes[i])
+		}
+	}
+	defer func() {
+		for i, ch := range chs {
+			if ch != nil {
+				n.removeWaiter(hashes[i], ch)
+			}
+		}
+	}()
+	n.admitBatch(ps, errs)
+	receipts = make([]Receipt, len(txs))
+	for i := range txs {
+		switch {
+		case chs[i] == nil:
+			continue
+		case errs[i] == nil:
+		case isReplay(errs[i]):
+			r, found, err := n.lookup(hashes[i])
+			if err != nil || found {
+				receipts[i], errs[i] = r, err
+				continue
+			}
+			errs[i] = nil // committed in a block that is being applied: the waiter will fire
+		default:
+			continue // refused at admission (mempool full)
+		}
+		receipts[i], errs[i] = n.wait(ctx, hashes[i], chs[i])
+	}
+	return receipts, errs
+}
+
+// WaitTxs is WaitTx for many txs at once: receipts[i] is the receipt of the
+// tx with hash hs[i] when errs[i] is nil.
+func (n *Node) WaitTxs(ctx context.Context, hs []types.Hash) (receipts []Receipt, errs []error) {
+	receipts, errs = make([]Receipt, len(hs)), make([]error, len(hs))
+	chs := make([]chan Receipt, len(hs))
+	for i, h := range hs {
+		chs[i] = n.addWaiter(h)
+	}
+	defer func() {
+		for i, ch := range chs {
+			n.removeWaiter(hs[i], ch)
+		}
+	}()
+	for i, h := range hs {
+		r, found, err := n.lookup(h)
+		if err != nil || found {
+			receipts[i], errs[i] = r, err
+			continue
+		}
+		receipts[i], errs[i] = n.wait(ctx, h, chs[i])
+	}
+	return receipts, errs
+}
+
+// isReplay reports whether err refuses a tx because it is already in the chain.
+func isReplay(err error) bool {
+	var te *state.TxError
+	return errors.As(err, &te) && te.Code == types.CodeReplay
 }
 
 func (n *Node) admissible() error {

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/medchain/medchain/chain/codec"
 	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/crypto/seal"
 	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/store"
 	"github.com/medchain/medchain/chain/types"
@@ -44,6 +44,7 @@ type cluster struct {
 	p2p  *p2p.Node
 	reg  *chainRegistry
 	log  *slog.Logger
+	fwd  *forwarder
 	poke chan struct{}
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -51,6 +52,12 @@ type cluster struct {
 	mu sync.Mutex
 	// guards the following
 	revoked map[string]bool // node ids revoked on this node's p2p layer
+
+	claims *codeClaims // TOTP codes claimed at this node while it leads (mfaclaim.go)
+
+	// used by the membership loop's goroutine only
+	granted    map[string]time.Time // node id -> when this node last submitted its cluster key grant
+	grantNonce uint64
 }
 
 // startP2P starts the libp2p peer for cfg over the genesis node records and
@@ -72,13 +79,15 @@ func startP2P(cfg config.Config, g *state.Genesis, key *crypto.PrivateKey, log *
 		pc.HandshakeTimeout = pc.ReauthInterval / 2
 	}
 	pc.MaxTxBytes = max(g.Params.MaxTxBytes, 1024)
+	pc.MaxBatchBytes = max(pc.MaxBatchBytes, pc.MaxTxBytes+16)
 	pc.Logger = log
 	pn, err := p2p.New(pc, key, reg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("node: p2p: %w", err)
 	}
 	trans := raft.NewNetworkTransport(pn.RaftStreamLayer(), 3, 10*time.Second, slogWriter{log.With("component", "raft-net")})
-	c := &cluster{p2p: pn, reg: reg, log: log, poke: make(chan struct{}, 1), stop: make(chan struct{}), revoked: map[string]bool{}}
+	c := &cluster{p2p: pn, reg: reg, log: log, poke: make(chan struct{}, 1), stop: make(chan struct{}), revoked: map[string]bool{},
+		granted: map[string]time.Time{}, grantNonce: uint64(time.Now().UnixNano()), claims: newCodeClaims(time.Now)}
 	return c, trans, nil
 }
 
@@ -90,10 +99,16 @@ func (c *cluster) run(n *Node) error {
 		return err
 	}
 	c.p2p.SetTxHandler(c.handleTx)
+	c.p2p.SetTxBatchHandler(c.handleTxBatch)
 	c.p2p.SetQueryHandler(c.handleQuery)
-	c.wg.Add(2)
+	c.fwd = newForwarder(c)
+	if err := c.fwd.register(n.reg); err != nil {
+		return err
+	}
+	c.wg.Add(3)
 	go c.followCommits()
 	go c.membershipLoop()
+	go c.fwd.run()
 	return nil
 }
 
@@ -167,6 +182,7 @@ func (c *cluster) membershipLoop() {
 			if err := c.reconcile(); err != nil {
 				c.log.Debug("node: membership", "err", err)
 			}
+			c.grantClusterKey()
 		}
 		c.revokeRemoved()
 	}
@@ -247,6 +263,77 @@ func (c *cluster) reconcile() error {
 	return nil
 }
 
+// grantResubmit is how long the leader waits for a submitted cluster key
+// grant to commit before it submits another (a lost submission, a leader
+// change); a grant that did commit stops the resubmission, and a duplicate
+// is refused on chain (conflict), so a retry is harmless.
+const grantResubmit = 5 * time.Second
+
+// grantClusterKey runs on the leader: every admitted node with a seal key on
+// record that holds no grant of the cluster key gets one, wrapped to its
+// seal key and signed by this node. The new node unwraps it once it has
+// applied the block.
+func (c *cluster) grantClusterKey() {
+	dk, err := c.n.keys.ClusterKey()
+	if err != nil {
+		return // the keyring logs why; a leader without the key cannot grant it
+	}
+	recs, err := c.records()
+	if err != nil {
+		c.log.Debug("node: cluster key grants", "err", err)
+		return
+	}
+	ids := make([]string, 0, len(recs))
+	for id := range recs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	chainID := c.n.genesis.ChainID
+	for _, id := range ids {
+		r := recs[id]
+		if r.Status != state.NodeAdmitted || id == c.n.cfg.Node.ID {
+			continue
+		}
+		g, err := state.GetClusterKeyGrant(c.n.cons.Store(), id)
+		if err != nil {
+			c.log.Debug("node: cluster key grants", "err", err)
+			return
+		}
+		if g != nil && g.KeyID == dk.ID() {
+			delete(c.granted, id)
+			continue
+		}
+		if last, ok := c.granted[id]; ok && time.Since(last) < grantResubmit {
+			continue
+		}
+		c.granted[id] = time.Now()
+		if r.SealKey == nil {
+			c.log.Warn("node: admitted node has no seal key on record; it cannot receive the cluster data key (MFA will be unavailable there)", "node_id", id)
+			continue
+		}
+		w, err := seal.WrapKey(*r.SealKey, dk, types.ClusterKeyAAD(chainID, id, dk.ID()))
+		if err != nil {
+			c.log.Warn("node: cannot wrap the cluster data key to a node's seal key", "node_id", id, "err", err)
+			continue
+		}
+		c.grantNonce++
+		tx, err := types.NewTx(chainID, c.n.cfg.Node.ID, &types.ClusterKeyGrant{NodeID: id, KeyID: dk.ID(), Wrapped: w}, time.Now(), c.grantNonce)
+		if err == nil {
+			err = tx.Sign(c.n.key)
+		}
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), membershipTimeout)
+			_, err = c.n.Submit(ctx, tx)
+			cancel()
+		}
+		if err != nil {
+			c.log.Warn("node: cluster key grant not submitted", "node_id", id, "err", err)
+			continue
+		}
+		c.log.Info("node: granted the cluster data key to an admitted node", "node_id", id, "key_id", dk.ID())
+	}
+}
+
 // revokeRemoved revokes, on this node's p2p layer, every node removed on
 // chain (the registry already refuses them; Revoke also holds if a stale
 // record reappeared).
@@ -289,8 +376,9 @@ func (c *cluster) lag(r state.NodeRecord) (uint64, error) {
 
 // Queries between nodes (p2p QueryProtocol), CBOR-encoded.
 type queryReq struct {
-	Op string `cbor:"1,keyasint"` // status, read_index, transfer
-	To string `cbor:"2,keyasint,omitempty"`
+	Op    string `cbor:"1,keyasint"` // status, read_index, transfer, mfa_claim
+	To    string `cbor:"2,keyasint,omitempty"`
+	Claim []byte `cbor:"3,keyasint,omitempty"` // mfa_claim: see claimOf
 }
 
 type peerStatus struct {
@@ -357,6 +445,15 @@ func (c *cluster) handleQuery(ctx context.Context, from p2p.NodeRecord, raw []by
 			return nil, err
 		}
 		return codec.Marshal(true)
+	case "mfa_claim":
+		if !c.n.cons.IsLeader() {
+			return nil, fmt.Errorf("node: %s is not the leader; claim TOTP codes at the leader", c.n.cfg.Node.ID)
+		}
+		fresh, err := c.claims.claim(req.Claim)
+		if err != nil {
+			return nil, err
+		}
+		return codec.Marshal(fresh)
 	}
 	return nil, fmt.Errorf("node: unknown query %q", req.Op)
 }
@@ -394,48 +491,6 @@ func (c *cluster) leaderPeer(ctx context.Context) (string, error) {
 	}
 	return "", fmt.Errorf("%w: no leader is known", rpc.ErrUnavailable)
 }
-
-// forward checks tx locally and sends it to the leader.
-func (c *cluster) forward(ctx context.Context, tx *types.Tx) (types.Hash, error) {
-	h := tx.Hash()
-	if err := c.n.cons.CheckTx(tx); err != nil {
-		return h, err
-	}
-	raw := tx.Encode()
-	var lastErr error
-	for range 3 {
-		leader, err := c.leaderPeer(ctx)
-		if err != nil {
-			return h, err
-		}
-		if leader == string(c.p2p.ID()) { // we became leader meanwhile
-			return c.n.cons.Submit(ctx, tx)
-		}
-		pid, err := peer.Decode(leader)
-		if err != nil {
-			return h, fmt.Errorf("node: leader address %q: %w", leader, err)
-		}
-		res, err := c.p2p.ForwardTx(ctx, pid, raw)
-		if err == nil {
-			if len(res) != len(h) || types.Hash(res) != h {
-				return h, fmt.Errorf("%w: leader answered another tx hash", rpc.ErrUnavailable)
-			}
-			return h, nil
-		}
-		lastErr = err
-		if errors.Is(err, p2p.ErrRemote) && !isRetryable(err) {
-			return h, fmt.Errorf("%w: refused by the leader: %v", errForwardRefused, err)
-		}
-		select {
-		case <-ctx.Done():
-			return h, ctx.Err()
-		case <-time.After(forwardPause):
-		}
-	}
-	return h, fmt.Errorf("%w: forward to leader: %v", rpc.ErrUnavailable, lastErr)
-}
-
-var errForwardRefused = errors.New("node: forwarded tx refused")
 
 // isRetryable reports whether a remote refusal means "ask again" (leadership
 // moved, mempool full) rather than "this tx is bad".

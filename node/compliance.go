@@ -132,8 +132,9 @@ func (n *Node) auditEvidence(head uint64, times *blockTimes, now time.Time) comp
 	return a
 }
 
-// keyEvidence ages every active identity's key from the block time of its
-// registration or last update (a rotation updates the record).
+// keyEvidence ages every active identity's current key from the block time
+// of the identity_rotate_key that set it, or of its registration if it never
+// rotated (a role change does not renew a key).
 func keyEvidence(r state.Scanner, times *blockTimes, now time.Time, maxDays int) compliance.KeyEvidence {
 	var k compliance.KeyEvidence
 	limit := time.Duration(maxDays) * 24 * time.Hour
@@ -142,14 +143,13 @@ func keyEvidence(r state.Scanner, times *blockTimes, now time.Time, maxDays int)
 		if id.Revoked {
 			return true
 		}
-		h := id.Updated
-		if h < id.Height {
-			h = id.Height
-		}
-		t, err := times.at(h)
-		if err != nil {
-			terr = err
-			return false
+		t := time.UnixMilli(id.KeyTime)
+		if id.KeyTime == 0 {
+			var err error
+			if t, err = times.at(id.Height); err != nil {
+				terr = err
+				return false
+			}
 		}
 		k.Checked++
 		age := now.Sub(t)

@@ -15,7 +15,6 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/medchain/medchain/chain/crypto"
-	"github.com/medchain/medchain/chain/crypto/seal"
 	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/node/config"
@@ -25,11 +24,7 @@ import (
 
 // Files of the zero-trust gate inside a data dir.
 const (
-	sealKeyFile     = "keys/seal.key"         // the node's ML-KEM-768+X25519 key (0600)
-	dataKeyFile     = "keys/data.key.wrapped" // the node data key, wrapped to sealKeyFile
-	mfaDir          = "mfa"                   // one sealed TOTP seed per identity
 	sessionsFile    = "zerotrust/sessions.json"
-	dataKeyAAD      = "medchain/node-data-key/v1"
 	accessDeniedEvt = "access_denied"
 )
 
@@ -84,13 +79,13 @@ func clearanceFor(roles []string) zerotrust.Segment {
 }
 
 // chainIdentities resolves gate identities from chain state: the registered
-// key, current roles, revocation, and the sealed seed store for MFA.
+// key, current roles, revocation, and the MFA enrolment.
 type chainIdentities struct {
 	n     *Node
-	seeds *sealedSeeds
+	seeds *chainSeeds
 }
 
-// Lookup implements zerotrust.Identities with one local store read.
+// Lookup implements zerotrust.Identities with local store reads.
 func (c chainIdentities) Lookup(_ context.Context, id string) (zerotrust.Identity, error) {
 	rec, err := state.GetIdentity(c.n.cons.Store(), id)
 	if err != nil || rec == nil {
@@ -102,124 +97,111 @@ func (c chainIdentities) Lookup(_ context.Context, id string) (zerotrust.Identit
 
 var _ zerotrust.Identities = chainIdentities{}
 
-// sealedSeeds keeps TOTP seeds on this node's disk sealed (AES-256-GCM)
-// under the node data key, which is itself stored wrapped to the node's
-// ML-KEM-768+X25519 key. It implements zerotrust.SeedSource. Distributing
-// one cluster data key to every node (so any node verifies any identity's
-// code) is the cluster-key work of issues 3 and 6; until then a session with
-// MFA can be opened on the node where the identity enrolled.
-type sealedSeeds struct {
-	dir     string
+// ErrMFAUnavailable is wrapped by the error MFA verification and enrolment
+// return on a node that does not hold the cluster data key yet (a node just
+// admitted, before it applies its grant).
+var ErrMFAUnavailable = errors.New("node: MFA unavailable on this node")
+
+// chainSeeds keeps TOTP seeds on chain: auth_mfaEnroll seals a fresh seed
+// under the cluster data key (types.MFASeedAAD: chain id + identity) and
+// commits an mfa_enroll tx signed by this node; any node holding the cluster
+// key opens it. The seed is never stored, logged or returned in clear, except
+// once in the enrolment URI. It implements zerotrust.SeedSource and
+// rpc.Enroller.
+type chainSeeds struct {
 	chainID string
-	key     *seal.DataKey
+	nodeID  string
+	key     *crypto.PrivateKey // signs mfa_enroll
+	view    func() state.View  // committed state
+	keys    ClusterKeyring
+	submit  func(context.Context, *types.Tx) (rpc.Receipt, error) // submits and waits for the commit
+	nonce   atomic.Uint64
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
-
-func openSealedSeeds(cfg config.Config, chainID string) (*sealedSeeds, error) {
-	kemPath, wrappedPath := cfg.Path(sealKeyFile), cfg.Path(dataKeyFile)
-	kem, err := seal.LoadKey(kemPath)
-	if _, serr := os.Stat(kemPath); errors.Is(serr, os.ErrNotExist) {
-		if kem, err = seal.GenerateKey(seal.DefaultAlgorithm, rand.Reader); err == nil {
-			err = seal.SaveKey(kemPath, kem)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("node: seal key: %w", err)
-	}
-	var dk *seal.DataKey
-	wrapped, err := os.ReadFile(wrappedPath)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if dk, err = seal.NewDataKey(rand.Reader); err != nil {
-			return nil, err
-		}
-		w, err := seal.WrapKey(kem.Public(), dk, []byte(dataKeyAAD))
-		if err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(wrappedPath, w, 0o600); err != nil {
-			return nil, fmt.Errorf("node: data key: %w", err)
-		}
-	case err != nil:
-		return nil, fmt.Errorf("node: data key: %w", err)
-	default:
-		if dk, err = seal.UnwrapKey(kem, wrapped, []byte(dataKeyAAD)); err != nil {
-			return nil, fmt.Errorf("node: data key: %w", err)
-		}
-	}
-	dir := cfg.Path(mfaDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	return &sealedSeeds{dir: dir, chainID: chainID, key: dk}, nil
+func newChainSeeds(n *Node) *chainSeeds {
+	s := &chainSeeds{chainID: n.genesis.ChainID, nodeID: n.cfg.Node.ID, key: n.key, keys: n.keys,
+		view: func() state.View { return n.cons.Store() }, submit: n.SubmitAndWait}
+	s.nonce.Store(uint64(time.Now().UnixNano()))
+	return s
 }
 
-func (s *sealedSeeds) path(id string) string { return filepath.Join(s.dir, id+".seed") }
-func (s *sealedSeeds) aad(id string) []byte {
-	return []byte("medchain/totp-seed/v1\x00" + s.chainID + "\x00" + id)
+func (s *chainSeeds) enrolment(id string) (*state.MFAEnrolment, error) {
+	if types.ValidateID("identity", id) != nil {
+		return nil, nil
+	}
+	return state.GetMFAEnrolment(s.view(), id)
 }
 
-func (s *sealedSeeds) enrolled(id string) bool {
-	if !idPattern.MatchString(id) {
-		return false
-	}
-	_, err := os.Stat(s.path(id))
-	return err == nil
+func (s *chainSeeds) enrolled(id string) bool {
+	e, err := s.enrolment(id)
+	return err == nil && e != nil
 }
 
 // Seed implements zerotrust.SeedSource.
-func (s *sealedSeeds) Seed(_ context.Context, id string) (string, error) {
-	if !idPattern.MatchString(id) {
+func (s *chainSeeds) Seed(_ context.Context, id string) (string, error) {
+	e, err := s.enrolment(id)
+	if err != nil {
+		return "", fmt.Errorf("node: read the MFA enrolment of %q: %w", id, err)
+	}
+	if e == nil {
 		return "", fmt.Errorf("%w: %q", zerotrust.ErrMFANotEnrolled, id)
 	}
-	b, err := os.ReadFile(s.path(id))
-	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("%w: %q", zerotrust.ErrMFANotEnrolled, id)
-	}
+	dk, err := s.keys.ClusterKey()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: MFA verification needs the cluster data key: %v", ErrMFAUnavailable, err)
 	}
-	pt, err := s.key.Open(b, s.aad(id))
+	if dk.ID() != e.KeyID {
+		return "", fmt.Errorf("%w: the seed of %q is sealed under key %s, this node holds %s", ErrMFAUnavailable, id, e.KeyID, dk.ID())
+	}
+	pt, err := dk.Open(e.SealedSeed, types.MFASeedAAD(s.chainID, id))
 	if err != nil {
-		return "", fmt.Errorf("node: sealed seed of %q does not open: %w", id, err)
+		return "", fmt.Errorf("node: the sealed seed of %q does not open: %w", id, err)
 	}
 	return string(pt), nil
 }
 
-// Enroll implements rpc.Enroller: a fresh seed, sealed, written once.
-func (s *sealedSeeds) Enroll(_ context.Context, id string) (string, error) {
-	if !idPattern.MatchString(id) {
-		return "", fmt.Errorf("node: bad identity %q", id)
+// Enroll implements rpc.Enroller: a fresh seed, sealed under the cluster key
+// and committed on chain (it waits for the commit), once per identity.
+func (s *chainSeeds) Enroll(ctx context.Context, id string) (string, error) {
+	if err := types.ValidateID("identity", id); err != nil {
+		return "", fmt.Errorf("node: bad identity: %w", err)
 	}
-	k, err := totp.Generate(totp.GenerateOpts{Issuer: "medchain " + s.chainID, AccountName: id, Rand: rand.Reader})
+	if s.enrolled(id) {
+		return "", fmt.Errorf("%q is already enrolled in MFA; an administrator must reset it", id)
+	}
+	dk, err := s.keys.ClusterKey()
+	if err != nil {
+		return "", fmt.Errorf("%w: MFA enrolment needs the cluster data key: %v", ErrMFAUnavailable, err)
+	}
+	chainID := s.chainID
+	k, err := totp.Generate(totp.GenerateOpts{Issuer: "medchain " + chainID, AccountName: id, Rand: rand.Reader})
 	if err != nil {
 		return "", fmt.Errorf("node: totp: %w", err)
 	}
-	sealed, err := s.key.Seal([]byte(k.Secret()), s.aad(id))
+	sealed, err := dk.Seal([]byte(k.Secret()), types.MFASeedAAD(chainID, id))
 	if err != nil {
 		return "", err
 	}
-	f, err := os.OpenFile(s.path(id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("%q is already enrolled in MFA; an administrator must reset it", id)
-	}
+	tx, err := types.NewTx(chainID, s.nodeID, &types.MFAEnroll{Identity: id, KeyID: dk.ID(), SealedSeed: sealed}, time.Now(), s.nonce.Add(1))
 	if err != nil {
 		return "", err
 	}
-	if _, err := f.Write(sealed); err != nil {
-		f.Close()
+	if err := tx.Sign(s.key); err != nil {
 		return "", err
 	}
-	if err := f.Close(); err != nil {
-		return "", err
+	r, err := s.submit(ctx, tx)
+	if err != nil {
+		return "", fmt.Errorf("node: MFA enrolment of %q not committed: %w", id, err)
+	}
+	if !r.Result.OK() {
+		return "", fmt.Errorf("node: MFA enrolment of %q refused: %s: %s", id, r.Result.Code, r.Result.Reason)
 	}
 	return k.URL(), nil
 }
 
 var (
-	_ zerotrust.SeedSource = (*sealedSeeds)(nil)
-	_ rpc.Enroller         = (*sealedSeeds)(nil)
+	_ zerotrust.SeedSource = (*chainSeeds)(nil)
+	_ rpc.Enroller         = (*chainSeeds)(nil)
 )
 
 // denials records refused accesses on chain as audit_record txs with event
@@ -253,6 +235,10 @@ func (d *denials) record(x rpc.Denial) {
 		}
 	}
 }
+
+// idPattern is a conservative identifier for the fields of an access-denied
+// audit record (anything else is replaced).
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 
 func idOr(s, def string) string {
 	if idPattern.MatchString(s) {
@@ -307,10 +293,7 @@ func (n *Node) openGate(key *crypto.PrivateKey, log *slog.Logger) (*rpc.GateConf
 	if err != nil || !zc.Enabled {
 		return nil, err
 	}
-	seeds, err := openSealedSeeds(n.cfg, n.genesis.ChainID)
-	if err != nil {
-		return nil, err
-	}
+	seeds := newChainSeeds(n)
 	if err := os.MkdirAll(filepath.Dir(n.cfg.Path(sessionsFile)), 0o700); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -323,7 +306,7 @@ func (n *Node) openGate(key *crypto.PrivateKey, log *slog.Logger) (*rpc.GateConf
 		alerter = zerotrust.MultiAlerter{alerter, &zerotrust.WebhookAlerter{URL: n.cfg.ZeroTrust.AlertWebhook}}
 	}
 	g, err := zerotrust.NewGate(zc, zerotrust.Options{Identities: chainIdentities{n: n, seeds: seeds},
-		MFA: zerotrust.NewTOTP(seeds), Store: store, Alerter: alerter, Logger: log})
+		MFA: n.mfa(seeds), Store: store, Alerter: alerter, Logger: log})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -332,6 +315,16 @@ func (n *Node) openGate(key *crypto.PrivateKey, log *slog.Logger) (*rpc.GateConf
 	n.denials = newDenials(n, key)
 	n.sweeper = sweepSessions(g, sweepInterval(zc), log)
 	return &rpc.GateConfig{Gate: g, MFA: seeds, OnDenied: n.denials.record}, nil
+}
+
+// mfa is the gate's TOTP verifier over seeds; in a cluster an accepted code
+// is also claimed at the leader, so it is single use cluster-wide.
+func (n *Node) mfa(seeds zerotrust.SeedSource) zerotrust.MFA {
+	m := &clusterMFA{local: zerotrust.NewTOTP(seeds)}
+	if n.cl != nil {
+		m.claim = n.cl.claimCode
+	}
+	return m
 }
 
 // sweepInterval is how often expired sessions are deleted: a tenth of the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/crypto/seal"
 	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/consensus"
@@ -61,8 +62,10 @@ var DevIdentities = []struct {
 	{"privacy_officer", types.KindPerson, []string{types.RolePrivacyOfficer, types.RoleAuditor}},
 }
 
-// Init creates a chain in opts.DataDir: keys (0600), genesis.json,
-// medchain.toml, the store with the genesis, and a single-voter Raft cluster.
+// Init creates a chain in opts.DataDir: keys (0600) including the node's
+// seal key, genesis.json with the first node's grant of a new cluster data
+// key (which exists only wrapped), medchain.toml, the store with the genesis,
+// and a single-voter Raft cluster.
 // The node then starts with Open; the next issue's join flow adds peers.
 func Init(opts InitOptions) (*InitResult, error) {
 	if opts.DataDir == "" {
@@ -114,6 +117,13 @@ func Init(opts InitOptions) (*InitResult, error) {
 	}
 	res.Keys[opts.NodeID] = res.Keys["node"]
 	delete(res.Keys, "node")
+	sk, _, err := loadOrCreateSealKey(filepath.Join(opts.DataDir, SealKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if g.ClusterKeyGrants, err = newClusterKeyGrants(opts.ChainID, []string{opts.NodeID}, []seal.PublicKey{sk.Public()}); err != nil {
+		return nil, err
+	}
 	adminKey, err := newKey("admin")
 	if err != nil {
 		return nil, err

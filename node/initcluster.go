@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/crypto/seal"
 	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/consensus"
@@ -51,9 +52,10 @@ type ClusterInitResult struct {
 }
 
 // InitCluster creates a chain whose genesis admits N nodes (node records with
-// their peer ids and addresses), each with its own data dir, ML-DSA and
-// libp2p keys and config ([p2p] enabled), and bootstraps Raft on every node
-// with the same N voters, addressed by peer id.
+// their peer ids, addresses and seal keys), each with its own data dir,
+// ML-DSA, seal and libp2p keys and config ([p2p] enabled), gives every node a
+// genesis grant of one new cluster data key, and bootstraps Raft on every
+// node with the same N voters, addressed by peer id.
 func InitCluster(opts ClusterInitOptions) (*ClusterInitResult, error) {
 	if opts.N < 1 || opts.N > 32 {
 		return nil, fmt.Errorf("node: init cluster: %d nodes: want 1..32", opts.N)
@@ -121,6 +123,8 @@ func InitCluster(opts ClusterInitOptions) (*ClusterInitResult, error) {
 	}
 	res := &ClusterInitResult{ChainID: opts.ChainID}
 	var servers []consensus.Server
+	var nodeIDs []string
+	var sealPubs []seal.PublicKey
 	for i, d := range dirs {
 		id := fmt.Sprintf("node-%d", i+1)
 		k, err := crypto.GenerateKey(opts.Algorithm, rand.Reader)
@@ -138,10 +142,16 @@ func InitCluster(opts ClusterInitOptions) (*ClusterInitResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("node: init cluster: peer id: %w", err)
 		}
+		sk, _, err := loadOrCreateSealKey(filepath.Join(d, SealKeyFile))
+		if err != nil {
+			return nil, err
+		}
+		sealPub := sk.Public()
+		nodeIDs, sealPubs = append(nodeIDs, id), append(sealPubs, sealPub)
 		addr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", opts.p2pPort(i))
 		g.Identities = append(g.Identities, types.IdentityRegister{ID: id, Kind: types.KindNode, Name: "Node " + id,
 			Roles: []string{types.RoleNode}, PublicKey: k.Public()})
-		g.Nodes = append(g.Nodes, state.GenesisNode{NodeID: id, PeerID: pid.String(), Addrs: []string{addr}, Role: types.NodeRoleVoter})
+		g.Nodes = append(g.Nodes, state.GenesisNode{NodeID: id, PeerID: pid.String(), Addrs: []string{addr}, Role: types.NodeRoleVoter, SealKey: &sealPub})
 		servers = append(servers, consensus.Server{ID: id, Address: raft.ServerAddress(pid.String()), Voter: true})
 		res.Peers = append(res.Peers, addr+"/p2p/"+pid.String())
 	}
@@ -157,6 +167,10 @@ func InitCluster(opts ClusterInitOptions) (*ClusterInitResult, error) {
 			}
 			g.Identities = append(g.Identities, reg)
 		}
+	}
+	var err error
+	if g.ClusterKeyGrants, err = newClusterKeyGrants(opts.ChainID, nodeIDs, sealPubs); err != nil {
+		return nil, err
 	}
 	if err := g.Validate(); err != nil {
 		return nil, err

@@ -49,7 +49,8 @@ type Node struct {
 	gate    *zerotrust.Gate // nil with the gate off
 	denials *denials        // nil with the gate off
 	key     *crypto.PrivateKey
-	sweeper func() // stops the gate's session sweep; nil with the gate off
+	keys    *keyring // the cluster data key
+	sweeper func()   // stops the gate's session sweep; nil with the gate off
 }
 
 func raftAddr(cfg config.Config) raft.ServerAddress {
@@ -93,6 +94,13 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: node key: %w", err)
 	}
+	sk, created, err := loadOrCreateSealKey(cfg.Path(SealKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("node: created a seal key for a data dir that had none; this node receives the cluster data key only if a member grants it to this key", "file", SealKeyFile)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m, err := consensus.NewPrometheusMetrics(reg)
@@ -126,7 +134,8 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 		}
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, genesis: g, cons: cons, reg: reg, cl: cl, key: key}
+	n := &Node{cfg: cfg, log: log, genesis: g, cons: cons, reg: reg, cl: cl, key: key,
+		keys: newKeyring(g.ChainID, cfg.Node.ID, sk, func() state.View { return cons.Store() }, log)}
 	if cl != nil {
 		if err := cl.run(n); err != nil {
 			cons.Close()
@@ -239,6 +248,9 @@ var _ rpc.Ledger = (*Node)(nil)
 // Submit implements rpc.Ledger. On a follower of a p2p cluster the tx is
 // checked here (CheckTx) and forwarded to the leader.
 func (n *Node) Submit(ctx context.Context, tx *types.Tx) (types.Hash, error) {
+	if err := n.checkRemoval(ctx, tx); err != nil {
+		return tx.Hash(), err
+	}
 	h, err := n.cons.Submit(ctx, tx)
 	if errors.Is(err, consensus.ErrNotLeader) && n.cl != nil {
 		h, err = n.cl.forward(ctx, tx)
@@ -249,6 +261,9 @@ func (n *Node) Submit(ctx context.Context, tx *types.Tx) (types.Hash, error) {
 // SubmitAndWait implements rpc.Ledger. On a follower of a p2p cluster the tx
 // is forwarded to the leader and the commit is awaited locally.
 func (n *Node) SubmitAndWait(ctx context.Context, tx *types.Tx) (rpc.Receipt, error) {
+	if err := n.checkRemoval(ctx, tx); err != nil {
+		return rpc.Receipt{}, err
+	}
 	if n.cl != nil && !n.cons.IsLeader() {
 		h, err := n.cl.forward(ctx, tx)
 		var te *state.TxError

@@ -39,6 +39,11 @@ type Config struct {
 	ClockSkew time.Duration
 	// MaxTxBytes is the largest raw tx accepted by tx forwarding. Default 128 KiB.
 	MaxTxBytes int
+	// MaxBatchBytes is the largest encoded tx batch accepted by batched tx
+	// forwarding (TxBatchProtocol): the raw txs plus at most 5 bytes each of
+	// CBOR framing, plus 8. Default 8 MiB (about 2,000 signed audit txs);
+	// at least MaxTxBytes + 16, at most 16 MiB.
+	MaxBatchBytes int
 	// TxTimeout bounds one tx forwarding round trip. Default 10 s.
 	TxTimeout time.Duration
 	// RequirePostQuantum refuses a connection whose TLS key exchange is not
@@ -58,6 +63,7 @@ func DefaultConfig() Config {
 		HandshakeTimeout:   10 * time.Second,
 		ClockSkew:          30 * time.Second,
 		MaxTxBytes:         128 << 10,
+		MaxBatchBytes:      8 << 20,
 		TxTimeout:          10 * time.Second,
 		RequirePostQuantum: true,
 	}
@@ -114,6 +120,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTxBytes <= 0 || c.MaxTxBytes > maxFrameLimit {
 		bad("MaxTxBytes %d must be in 1..%d", c.MaxTxBytes, maxFrameLimit)
+	}
+	if c.MaxBatchBytes < c.MaxTxBytes+16 || c.MaxBatchBytes > maxFrameLimit {
+		bad("MaxBatchBytes %d must be in MaxTxBytes+16 (%d)..%d", c.MaxBatchBytes, c.MaxTxBytes+16, maxFrameLimit)
 	}
 	if c.TxTimeout <= 0 {
 		bad("TxTimeout %v must be positive", c.TxTimeout)

@@ -11,6 +11,8 @@
 //	tr := raft.NewNetworkTransport(sl, 3, 10*time.Second, os.Stderr)
 //	n.SetTxHandler(func(ctx context.Context, from peer.ID, raw []byte) ([]byte, error) { ... })
 //	hash, err := n.ForwardTx(ctx, leaderPeerID, rawTx) // on a follower
+//	n.SetTxBatchHandler(func(ctx context.Context, from peer.ID, raws [][]byte) []p2p.TxOutcome { ... })
+//	outcomes, err := n.ForwardTxs(ctx, leaderPeerID, rawTxs) // one round trip, one outcome per tx
 //	defer n.Close()
 //
 // Raft server addresses are peer id strings (Node.RaftAddress); a peer is
@@ -53,6 +55,7 @@
 //	/medchain/handshake/1    yes     yes        yes (admitted peers only)
 //	/medchain/raft/1         yes     no         no
 //	/medchain/tx/1           yes     yes        no
+//	/medchain/txbatch/1      yes     yes        no
 //	/medchain/query/1        yes     yes        no
 //
 // An observer replicates the chain (a voter leader opens Raft streams to it)

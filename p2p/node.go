@@ -50,6 +50,7 @@ type Node struct {
 	revoked  map[peer.ID]string       // locally revoked peers and why
 	curves   map[peer.ID]tls.CurveID  // last negotiated TLS group per peer
 	txh      TxHandler
+	tbh      TxBatchHandler
 	qh       QueryHandler
 	raft     *StreamLayer
 	closed   bool

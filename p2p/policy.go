@@ -10,9 +10,10 @@ import (
 // open a stream on each guarded protocol. A protocol missing from the table
 // is refused for every role.
 var protocolRoles = map[protocol.ID][]Role{
-	RaftProtocol:  {RoleVoter},
-	TxProtocol:    {RoleVoter, RoleObserver},
-	QueryProtocol: {RoleVoter, RoleObserver},
+	RaftProtocol:    {RoleVoter},
+	TxProtocol:      {RoleVoter, RoleObserver},
+	TxBatchProtocol: {RoleVoter, RoleObserver},
+	QueryProtocol:   {RoleVoter, RoleObserver},
 }
 
 // permitted reports whether a node of role r may open streams on proto.

@@ -266,12 +266,13 @@ func TestUnauthenticatedPeerIsServedNothingAndDropped(t *testing.T) {
 	a := startNode(t, reg, nil, "a", 1, RoleVoter, func(c *Config) { c.HandshakeTimeout = 300 * time.Millisecond; c.ReauthInterval = time.Second })
 	a.RaftStreamLayer()
 	a.SetTxHandler(func(context.Context, peer.ID, []byte) ([]byte, error) { return []byte("ok"), nil })
+	a.SetTxBatchHandler(func(_ context.Context, _ peer.ID, raws [][]byte) []TxOutcome { return make([]TxOutcome, len(raws)) })
 	m := newRawPeer(t, reg, "m", 9) // admitted, but never runs the handshake
 	ctx := ctxT(t, 5*time.Second)
 	if err := m.Connect(ctx, addrInfo(a, "tcp")); err != nil {
 		t.Fatal(err)
 	}
-	for _, proto := range []string{TxProtocol, RaftProtocol} {
+	for _, proto := range []string{TxProtocol, TxBatchProtocol, RaftProtocol} {
 		s, err := m.NewStream(ctx, a.ID(), protocolID(proto))
 		if err != nil {
 			continue // refused during negotiation: fine
@@ -417,6 +418,9 @@ func TestProtocolRoleTable(t *testing.T) {
 		{RaftProtocol, RoleObserver, false},
 		{TxProtocol, RoleVoter, true},
 		{TxProtocol, RoleObserver, true},
+		{TxBatchProtocol, RoleVoter, true},
+		{TxBatchProtocol, RoleObserver, true},
+		{TxBatchProtocol, 0, false},
 		{QueryProtocol, RoleVoter, true},
 		{QueryProtocol, RoleObserver, true},
 		{"/medchain/unknown/1", RoleVoter, false},

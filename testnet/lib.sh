@@ -41,9 +41,9 @@ start_node() {
 	echo $! >"$RUN/node-$i.pid"
 }
 
-# cli N ARGS... runs medchain against node N with node N's data dir: the
-# dev keys are in every data dir, and so each node's sessions and its TOTP
-# secret (MFA seeds are per node) stay apart.
+# cli N ARGS... runs medchain against node N with node N's data dir: its
+# dev CA and keys, and its own cached sessions (a session is valid on the
+# node that issued it).
 cli() {
 	n=$1
 	shift
@@ -54,12 +54,19 @@ cli() {
 	fi
 }
 
-# enroll_admin N enrols the dev admin in MFA on node N, once, saving its
-# TOTP secret in node N's data dir (dev only), for the internal methods
-# (cluster status) the scripts call.
+# enroll_admin enrols the dev admin in MFA once for the chain (the seed is
+# on chain, so every node verifies its codes) through node-1, saving its TOTP
+# secret in node-1's data dir (dev only), and links that file into every
+# node's data dir, where the CLI looks for it: the scripts call internal
+# methods (cluster status), which need MFA.
 enroll_admin() {
-	[ -f "$DATA/node-$1/totp/admin.secret" ] && return 0
-	cli "$1" --timeout 10s mfa enroll --as admin --save-secret >/dev/null
+	if [ ! -f "$DATA/node-1/totp/admin.secret" ]; then
+		cli 1 --timeout 20s mfa enroll --as admin --save-secret >/dev/null || return 1
+	fi
+	for d in "$DATA"/node-*; do
+		[ -e "$d/totp/admin.secret" ] && continue
+		mkdir -p "$d/totp" && chmod 700 "$d/totp" && ln -s "$DATA/node-1/totp/admin.secret" "$d/totp/admin.secret"
+	done
 }
 
 # leader_id N prints the leader's node id as node N sees it ("" if none),

@@ -24,9 +24,9 @@ TOTAL=$(ls "$RUN"/node-*.pid 2>/dev/null | wc -l)
 for i in $(seq 1 "$TOTAL"); do
 	if node_pid "$i" >/dev/null; then
 		# shellcheck disable=SC2086
-		# cluster_status is internal (admin, MFA): the dev admin of node i,
-		# enrolled by up.sh with its TOTP secret in node i's data dir.
-		enroll_admin "$i" || die "node-$i: MFA enrolment of admin failed"
+		# cluster_status is internal (admin, MFA): the dev admin, enrolled
+		# by up.sh with its TOTP secret linked into every data dir.
+		enroll_admin || die "MFA enrolment of admin failed"
 		cli "$i" cluster status $JSON || die "node-$i did not answer"
 		[ -n "$JSON" ] && exit 0
 		echo

@@ -81,8 +81,15 @@ func New(tb testing.TB) *Chain {
 // Reopen closes and reopens the store (to reload after raw tampering).
 func (c *Chain) Reopen() {
 	c.tb.Helper()
+	c.ReopenWith(store.TestOptions())
+}
+
+// ReopenWith closes the store and reopens it on the same files with opts
+// (its FS is replaced by the chain's), e.g. to measure with a node's cache
+// sizes rather than the small test defaults.
+func (c *Chain) ReopenWith(opts store.Options) {
+	c.tb.Helper()
 	c.Store.Close()
-	opts := store.TestOptions()
 	opts.FS = c.FS
 	st, err := store.Open(c.Dir, opts)
 	if err != nil {

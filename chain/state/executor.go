@@ -85,6 +85,7 @@ func (e *Executor) GenesisState() ([]Write, types.Hash) {
 		o.put(IdentityKey(p.ID), codec.MustMarshal(identityFrom(&p, 0)))
 	}
 	e.g.genesisNodes(o)
+	e.g.genesisClusterKey(o)
 	ws := o.writes()
 	return ws, NextStateHash(types.Hash{}, ws)
 }
@@ -196,16 +197,26 @@ func (e *Executor) check(o *overlay, tx *types.Tx, h types.Hash, bc BlockContext
 	if signer.Revoked {
 		return nil, nil, reject(types.CodeRevokedSigner, "signer %q is revoked", tx.Signer)
 	}
-	if verify {
-		if err := tx.VerifySignature(signer.PublicKey); err != nil {
+	if key, must := e.signingKey(signer, tx, bc); verify || must {
+		if err := tx.VerifySignature(key); err != nil {
 			return nil, nil, reject(types.CodeBadSignature, "signature of %q: %v", tx.Signer, err)
 		}
 	}
 	if err := authorize(signer, tx, p); err != nil {
 		return nil, nil, err
 	}
+	if rk, ok := p.(*types.IdentityRotateKey); ok {
+		if err := e.checkRotation(signer, rk, bc); err != nil {
+			return nil, nil, err
+		}
+	}
 	if isContractTx(tx.Type) {
 		if err := e.contractTx(o, tx, p, h, signer, bc, 0, true); err != nil {
+			return nil, nil, err
+		}
+	}
+	if tx.Type.IsClusterKey() {
+		if err := e.clusterKeyTx(o, tx, p, h, signer, bc, true); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -225,6 +236,9 @@ var auditRoles = []string{types.RoleClinician, types.RolePhysician, types.RoleEH
 func authorize(signer *Identity, tx *types.Tx, p types.Payload) error {
 	if tx.Type.IsGovernance() {
 		return authorizeGovernance(signer, tx)
+	}
+	if tx.Type.IsClusterKey() {
+		return authorizeClusterKey(signer, tx)
 	}
 	switch tx.Type {
 	case types.TxIdentityRegister, types.TxIdentityUpdateRoles, types.TxIdentityRevoke, types.TxEHRRegister:
@@ -246,6 +260,8 @@ func authorize(signer *Identity, tx *types.Tx, p types.Payload) error {
 		}
 	case types.TxContractDeploy, types.TxContractExecute, types.TxContractUpgrade, types.TxContractRetire, types.TxReviewRecord:
 		return authorizeContract(signer, tx)
+	case types.TxIdentityRotateKey:
+		return authorizeRotation(signer, p.(*types.IdentityRotateKey))
 	default:
 		return reject(types.CodeInvalidPayload, "unknown tx type %d", uint8(tx.Type))
 	}
@@ -270,6 +286,9 @@ func consentPatient(p types.Payload) string {
 func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Hash, signer *Identity, bc BlockContext, index uint32) error {
 	if tx.Type.IsGovernance() {
 		return e.executeGovernance(o, p, signer, bc)
+	}
+	if tx.Type.IsClusterKey() {
+		return e.clusterKeyTx(o, tx, p, h, signer, bc, false)
 	}
 	switch p := p.(type) {
 	case *types.IdentityRegister:
@@ -349,6 +368,8 @@ func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Ha
 		o.put(EHRKey(p.SystemID), codec.MustMarshal(&EHRSystem{EHRRegister: *p, RegisteredBy: tx.Signer, TxHash: h, Height: bc.Height, Time: bc.Time}))
 	case *types.ContractDeploy, *types.ContractExecute, *types.ContractUpgrade, *types.ContractRetire, *types.ReviewRecord:
 		return e.contractTx(o, tx, p, h, signer, bc, index, false)
+	case *types.IdentityRotateKey:
+		return rotateKey(o, signer, p, h, bc)
 	default:
 		return reject(types.CodeInvalidPayload, "unknown tx type %d", uint8(tx.Type))
 	}

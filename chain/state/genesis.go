@@ -34,6 +34,10 @@ type Genesis struct {
 	Identities []types.IdentityRegister `cbor:"4,keyasint" json:"identities"`
 	// Nodes are the node records admitted at genesis (see GenesisNode).
 	Nodes []GenesisNode `cbor:"5,keyasint,omitempty" json:"nodes,omitempty"`
+	// ClusterKeyGrants hand the cluster data key, wrapped to each first
+	// node's seal key, to the first nodes (see clusterkey.go); all name the
+	// same key id. Empty for a chain without a cluster key.
+	ClusterKeyGrants []types.ClusterKeyGrant `cbor:"6,keyasint,omitempty" json:"cluster_key_grants,omitempty"`
 }
 
 // Validate checks the genesis document and names the first fault.
@@ -73,7 +77,10 @@ func (g *Genesis) Validate() error {
 	if g.Params.AdminThreshold == 0 || int(g.Params.AdminThreshold) > admins {
 		return fmt.Errorf("genesis: params.admin_threshold must be between 1 and the %d admins", admins)
 	}
-	return g.validateNodes()
+	if err := g.validateNodes(); err != nil {
+		return err
+	}
+	return g.validateClusterKey()
 }
 
 // Hash returns SHA-256 of the canonical encoding: the prev hash of block 1.

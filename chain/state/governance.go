@@ -3,9 +3,11 @@ package state
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/medchain/medchain/chain/codec"
 	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/crypto/seal"
 	"github.com/medchain/medchain/chain/types"
 )
 
@@ -35,6 +37,10 @@ type NodeRecord struct {
 	Reason    string           `cbor:"10,keyasint,omitempty" json:"reason,omitempty"` // removal reason
 	Height    uint64           `cbor:"11,keyasint" json:"height"`                     // requested at (0: genesis)
 	Updated   uint64           `cbor:"12,keyasint" json:"updated"`                    // last changed at
+	// SealKey is the node's KEM public key, to which members wrap the
+	// cluster data key; nil for a record made before it existed.
+	SealKey   *seal.PublicKey `cbor:"13,keyasint,omitempty" json:"seal_key,omitempty"`
+	Requested int64           `cbor:"14,keyasint,omitempty" json:"requested,omitempty"` // join request's block time, Unix ms
 }
 
 // GenesisNode lists a node admitted at genesis. Its ML-DSA key is the key of
@@ -45,16 +51,73 @@ type GenesisNode struct {
 	Addrs  []string `cbor:"3,keyasint,omitempty" json:"addrs,omitempty"`
 	Region string   `cbor:"4,keyasint,omitempty" json:"region,omitempty"`
 	Role   string   `cbor:"5,keyasint,omitempty" json:"role,omitempty"` // default voter
+	// SealKey is the node's KEM public key (see NodeRecord.SealKey).
+	SealKey *seal.PublicKey `cbor:"6,keyasint,omitempty" json:"seal_key,omitempty"`
 }
 
 // Governance state keys:
 //
 //	'g' node id -> NodeRecord
 //	'G' peer id -> node id (peer index; every record, whatever its status)
+//	'V'         -> govCounts: admitted voters and pending joins, written from genesis on
 const (
 	prefixNode     = 'g'
 	prefixNodePeer = 'G'
+	prefixGov      = 'V'
 )
+
+// Bounds on join requests. Anyone can sign a join request with a fresh
+// key, so pending records are bounded: at most MaxPendingJoins wait at
+// once, and a request older than PendingJoinTTL (block time) expires: it
+// can no longer be approved, and it is deleted (record and peer index) when
+// a new request needs its slot, its node id or its peer id. An expired
+// request leaves no trace in state besides its tx in the chain.
+const (
+	MaxPendingJoins = 16
+	PendingJoinTTL  = 72 * time.Hour
+)
+
+// GovKey is the state key of the governance bookkeeping (govCounts). A
+// chain whose genesis predates it has none: its removals and joins are not
+// bounded by it (deterministically: every node sees the same missing key).
+func GovKey() []byte { return []byte{prefixGov} }
+
+// govCounts is the governance bookkeeping: the number of admitted voters
+// and the pending join requests, oldest first.
+type govCounts struct {
+	Voters  uint32   `cbor:"1,keyasint"`
+	Pending []string `cbor:"2,keyasint,omitempty"`
+}
+
+// gov returns the bookkeeping, or nil when the chain keeps none.
+func (o *overlay) gov() (*govCounts, error) { return decode[govCounts](o, GovKey()) }
+
+func (o *overlay) putGov(g *govCounts) { o.put(GovKey(), codec.MustMarshal(g)) }
+
+// unpend drops id from the pending list.
+func (g *govCounts) unpend(id string) {
+	if i := slices.Index(g.Pending, id); i >= 0 {
+		g.Pending = slices.Delete(g.Pending, i, i+1)
+	}
+}
+
+// expired reports whether r is a join request older than PendingJoinTTL at
+// block time now. Requests without a time (older chains) never expire.
+func (r *NodeRecord) expired(now int64) bool {
+	return r.Status == NodePending && r.Requested != 0 && now-r.Requested > PendingJoinTTL.Milliseconds()
+}
+
+// dropPending deletes the pending record r (expired) and its peer index.
+func (o *overlay) dropPending(g *govCounts, r *NodeRecord) {
+	o.del(NodeKey(r.NodeID))
+	o.del(NodePeerKey(r.PeerID))
+	if g != nil {
+		g.unpend(r.NodeID)
+	}
+}
+
+// isVoter reports whether r counts as an admitted voter.
+func (r *NodeRecord) isVoter() bool { return r.Status == NodeAdmitted && r.Role == types.NodeRoleVoter }
 
 // NodeKey is the state key of a node record.
 func NodeKey(id string) []byte { return append([]byte{prefixNode}, id...) }
@@ -131,6 +194,9 @@ func (g *Genesis) validateNodes() error {
 				return fmt.Errorf("genesis: nodes[%d]: %w", i, err)
 			}
 		}
+		if err := types.ValidateSealKey("seal_key", n.SealKey); err != nil {
+			return fmt.Errorf("genesis: nodes[%d]: %w", i, err)
+		}
 		if ids[n.NodeID] || peers[n.PeerID] {
 			return fmt.Errorf("genesis: nodes[%d]: node %q or peer %q listed twice", i, n.NodeID, n.PeerID)
 		}
@@ -143,8 +209,10 @@ func (g *Genesis) validateNodes() error {
 	return nil
 }
 
-// genesisNodes writes the genesis node records, admitted.
+// genesisNodes writes the genesis node records, admitted, and the voter count.
 func (g *Genesis) genesisNodes(o *overlay) {
+	var voters uint32
+	defer func() { o.putGov(&govCounts{Voters: voters}) }()
 	for i := range g.Nodes {
 		n := g.Nodes[i]
 		j := slices.IndexFunc(g.Identities, func(id types.IdentityRegister) bool { return id.ID == n.NodeID })
@@ -153,7 +221,10 @@ func (g *Genesis) genesisNodes(o *overlay) {
 			role = types.NodeRoleVoter
 		}
 		o.putNode(&NodeRecord{NodeID: n.NodeID, PublicKey: g.Identities[j].PublicKey, PeerID: n.PeerID, Addrs: n.Addrs,
-			Region: n.Region, Role: role, Status: NodeAdmitted})
+			Region: n.Region, Role: role, Status: NodeAdmitted, SealKey: n.SealKey})
+		if role == types.NodeRoleVoter {
+			voters++
+		}
 	}
 }
 
@@ -203,9 +274,17 @@ func (e *Executor) executeGovernance(o *overlay, p types.Payload, signer *Identi
 }
 
 func (e *Executor) join(o *overlay, p *types.NodeJoin, bc BlockContext) error {
+	g, err := o.gov()
+	if err != nil {
+		return err
+	}
 	cur, err := o.node(p.NodeID)
 	if err != nil {
 		return err
+	}
+	if cur != nil && cur.expired(bc.Time) {
+		o.dropPending(g, cur)
+		cur = nil
 	}
 	if cur != nil {
 		return reject(types.CodeConflict, "node %q already has a %s record", p.NodeID, cur.Status)
@@ -217,13 +296,42 @@ func (e *Executor) join(o *overlay, p *types.NodeJoin, bc BlockContext) error {
 	if id != nil {
 		return reject(types.CodeConflict, "identity %q already exists", p.NodeID)
 	}
-	if _, taken, err := o.get(NodePeerKey(p.PeerID)); err != nil {
+	if b, taken, err := o.get(NodePeerKey(p.PeerID)); err != nil {
 		return err
 	} else if taken {
-		return reject(types.CodeConflict, "peer id %s already belongs to a node record", p.PeerID)
+		other, err := o.node(string(b))
+		if err != nil {
+			return err
+		}
+		if other == nil || !other.expired(bc.Time) {
+			return reject(types.CodeConflict, "peer id %s already belongs to a node record", p.PeerID)
+		}
+		o.dropPending(g, other)
+	}
+	if g != nil {
+		for len(g.Pending) > 0 { // free the slots of expired requests, oldest first
+			old, err := o.node(g.Pending[0])
+			if err != nil {
+				return err
+			}
+			if old != nil && !old.expired(bc.Time) {
+				break
+			}
+			if old != nil {
+				o.dropPending(g, old)
+			} else {
+				g.Pending = g.Pending[1:]
+			}
+		}
+		if len(g.Pending) >= MaxPendingJoins {
+			return reject(types.CodeConflict, "%d join requests are pending, the limit: admins must approve or refuse one (or it expires after %v) before %q can ask",
+				len(g.Pending), PendingJoinTTL, p.NodeID)
+		}
+		g.Pending = append(g.Pending, p.NodeID)
+		o.putGov(g)
 	}
 	o.putNode(&NodeRecord{NodeID: p.NodeID, PublicKey: p.PublicKey, PeerID: p.PeerID, Addrs: p.Addrs, Region: p.Region,
-		Role: p.Role, Status: NodePending, Height: bc.Height, Updated: bc.Height})
+		Role: p.Role, Status: NodePending, Height: bc.Height, Updated: bc.Height, SealKey: p.SealKey, Requested: bc.Time})
 	return nil
 }
 
@@ -237,6 +345,9 @@ func (e *Executor) approve(o *overlay, p *types.NodeApprove, signer *Identity, b
 	}
 	if r.Status != NodePending {
 		return reject(types.CodeConflict, "node %q is %s, not pending", p.NodeID, r.Status)
+	}
+	if r.expired(bc.Time) {
+		return reject(types.CodeConflict, "the join request of node %q expired (older than %v): the node must ask again", p.NodeID, PendingJoinTTL)
 	}
 	if slices.Contains(r.Approvals, signer.ID) {
 		return reject(types.CodeConflict, "admin %q already approved node %q", signer.ID, p.NodeID)
@@ -253,6 +364,17 @@ func (e *Executor) approve(o *overlay, p *types.NodeApprove, signer *Identity, b
 			return reject(types.CodeConflict, "identity %q already exists; the node cannot be admitted under it", r.NodeID)
 		}
 		r.Status = NodeAdmitted
+		g, err := o.gov()
+		if err != nil {
+			return err
+		}
+		if g != nil {
+			g.unpend(r.NodeID)
+			if r.isVoter() {
+				g.Voters++
+			}
+			o.putGov(g)
+		}
 		o.put(IdentityKey(r.NodeID), codec.MustMarshal(&Identity{ID: r.NodeID, Kind: types.KindNode, Name: "node " + r.NodeID,
 			Roles: []string{types.RoleNode}, PublicKey: r.PublicKey, Height: bc.Height, Updated: bc.Height}))
 	}
@@ -281,6 +403,20 @@ func (e *Executor) remove(o *overlay, p *types.NodeRemove, signer *Identity, bc 
 		r.Reason = p.Reason
 	}
 	if uint32(len(r.Removals)) >= e.g.Params.AdminThreshold {
+		g, err := o.gov()
+		if err != nil {
+			return err
+		}
+		if g != nil {
+			if r.isVoter() {
+				if g.Voters <= 1 {
+					return reject(types.CodeConflict, "node %q is the last voter: removing it would leave no node to order blocks; admit another voter first", p.NodeID)
+				}
+				g.Voters--
+			}
+			g.unpend(r.NodeID)
+			o.putGov(g)
+		}
 		r.Status = NodeRemoved
 		id, err := o.identity(r.NodeID)
 		if err != nil {

@@ -1,7 +1,10 @@
 package state
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/medchain/medchain/chain/crypto"
 	"github.com/medchain/medchain/chain/types"
@@ -226,4 +229,119 @@ func TestGovernancePayloadValidateBasic(t *testing.T) {
 			t.Fatalf("%v: %v %v", tt, back, err)
 		}
 	}
+}
+
+// TestRemovingTheLastVoterIsRefused: the admitted voter count follows
+// admissions and removals; the removal vote that would reach the threshold
+// for the last voter is refused with its reason and changes nothing, while
+// observers and pending nodes can always be removed.
+func TestRemovingTheLastVoterIsRefused(t *testing.T) {
+	f := newGovFixture(t)
+	voters := func() uint32 {
+		t.Helper()
+		g, err := newOverlay(f.view).gov()
+		if err != nil || g == nil {
+			t.Fatalf("governance counts: %+v %v", g, err)
+		}
+		return g.Voters
+	}
+	if v := voters(); v != 1 {
+		t.Fatalf("genesis voters %d, want 1", v)
+	}
+	f.block(f.tx("node-2", joinReq(f, "node-2", 20, "12D3KooWnode2")))
+	obs := joinReq(f, "node-3", 30, "12D3KooWnode3")
+	obs.Role = types.NodeRoleObserver
+	f.block(f.tx("node-3", obs))
+	f.block(f.tx("admin", &types.NodeApprove{NodeID: "node-2"}), f.tx("admin2", &types.NodeApprove{NodeID: "node-2"}),
+		f.tx("admin", &types.NodeApprove{NodeID: "node-3"}), f.tx("admin2", &types.NodeApprove{NodeID: "node-3"}))
+	if v := voters(); v != 2 {
+		t.Fatalf("voters after admitting a voter and an observer: %d, want 2", v)
+	}
+	rs := f.block(f.tx("admin", &types.NodeRemove{NodeID: "node-1"}), f.tx("admin2", &types.NodeRemove{NodeID: "node-1"}))
+	wantCode(t, "remove one of two voters", rs[1], types.CodeOK)
+	if v := voters(); v != 1 {
+		t.Fatalf("voters after a removal: %d, want 1", v)
+	}
+	wantCode(t, "first vote on the last voter", f.block(f.tx("admin", &types.NodeRemove{NodeID: "node-2"}))[0], types.CodeOK)
+	r := f.block(f.tx("admin2", &types.NodeRemove{NodeID: "node-2"}))[0]
+	wantCode(t, "removing the last voter", r, types.CodeConflict)
+	if !strings.Contains(r.Reason, "last voter") {
+		t.Fatalf("reason %q does not say it is the last voter", r.Reason)
+	}
+	if rec := f.node("node-2"); rec.Status != NodeAdmitted || len(rec.Removals) != 1 {
+		t.Fatalf("the refused removal changed the record: %+v", rec)
+	}
+	if id, _ := GetIdentity(f.view, "node-2"); id == nil || id.Revoked {
+		t.Fatal("the last voter's identity was revoked")
+	}
+	// The observer and a pending node go whatever the voter count.
+	rs = f.block(f.tx("admin", &types.NodeRemove{NodeID: "node-3"}), f.tx("admin2", &types.NodeRemove{NodeID: "node-3"}))
+	wantCode(t, "remove observer", rs[1], types.CodeOK)
+	f.block(f.tx("node-4", joinReq(f, "node-4", 40, "12D3KooWnode4")))
+	rs = f.block(f.tx("admin", &types.NodeRemove{NodeID: "node-4"}), f.tx("admin2", &types.NodeRemove{NodeID: "node-4"}))
+	wantCode(t, "remove pending voter", rs[1], types.CodeOK)
+	if v := voters(); v != 1 {
+		t.Fatalf("voters after removing an observer and a pending node: %d, want 1", v)
+	}
+}
+
+// TestPendingJoinsAreBoundedAndExpire: join spam is bounded. At most
+// MaxPendingJoins requests wait; the next is refused until one is approved
+// or refused. A request older than PendingJoinTTL cannot be approved, and a
+// new request takes its slot, deleting the expired record and its peer
+// index; the expired node may ask again under its id and peer id.
+func TestPendingJoinsAreBoundedAndExpire(t *testing.T) {
+	f := newGovFixture(t)
+	pending := func() int {
+		t.Helper()
+		g, err := newOverlay(f.view).gov()
+		if err != nil || g == nil {
+			t.Fatalf("governance counts: %+v %v", g, err)
+		}
+		return len(g.Pending)
+	}
+	id := func(i int) string { return fmt.Sprintf("node-%d", 10+i) }
+	peer := func(i int) string { return fmt.Sprintf("12D3KooWspam%d", i) }
+	for i := range MaxPendingJoins {
+		wantCode(t, "join "+id(i), f.block(f.tx(id(i), joinReq(f, id(i), byte(50+i), peer(i))))[0], types.CodeOK)
+	}
+	extra := MaxPendingJoins
+	r := f.block(f.tx(id(extra), joinReq(f, id(extra), 99, peer(extra))))[0]
+	wantCode(t, "join over the limit", r, types.CodeConflict)
+	if !strings.Contains(r.Reason, "limit") || f.node(id(extra)) != nil {
+		t.Fatalf("join over the limit: %q, record %+v", r.Reason, f.node(id(extra)))
+	}
+	// Admitting one frees its slot.
+	f.block(f.tx("admin", &types.NodeApprove{NodeID: id(3)}), f.tx("admin2", &types.NodeApprove{NodeID: id(3)}))
+	if f.node(id(3)).Status != NodeAdmitted || pending() != MaxPendingJoins-1 {
+		t.Fatalf("after admitting %s: %+v, %d pending", id(3), f.node(id(3)), pending())
+	}
+	wantCode(t, "join after a slot freed", f.block(f.tx(id(extra), joinReq(f, id(extra), 99, peer(extra))))[0], types.CodeOK)
+
+	// Three days later every request has expired.
+	f.nowMs += (PendingJoinTTL + time.Minute).Milliseconds()
+	r = f.block(f.tx("admin", &types.NodeApprove{NodeID: id(0)}))[0]
+	wantCode(t, "approve expired", r, types.CodeConflict)
+	if !strings.Contains(r.Reason, "expired") {
+		t.Fatalf("approving an expired request: %q", r.Reason)
+	}
+	wantCode(t, "new join after expiry", f.block(f.tx("node-99", joinReq(f, "node-99", 98, "12D3KooWlate")))[0], types.CodeOK)
+	if pending() != 1 {
+		t.Fatalf("%d pending after the expired requests made room, want 1", pending())
+	}
+	if f.node(id(0)) != nil {
+		t.Fatal("an expired request's record stayed")
+	}
+	if rec, _ := GetNodeByPeer(f.view, peer(0)); rec != nil {
+		t.Fatal("an expired request's peer index stayed")
+	}
+	// The expired node asks again, same id and peer id, and is admitted.
+	wantCode(t, "rejoin", f.block(f.tx(id(0), joinReq(f, id(0), 77, peer(0))))[0], types.CodeOK)
+	f.block(f.tx("admin", &types.NodeApprove{NodeID: id(0)}), f.tx("admin2", &types.NodeApprove{NodeID: id(0)}))
+	if rec := f.node(id(0)); rec == nil || rec.Status != NodeAdmitted || !rec.PublicKey.Equal(f.keys[id(0)].Public()) {
+		t.Fatalf("rejoined node: %+v", rec)
+	}
+	// An admitted node's record never expires.
+	f.nowMs += 2 * PendingJoinTTL.Milliseconds()
+	wantCode(t, "join under an admitted id", f.block(f.tx(id(3), joinReq(f, id(3), 76, "12D3KooWother")))[0], types.CodeConflict)
 }

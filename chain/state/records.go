@@ -20,6 +20,12 @@ type Identity struct {
 	RevokeReason string             `cbor:"9,keyasint,omitempty" json:"revoke_reason,omitempty"`
 	Height       uint64             `cbor:"10,keyasint" json:"height"`  // registered at
 	Updated      uint64             `cbor:"11,keyasint" json:"updated"` // last changed at
+	// Key history (see rotation.go): the first height PublicKey signs at
+	// (0: since registration, Height), the block time of the rotation that
+	// set it (0: never rotated), and the retired keys, oldest first.
+	KeyFrom uint64       `cbor:"12,keyasint,omitempty" json:"key_from,omitempty"`
+	KeyTime int64        `cbor:"13,keyasint,omitempty" json:"key_time,omitempty"`
+	OldKeys []KeyVersion `cbor:"14,keyasint,omitempty" json:"old_keys,omitempty"`
 }
 
 // HasRole reports whether the identity holds role.

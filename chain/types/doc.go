@@ -10,6 +10,7 @@
 //	           7 state hash, 8 log size, 9 log root, 10 proposer}
 //	sign bytes  "medchain/header/v1" 0x00 || CBOR(Header)               block hash = SHA-256(sign bytes)
 //	Block     {1 header, 2 signature, 3 txs, 4 results}
+//	rotation proof  "medchain/rotate-key/v1" 0x00 || CBOR{1 chain id, 2 id, 3 old key, 4 new key}
 //
 // Invariants:
 //

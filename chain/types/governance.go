@@ -4,15 +4,15 @@ import (
 	"fmt"
 
 	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/crypto/seal"
 )
 
 // Governance tx types: node admission and removal. Their values are fixed
-// (other tx families take 8-12); 16 is reserved for governance.
+// (other tx families take 8-12; 16-19 are the cluster key family).
 const (
 	TxNodeJoin    TxType = 13 // a new node asks to join; signed by the new node's own key
 	TxNodeApprove TxType = 14 // an admin approves a pending join
 	TxNodeRemove  TxType = 15 // an admin proposes or approves the removal of a node
-	// 16 is reserved for governance.
 )
 
 func init() {
@@ -43,6 +43,11 @@ type NodeJoin struct {
 	Addrs     []string         `cbor:"4,keyasint,omitempty" json:"addrs,omitempty"`
 	Region    string           `cbor:"5,keyasint,omitempty" json:"region,omitempty"`
 	Role      string           `cbor:"6,keyasint" json:"role"` // voter or observer
+	// SealKey is the node's KEM public key (ML-KEM-768+X25519 by default):
+	// a member wraps the cluster data key to it once the node is admitted.
+	// medchain join always sends it; a record without one cannot receive
+	// the key (requests made before this field existed).
+	SealKey *seal.PublicKey `cbor:"7,keyasint,omitempty" json:"seal_key,omitempty"`
 }
 
 // TxType implements Payload.
@@ -78,7 +83,7 @@ func (p *NodeJoin) ValidateBasic() error {
 	if !ValidNodeRole(p.Role) {
 		return fmt.Errorf("%w: role: %q is not voter or observer", ErrInvalid, p.Role)
 	}
-	return nil
+	return ValidateSealKey("seal_key", p.SealKey)
 }
 
 // NodeApprove is one admin's approval of a pending join.

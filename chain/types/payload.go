@@ -22,6 +22,9 @@ func NewPayload(t TxType) Payload {
 	if t.IsGovernance() {
 		return newGovernancePayload(t)
 	}
+	if t.IsClusterKey() {
+		return newClusterKeyPayload(t)
+	}
 	switch t {
 	case TxIdentityRegister:
 		return new(IdentityRegister)
@@ -47,6 +50,8 @@ func NewPayload(t TxType) Payload {
 		return new(ContractRetire)
 	case TxReviewRecord:
 		return new(ReviewRecord)
+	case TxIdentityRotateKey:
+		return new(IdentityRotateKey)
 	}
 	return nil
 }

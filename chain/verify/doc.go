@@ -13,7 +13,8 @@
 //     hash, and the final state equals the stored state key by key (a stored
 //     key that differs names the height that last wrote it);
 //  7. with Options.Signatures, every applied tx's signature verifies against
-//     its signer's key at that height (checked in parallel on every core).
+//     its signer's key at that height (checked in parallel on every core;
+//     state.Identity.KeyAt finds the key of a height after later rotations).
 //
 // A verification from a later height checks 1-5 for the range (the log
 // against the stored nodes) and the proposer signatures against current

@@ -197,21 +197,32 @@ func (v *verifier) verifyBlock(h uint64) error {
 	if got := types.ResultsHash(b.Results); got != hd.ResultsHash {
 		v.fault(h, "results hash %s does not match the results (%s)", hd.ResultsHash, got)
 	}
-	// The stored log and the tx index are checked while the signatures are:
-	// the first two are Pebble reads, the third fills the cores.
+	// The stored log, the tx index, the signatures and re-execution are
+	// checked at once: the first two are Pebble reads, the signatures fill
+	// the cores, and re-execution (serial) writes the scratch state, so the
+	// signature checks take their keys from it before it starts.
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); v.checkLog(b, hashes) }()
 	go func() { defer wg.Done(); v.checkTxIndex(b, hashes) }()
 	var sigOK []bool
 	if v.opts.Signatures {
-		sigOK = v.checkSignatures(b)
+		keys := v.signerKeys(b)
+		wg.Add(1)
+		go func() { defer wg.Done(); sigOK = v.checkSignatures(b, keys) }()
+	}
+	var out *state.Outcome
+	var execErr error
+	if v.full {
+		out, execErr = v.ex.ExecuteBlock(v.scratch, v.stateHash, state.BlockContext{Height: h, Time: hd.Time}, b.Txs,
+			state.ExecOptions{TxHashes: hashes})
 	}
 	wg.Wait()
+	if execErr != nil {
+		return fmt.Errorf("verify: re-execute height %d: %w", h, execErr)
+	}
 	if v.full {
-		if err := v.reexecute(b, hashes, sigOK); err != nil {
-			return err
-		}
+		v.reexecuted(b, hashes, out, sigOK)
 	}
 	v.prevHash, v.prevTime, v.prevLogSize = b.Hash(), hd.Time, hd.LogSize
 	return nil
@@ -239,7 +250,7 @@ func (v *verifier) checkProposer(b *types.Block) {
 	case !id.HasRole(types.RoleNode):
 		v.fault(h, "proposer %q does not hold the node role", b.Header.Proposer)
 	default:
-		if err := crypto.Verify(id.PublicKey, b.Header.SignBytes(), b.Signature); err != nil {
+		if err := crypto.Verify(id.KeyAt(h), b.Header.SignBytes(), b.Signature); err != nil {
 			v.fault(h, "header signature of %q: %v", b.Header.Proposer, err)
 		}
 	}
@@ -320,12 +331,34 @@ func (v *verifier) checkTxIndex(b *types.Block, hashes []types.Hash) {
 	}
 }
 
-// checkSignatures verifies every tx signature in parallel against the
-// signer's key at the previous height. A signer registered in this very
-// block has no key yet there: reexecute checks those against the result.
-func (v *verifier) checkSignatures(b *types.Block) []bool {
-	ok := make([]bool, len(b.Txs))
+// signerKeys returns the key that signs for each distinct signer of b at
+// b's height (state.Identity.KeyAt), read from the state at the previous
+// height or, from a later start, at the head: a key rotated after b does not
+// invalidate it, and a retired key does not sign after its rotation (nil for
+// a signer unknown there).
+func (v *verifier) signerKeys(b *types.Block) map[string]*crypto.PublicKey {
 	view := v.identityView()
+	keys := make(map[string]*crypto.PublicKey, 4)
+	for _, tx := range b.Txs {
+		if _, done := keys[tx.Signer]; done {
+			continue
+		}
+		var k *crypto.PublicKey
+		if id, err := state.GetIdentity(view, tx.Signer); err == nil && id != nil {
+			key := id.KeyAt(b.Header.Height)
+			k = &key
+		}
+		keys[tx.Signer] = k
+	}
+	return keys
+}
+
+// checkSignatures verifies every tx signature in parallel against the key
+// that signs for its signer at the block's height (keys, from signerKeys). A signer
+// registered in this very block has no key yet there: reexecuted checks
+// those against the result.
+func (v *verifier) checkSignatures(b *types.Block, keys map[string]*crypto.PublicKey) []bool {
+	ok := make([]bool, len(b.Txs))
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -334,11 +367,9 @@ func (v *verifier) checkSignatures(b *types.Block) []bool {
 			defer wg.Done()
 			for i := w; i < len(b.Txs); i += workers {
 				tx := b.Txs[i]
-				id, err := state.GetIdentity(view, tx.Signer)
-				if err != nil || id == nil {
-					continue
+				if k := keys[tx.Signer]; k != nil {
+					ok[i] = tx.VerifySignature(*k) == nil
 				}
-				ok[i] = tx.VerifySignature(id.PublicKey) == nil
 			}
 		}(w)
 	}
@@ -353,20 +384,11 @@ func (v *verifier) checkSignatures(b *types.Block) []bool {
 	return ok
 }
 
-func (v *verifier) reexecute(b *types.Block, hashes []types.Hash, sigOK []bool) error {
+// reexecuted compares the re-execution of b (out) with what the block
+// records, then moves the scratch state to the block's height.
+func (v *verifier) reexecuted(b *types.Block, hashes []types.Hash, out *state.Outcome, sigOK []bool) {
 	h := b.Header.Height
-	out, err := v.ex.ExecuteBlock(v.scratch, v.stateHash, state.BlockContext{Height: h, Time: b.Header.Time}, b.Txs, state.ExecOptions{})
-	if err != nil {
-		return fmt.Errorf("verify: re-execute height %d: %w", h, err)
-	}
 	for i, r := range out.Results {
-		if sigOK != nil && r.OK() && !sigOK[i] {
-			// Either a bad signature, or a signer registered in this block: check against the new key.
-			id, _ := state.GetIdentity(v.scratch, b.Txs[i].Signer)
-			if id == nil || b.Txs[i].VerifySignature(id.PublicKey) != nil {
-				v.fault(h, "tx %d (%s) was applied but its signature does not verify against %q", i, hashes[i], b.Txs[i].Signer)
-			}
-		}
 		if i < len(b.Results) && (r.Code != b.Results[i].Code || r.Reason != b.Results[i].Reason) && !v.diverged {
 			v.fault(h, "tx %d (%s): re-execution gives %s (%s), block records %s (%s)", i, hashes[i], r.Code, r.Reason, b.Results[i].Code, b.Results[i].Reason)
 		}
@@ -384,7 +406,16 @@ func (v *verifier) reexecute(b *types.Block, hashes []types.Hash, sigOK []bool) 
 		v.written[string(w.Key)] = h
 	}
 	v.stateHash = out.StateHash
-	return nil
+	for i, r := range out.Results {
+		if sigOK != nil && r.OK() && !sigOK[i] {
+			// Either a bad signature, or a signer registered in this block:
+			// check against the key the block leaves.
+			id, _ := state.GetIdentity(v.scratch, b.Txs[i].Signer)
+			if id == nil || b.Txs[i].VerifySignature(id.KeyAt(h)) != nil {
+				v.fault(h, "tx %d (%s) was applied but its signature does not verify against %q", i, hashes[i], b.Txs[i].Signer)
+			}
+		}
+	}
 }
 
 // compareState compares the re-executed state with the stored state, key by

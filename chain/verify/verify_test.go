@@ -128,3 +128,51 @@ func BenchmarkVerify(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*(blocks*perBlock+1))/b.Elapsed().Seconds(), "tx/s")
 }
+
+// TestSignatureChecks: a tx applied with a signature that does not verify is
+// a fault at its height, with or without a full re-execution; a signer
+// registered earlier in the same block is checked against its new key and
+// is not one.
+func TestSignatureChecks(t *testing.T) {
+	c := chaintest.New(t)
+	c.Register("doctor456", types.KindPerson, types.RoleClinician) // height 1
+
+	// Height 2: nurse789 is registered and signs in the same block.
+	c.Keys["nurse789"] = chaintest.Key(4242)
+	reg := c.Tx("admin", &types.IdentityRegister{ID: "nurse789", Kind: types.KindPerson, Roles: []string{types.RoleClinician},
+		PublicKey: c.Keys["nurse789"].Public()})
+	b := c.Commit(reg, c.Tx("nurse789", chaintest.Audit("patient123", "nurse789")))
+	if !b.Results[0].OK() || !b.Results[1].OK() {
+		t.Fatalf("height 2 results: %+v", b.Results)
+	}
+	for _, from := range []uint64{1, 2} {
+		rep, err := Verify(context.Background(), c.Store, Options{From: from, Signatures: true}, nil)
+		if err != nil || !rep.OK {
+			t.Fatalf("from %d: a signer registered in the block it signs in is a fault: %+v %v", from, rep, err)
+		}
+	}
+
+	// Height 3: a tx in doctor456's name signed with another key. The
+	// proposer (here: the test) applied it without checking the signature.
+	forged := c.Tx("doctor456", chaintest.Audit("patient123", "doctor456"))
+	if err := forged.Sign(chaintest.Key(999)); err != nil {
+		t.Fatal(err)
+	}
+	b = c.Commit(c.Tx("doctor456", chaintest.Audit("patient123", "doctor456")), forged)
+	if !b.Results[1].OK() {
+		t.Fatalf("the forged tx was not applied (%+v): the test proves nothing", b.Results[1])
+	}
+	for _, from := range []uint64{1, 3} {
+		rep, err := Verify(context.Background(), c.Store, Options{From: from, Signatures: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.OK || len(rep.Faults) != 1 || rep.Faults[0].Height != 3 || !strings.Contains(rep.Faults[0].What, "tx 1") ||
+			!strings.Contains(rep.Faults[0].What, "signature does not verify") {
+			t.Fatalf("from %d: want one signature fault for tx 1 at height 3, got %+v", from, rep)
+		}
+		if rep, err := Verify(context.Background(), c.Store, Options{From: from}, nil); err != nil || !rep.OK {
+			t.Fatalf("from %d without signature checks: %+v %v", from, rep, err)
+		}
+	}
+}

@@ -294,6 +294,12 @@ func newQueryIdentity(g *globals) *cobra.Command {
 					}
 					fmt.Fprintf(w, "%s (%s) %s\n  roles %s\n  key   %s %s\n  registered at height %d, updated at %d\n",
 						id.ID, id.Kind, status, list(id.Roles), id.PublicKey.Algorithm, id.PublicKey.Fingerprint(), id.Height, id.Updated)
+					for _, k := range id.OldKeys {
+						fmt.Fprintf(w, "  retired key %s %s signed heights %d-%d (rotated by tx %s)\n", k.PublicKey.Algorithm, k.PublicKey.Fingerprint(), k.From, k.Until, k.RotatedBy)
+					}
+					if len(id.OldKeys) > 0 {
+						fmt.Fprintf(w, "  key signs from height %d\n", id.CurrentKeyFrom())
+					}
 				})
 			})
 		},

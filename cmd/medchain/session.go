@@ -17,6 +17,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"github.com/spf13/cobra"
 
+	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/node/client"
 	"github.com/medchain/medchain/node/rpc"
 )
@@ -182,6 +183,11 @@ func (g *globals) totpCodes(id string) (*stepCodes, error) {
 	}
 	c := &stepCodes{secret: secret}
 	if file != "" {
+		// Beside the real file: data dirs that link one secret share
+		// its steps (the node takes each step once, cluster-wide).
+		if real, err := filepath.EvalSymlinks(file); err == nil {
+			file = real
+		}
 		c.stepFile = file + ".step"
 	}
 	return c, nil
@@ -344,7 +350,8 @@ func newMFA(g *globals) *cobra.Command {
 		Long: `enroll logs in as ID (signing a challenge with its key), asks the node for a
 new TOTP seed (auth_mfaEnroll) and prints the otpauth:// URI: add it to an
 authenticator app (or keep its secret for an unattended integration, as
-MEDCHAIN_TOTP_SECRET). The node keeps the seed sealed and shows it this once.
+MEDCHAIN_TOTP_SECRET). The seed goes on chain sealed under the cluster data
+key, so every node verifies the codes; it is shown in clear this once.
 
 --save-secret (dev only) also writes the secret to
 <data-dir>/totp/<ID>.secret (mode 0600), from which medchain mfa code and
@@ -416,7 +423,20 @@ authenticator app.`,
 			return nil
 		},
 	}
-	c.AddCommand(enroll, code)
+	var rs signerFlags
+	var rid, reason string
+	reset := &cobra.Command{
+		Use:   "reset --identity ID [--reason R]",
+		Short: "Clear an identity's MFA enrolment (admins), e.g. after a lost authenticator",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.send(&rs, &types.MFAReset{Identity: rid, Reason: reason})
+		},
+	}
+	reset.Flags().StringVar(&rid, "identity", "", "identity whose enrolment to clear")
+	reset.Flags().StringVar(&reason, "reason", "", "why")
+	rs.add(reset, "admin")
+	c.AddCommand(enroll, code, reset)
 	return c
 }
 

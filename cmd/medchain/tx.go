@@ -27,6 +27,11 @@ func (s *signerFlags) add(c *cobra.Command, def string) {
 
 // send signs p as s.as and submits it, printing the outcome.
 func (g *globals) send(s *signerFlags, p types.Payload) error {
+	return g.sendBuilt(s, func(string) (types.Payload, error) { return p, nil })
+}
+
+// sendBuilt is send for a payload that depends on the node's chain id.
+func (g *globals) sendBuilt(s *signerFlags, build func(chainID string) (types.Payload, error)) error {
 	key, err := g.signerKey(s.as, s.key)
 	if err != nil {
 		return err
@@ -39,6 +44,10 @@ func (g *globals) send(s *signerFlags, p types.Payload) error {
 		return err
 	}
 	defer c.Close()
+	p, err := build(c.ChainID())
+	if err != nil {
+		return err
+	}
 	tx, err := c.Signer(s.as, key).Build(p)
 	if err != nil {
 		return err
@@ -227,7 +236,7 @@ func newTxIdentity(g *globals) *cobra.Command {
 	vs.add(revoke, "admin")
 	revoke.Flags().StringVar(&vp.ID, "id", "", "identity id")
 	revoke.Flags().StringVar(&vp.Reason, "reason", "", "why")
-	c.AddCommand(reg, roles, revoke)
+	c.AddCommand(reg, roles, revoke, newTxIdentityRotateKey(g))
 	return c
 }
 

@@ -134,6 +134,18 @@ func (c *Cluster) Join(i int) *consensus.Node {
 	return n
 }
 
+// JoinNonvoter starts node i (which has no Raft state) and adds it as a
+// non-voter: it catches up without being part of the quorum, as the node
+// layer adds new nodes.
+func (c *Cluster) JoinNonvoter(i int) *consensus.Node {
+	c.t.Helper()
+	n := c.Start(i)
+	if err := c.WaitLeader(10*time.Second).AddNonvoter(NodeID(i), string(c.addrs[i]), 10*time.Second); err != nil {
+		c.t.Fatalf("add non-voter %s: %v", NodeID(i), err)
+	}
+	return n
+}
+
 // Start starts (or restarts) node i on a fresh transport with its address.
 func (c *Cluster) Start(i int) *consensus.Node {
 	c.t.Helper()

@@ -19,7 +19,7 @@ import (
 
 // GateIdentity is the dev identity whose session ClientOptions use when the
 // node's zero-trust gate is on: an admin, enrolled in MFA the first time a
-// segment needs it, so its clients may enter the public, internal and
+// segment needs it (once per chain: the seed is on chain), so its clients may enter the public, internal and
 // clinical segments.
 const GateIdentity = "admin"
 
@@ -76,20 +76,17 @@ func (c *codes) next(ctx context.Context) (string, error) {
 	}
 }
 
-// codesFor returns the code source of identity id on this node (one per
-// identity, shared by every client of it, so no two send the same step).
+// sharedCodes holds one code source per TOTP secret file: an identity's
+// seed is on chain and its codes are single use across the cluster, so
+// every node of a cluster (and every restart of a node) shares it.
+var sharedCodes sync.Map // secret file path -> *codes
+
+// codesFor returns the code source of identity id (one per secret file,
+// shared by every client of it, so no two send the same step); the first
+// node that needs it enrols id.
 func (n *Node) codesFor(id string) *codes {
-	n.mfaMu.Lock()
-	defer n.mfaMu.Unlock()
-	if n.mfa == nil {
-		n.mfa = map[string]*codes{}
-	}
-	c, ok := n.mfa[id]
-	if !ok {
-		c = &codes{enroll: func(ctx context.Context) (string, error) { return n.enrollMFA(ctx, id) }}
-		n.mfa[id] = c
-	}
-	return c
+	c, _ := sharedCodes.LoadOrStore(n.totpPath(id), &codes{enroll: func(ctx context.Context) (string, error) { return n.enrollMFA(ctx, id) }})
+	return c.(*codes)
 }
 
 // enrollMFA returns id's TOTP secret on this node: the one an earlier run
@@ -144,8 +141,14 @@ func (n *Node) TOTPSecretFile(t testing.TB, id string) string {
 	return n.totpPath(id)
 }
 
+// totpPath is id's secret file: in the data dir, or for a cluster's node
+// in the cluster's dir (one seed for every node).
 func (n *Node) totpPath(id string) string {
-	return filepath.Join(n.Config.Node.DataDir, "nodetest-"+id+totpSuffix)
+	dir := n.secretDir
+	if dir == "" {
+		dir = n.Config.Node.DataDir
+	}
+	return filepath.Join(dir, "nodetest-"+id+totpSuffix)
 }
 
 // TOTPCode returns a fresh TOTP code of identity id on this node, enrolling

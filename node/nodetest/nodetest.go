@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,10 +28,9 @@ type Node struct {
 	// keyDir holds the dev identities' keys: the data dir's keys/, or for
 	// a node that joined a cluster, the keys of the node that created it.
 	keyDir string
-
-	mfaMu sync.Mutex
-	// guards the following
-	mfa map[string]*codes // TOTP code sources per identity (gate on)
+	// secretDir holds the TOTP secrets nodetest enrolled: the data dir, or
+	// for a cluster's node the cluster's dir.
+	secretDir string
 }
 
 // Start initializes a dev chain (node.InitOptions{Dev: true}) in a temp dir

@@ -34,6 +34,23 @@ type Ledger interface {
 	Verify(ctx context.Context, opts verify.Options, progress func(done, total uint64)) (*verify.Report, error)
 }
 
+// BatchLedger is an optional extension of Ledger that tx_submitBatch uses
+// when the ledger implements it: the batch is admitted in one step (checked
+// in parallel, forwarded by a follower to the leader as one batch) instead
+// of tx by tx. results[i] answers txs[i] (never nil): Err is what Submit
+// (wait false) or SubmitAndWait (wait true) would have returned for it.
+type BatchLedger interface {
+	SubmitBatch(ctx context.Context, txs []*types.Tx, wait bool) (results []BatchResult)
+}
+
+// BatchResult is one tx's outcome in BatchLedger.SubmitBatch: its hash and,
+// with wait, its receipt when Err is nil.
+type BatchResult struct {
+	Hash    types.Hash
+	Receipt Receipt
+	Err     error
+}
+
 // Reader is the committed chain: state, blocks, txs and the global log.
 // chain/store implements it.
 type Reader interface {

@@ -145,80 +145,70 @@ func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
 		return nil, toRPC(err)
 	}
 	body := ExportBody{Version: ExportVersion, ChainID: l.Genesis().ChainID, Patient: p.Patient, Head: hb.Header, HeadSignature: hb.Signature}
-	add := func(kind string, h types.Hash, height uint64, t int64, decision string) error {
-		tx, _, _, _, err := r.Tx(h)
-		if err != nil {
-			return err
-		}
-		idx, err := r.LeafIndex(h)
-		if err != nil {
-			return err
-		}
-		if idx >= head.LogSize {
-			return nil // committed after the head was read
-		}
-		proof, err := r.InclusionProof(idx, head.LogSize)
-		if err != nil {
-			return err
-		}
-		body.Entries = append(body.Entries, ExportEntry{Kind: kind, TxHash: h, Height: height, Time: t, LeafIndex: idx, Proof: nonNil(proof), Decision: decision,
-			Tx: ExportTx{Type: tx.Type, Signer: tx.Signer, Timestamp: tx.Timestamp, Nonce: tx.Nonce, Payload: tx.Payload, Algorithm: tx.Signature.Algorithm}})
-		return nil
-	}
 
-	// The audit trail, every page.
-	var audits []state.AuditEntry
+	// 1. What the state says about the patient, in export order: the audit
+	// trail (every page), every version of every consent, the contract
+	// executions about the patient (a scan of all executions).
+	var refs []exportRef
 	for cursor := ""; ; {
 		page, err := state.Trail(r, r, state.TrailQuery{ID: p.Patient, Cursor: cursor, Limit: state.MaxTrailLimit})
 		if err != nil {
 			return nil, toRPC(err)
 		}
-		audits = append(audits, page.Entries...)
+		for _, e := range page.Entries {
+			refs = append(refs, exportRef{kind: EntryAudit, hash: e.TxHash, height: e.Height, index: int64(e.Index), time: e.Time})
+			if c, ok := e.Record.Details[CorrectsDetail]; ok {
+				if body.Corrections == nil {
+					body.Corrections = map[string][]string{}
+				}
+				body.Corrections[c] = append(body.Corrections[c], e.TxHash.String())
+			}
+		}
 		if cursor = page.Next; cursor == "" {
 			break
 		}
 	}
-	for _, e := range audits {
-		if err := add(EntryAudit, e.TxHash, e.Height, e.Time, ""); err != nil {
-			return nil, toRPC(err)
-		}
-		if c, ok := e.Record.Details[CorrectsDetail]; ok {
-			if body.Corrections == nil {
-				body.Corrections = map[string][]string{}
-			}
-			body.Corrections[c] = append(body.Corrections[c], e.TxHash.String())
-		}
-	}
-	// Every version of every consent.
 	hist, err := state.PatientConsentHistory(r, p.Patient)
 	if err != nil {
 		return nil, toRPC(err)
 	}
 	for _, c := range hist {
-		if err := add(EntryConsent, c.TxHash, c.Height, c.Time, ""); err != nil {
-			return nil, toRPC(err)
-		}
+		refs = append(refs, exportRef{kind: EntryConsent, hash: c.TxHash, height: c.Height, index: -1, time: c.Time})
 	}
-	// Contract executions about the patient (a scan of all executions).
-	var execs []state.Execution
-	prefix := []byte{'x'}
 	var derr error
-	if err := r.Scan(prefix, []byte{'x' + 1}, false, func(k, v []byte) bool {
+	if err := r.Scan([]byte{'x'}, []byte{'x' + 1}, false, func(k, v []byte) bool {
 		var ex state.Execution
 		if derr = codec.Unmarshal(v, &ex); derr != nil {
 			return false
 		}
 		if ex.Call.Patient == p.Patient {
-			execs = append(execs, ex)
+			refs = append(refs, exportRef{kind: EntryExecution, hash: ex.TxHash, height: ex.Height, index: int64(ex.Index), time: ex.Time, decision: executionDecision(ex)})
 		}
 		return true
 	}); err != nil || derr != nil {
 		return nil, toRPC(errors.Join(err, derr))
 	}
-	for _, ex := range execs {
-		if err := add(EntryExecution, ex.TxHash, ex.Height, ex.Time, executionDecision(ex)); err != nil {
-			return nil, toRPC(err)
-		}
+
+	// 2. Each entry's tx and log leaf, from its block (each block decoded
+	// once); entries committed after the head was read are left out.
+	found, err := resolveExportTxs(r, refs, head.LogSize)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	// 3. Every inclusion proof against the head, from one ordered pass over
+	// the stored log nodes.
+	leaves := make([]uint64, len(found))
+	for i, f := range found {
+		leaves[i] = f.leaf
+	}
+	proofs, err := inclusionProofs(r, leaves, head.LogSize)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	for i, f := range found {
+		tx := f.tx
+		body.Entries = append(body.Entries, ExportEntry{Kind: f.kind, TxHash: f.hash, Height: f.height, Time: f.time, LeafIndex: f.leaf, Proof: nonNil(proofs[i]), Decision: f.decision,
+			Tx: ExportTx{Type: tx.Type, Signer: tx.Signer, Timestamp: tx.Timestamp, Nonce: tx.Nonce, Payload: tx.Payload, Algorithm: tx.Signature.Algorithm}})
 	}
 	if len(body.Entries) == 0 {
 		return nil, &Error{Code: CodeNotFound, Msg: fmt.Sprintf("the chain holds nothing about patient %q (no audit event, consent or contract execution)", p.Patient)}

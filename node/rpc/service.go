@@ -144,6 +144,9 @@ func (a *TxAPI) SubmitBatch(ctx context.Context, p SubmitBatchParams) ([]BatchIt
 		}
 		txs[i] = tx
 	}
+	if bl, ok := a.l.(BatchLedger); ok {
+		return a.submitBatch(ctx, bl, txs, p.Wait, out, fail), nil
+	}
 	if !p.Wait {
 		for i, tx := range txs {
 			if tx == nil {
@@ -190,6 +193,44 @@ func (a *TxAPI) SubmitBatch(ctx context.Context, p SubmitBatchParams) ([]BatchIt
 	}
 	wg.Wait()
 	return out, nil
+}
+
+// submitBatch is SubmitBatch through a BatchLedger: the decoded txs (nil
+// where decoding failed and out already holds the error) go in one call.
+func (a *TxAPI) submitBatch(ctx context.Context, bl BatchLedger, txs []*types.Tx, wait bool, out []BatchItem, fail func(int, error)) []BatchItem {
+	live := make([]*types.Tx, 0, len(txs))
+	at := make([]int, 0, len(txs))
+	for i, tx := range txs {
+		if tx != nil {
+			live, at = append(live, tx), append(at, i)
+		}
+	}
+	if len(live) == 0 {
+		return out
+	}
+	if wait {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.opts.WaitTimeout)
+		defer cancel()
+	}
+	for j, r := range bl.SubmitBatch(ctx, live, wait) {
+		i := at[j]
+		switch {
+		case r.Err != nil:
+			err := r.Err
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = ErrTimeout
+			}
+			fail(i, err)
+		case wait:
+			rc := r.Receipt
+			out[i].TxHash, out[i].Status, out[i].Receipt = &rc.TxHash, "committed", &rc
+		default:
+			h := r.Hash
+			out[i].TxHash, out[i].Status = &h, "pending"
+		}
+	}
+	return out
 }
 
 // decode turns a base64 tx param into a validated tx.

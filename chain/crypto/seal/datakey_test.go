@@ -150,3 +150,46 @@ func TestDataKeyNeverPrintsKey(t *testing.T) {
 		t.Fatal("short entropy accepted")
 	}
 }
+
+func TestFieldKeyIDNamesTheSealingKey(t *testing.T) {
+	k1, k2 := mustDataKey(t, 1), mustDataKey(t, 2)
+	f, err := k1.Seal([]byte("seed"), []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := FieldKeyID(f); err != nil || id != k1.ID() || id == k2.ID() {
+		t.Fatalf("FieldKeyID = %q, %v; want %s", id, err, k1.ID())
+	}
+	bad := append([]byte{Version + 1}, f[1:]...)
+	for name, tc := range map[string]struct {
+		in   []byte
+		want error
+	}{"short": {f[:FieldOverhead-1], ErrMalformed}, "empty": {nil, ErrMalformed}, "version": {bad, ErrUnsupportedVersion}} {
+		if _, err := FieldKeyID(tc.in); !errors.Is(err, tc.want) {
+			t.Errorf("%s: err %v, want %v", name, err, tc.want)
+		}
+	}
+}
+
+func TestDataKeyMACIsKeyedAndLabelled(t *testing.T) {
+	k1, k2 := mustDataKey(t, 1), mustDataKey(t, 2)
+	again, err := newDataKey(k1.key[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := k1.MAC("patient", []byte("MRN-1"))
+	for name, tc := range map[string]struct {
+		got  [32]byte
+		same bool
+	}{
+		"same key, label and message": {again.MAC("patient", []byte("MRN-1")), true},
+		"another key":                 {k2.MAC("patient", []byte("MRN-1")), false},
+		"another label":               {k1.MAC("consent", []byte("MRN-1")), false},
+		"another message":             {k1.MAC("patient", []byte("MRN-2")), false},
+		"label and message shifted":   {k1.MAC("patientM", []byte("RN-1")), false},
+	} {
+		if (tc.got == m) != tc.same {
+			t.Errorf("%s: equal %v, want %v", name, tc.got == m, tc.same)
+		}
+	}
+}
