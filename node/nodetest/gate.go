@@ -151,10 +151,28 @@ func (n *Node) totpPath(id string) string {
 	return filepath.Join(dir, "nodetest-"+id+totpSuffix)
 }
 
+// codeFunc is id's code source for clients of this node: the seed is on
+// chain and a follower may not have applied the enrolment yet when a code
+// is made right after it, so each code waits for this node to reflect every
+// committed write first (a read barrier).
+func (n *Node) codeFunc(id string) func(ctx context.Context) (string, error) {
+	c := n.codesFor(id)
+	return func(ctx context.Context) (string, error) {
+		code, err := c.next(ctx)
+		if err != nil {
+			return "", err
+		}
+		if err := n.ReadBarrier(ctx); err != nil {
+			return "", fmt.Errorf("nodetest: read barrier before a TOTP code: %w", err)
+		}
+		return code, nil
+	}
+}
+
 // TOTPCode returns a fresh TOTP code of identity id on this node, enrolling
 // it in MFA first if needed; the node's clients of id share the same source.
 func (n *Node) TOTPCode(ctx context.Context, id string) (string, error) {
-	return n.codesFor(id).next(ctx)
+	return n.codeFunc(id)(ctx)
 }
 
 // SessionOptions are the client.Dial options of a session of identity id
@@ -168,7 +186,7 @@ func (n *Node) SessionOptions(t testing.TB, id, segment string) []client.Option 
 		return opts
 	}
 	return append(opts, client.WithLogin(client.Login{Identity: id, Key: n.Key(t, id), DeviceKeyID: "nodetest",
-		TOTPCode: n.codesFor(id).next, Segment: segment}))
+		TOTPCode: n.codeFunc(id), Segment: segment}))
 }
 
 // SessionClient dials a client with SessionOptions, logs it in and moves

@@ -112,7 +112,7 @@ func (n *Node) ClientOptions() []client.Option {
 	opts := n.tlsOptions()
 	if n.Gate() != nil {
 		if key, err := n.loadKey(GateIdentity); err == nil {
-			opts = append(opts, client.WithLogin(client.Login{Identity: GateIdentity, Key: key, DeviceKeyID: "nodetest", TOTPCode: n.codesFor(GateIdentity).next}))
+			opts = append(opts, client.WithLogin(client.Login{Identity: GateIdentity, Key: key, DeviceKeyID: "nodetest", TOTPCode: n.codeFunc(GateIdentity)}))
 		}
 	}
 	return opts
