@@ -28,20 +28,21 @@ import (
 //	go test -run '^$' -bench CommitSignedAudit -benchtime 40000x ./consensus/
 func BenchmarkCommitSignedAudit(b *testing.B) {
 	for _, inflight := range []int{1, 2} {
-		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) { benchCommitSignedAudit(b, inflight) })
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) { benchCommitSignedAudit(b, inflight, nil) })
 	}
 }
 
-func benchCommitSignedAudit(b *testing.B, inflight int) {
+func benchCommitSignedAudit(b *testing.B, inflight int, key consensus.ClusterKey) {
 	c := consensustest.New(b, consensustest.Options{Configure: func(_ int, cfg *consensus.Config) {
 		d := consensus.DefaultConfig(cfg.NodeID, cfg.DataDir)
 		cfg.MaxBlockTxs, cfg.MaxBlockDelay, cfg.MempoolSize, cfg.Store = d.MaxBlockTxs, d.MaxBlockDelay, d.MempoolSize, store.DefaultOptions()
 		cfg.CommitTimeout, cfg.ApplyTimeout = d.CommitTimeout, d.ApplyTimeout
 		cfg.MaxBlocksInFlight = inflight
+		cfg.ClusterKey = key
 	}})
 	n := c.WaitLeader(10 * time.Second)
 	ctx := context.Background()
-	key := c.RegisterClinician(ctx, n, "dr-bench", 7)
+	signer := c.RegisterClinician(ctx, n, "dr-bench", 7)
 	txs := make([]*types.Tx, b.N)
 	var wg sync.WaitGroup
 	workers := runtime.GOMAXPROCS(0)
@@ -50,7 +51,7 @@ func benchCommitSignedAudit(b *testing.B, inflight int) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < len(txs); i += workers {
-				txs[i] = c.SignTx("dr-bench", key, consensustest.Audit("dr-bench", fmt.Sprintf("bench-patient-%d", i%1000), i))
+				txs[i] = c.SignTx("dr-bench", signer, consensustest.Audit("dr-bench", fmt.Sprintf("bench-patient-%d", i%1000), i))
 			}
 		}()
 	}

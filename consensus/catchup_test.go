@@ -39,7 +39,8 @@ func TestFarBehindNodeCatchesUpFromSnapshot(t *testing.T) {
 		}
 		total = n
 	}
-	c := consensustest.New(t, consensustest.Options{N: 2, Started: 1, Configure: func(_ int, cfg *consensus.Config) {
+	// A snapshot of a million txs is gigabytes: give its install time.
+	c := consensustest.New(t, consensustest.Options{N: 2, Started: 1, RPCTimeout: 2 * time.Minute, Configure: func(_ int, cfg *consensus.Config) {
 		def := consensus.DefaultConfig(cfg.NodeID, cfg.DataDir)
 		cfg.MaxBlockTxs, cfg.MaxBlockDelay, cfg.MempoolSize = def.MaxBlockTxs, def.MaxBlockDelay, def.MempoolSize
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond

@@ -78,6 +78,12 @@ type Config struct {
 	// so a briefly lagging follower replays entries instead of a snapshot.
 	// Default 10240.
 	TrailingLogs uint64
+	// ClusterKey, when set, turns pseudonymization on: the leader stores txs
+	// that name a patient redacted, with per-patient keys wrapped under it
+	// (pseudonym.go), and erasures are completed on this node (erasure.go).
+	// Every node of a cluster must hold the same key. Default nil (off).
+	ClusterKey ClusterKey
+
 	// SnapshotRetain is how many snapshots are kept on disk. Default 2.
 	SnapshotRetain int
 

@@ -23,7 +23,12 @@
 //
 //	+------+-----------------------------+
 //	| 0x01 | CBOR(types.Block)           |   EntryBlock: one proposed block
+//	| 0x02 | CBOR{1: block bytes,        |   EntryBlockKeys: a block that first names
+//	|      |      2: []PatientKey}       |   patients, with their wrapped keys beside it
 //	+------+-----------------------------+
+//
+// The patient keys are outside every hash: the block bytes are exactly an
+// EntryBlock body (pseudonym.go, erasure.go).
 //
 // Kinds are appended, never renumbered. A node that meets a kind it does not
 // know halts rather than skip an entry that newer nodes apply.

@@ -54,6 +54,7 @@ type FSM struct {
 	// hooks, set before Raft starts
 	onCommit func(*Committed)
 	onReject func(*types.Block, error)
+	onErase  func() // after a block that erased a patient
 
 	mu sync.RWMutex
 	// guards the following
@@ -75,6 +76,7 @@ type proposal struct {
 	block  *types.Block
 	hashes []types.Hash // block.TxHashes()
 	out    *state.Outcome
+	keys   []PatientKey // the patient keys carried beside block
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -177,7 +179,14 @@ func (f *FSM) Apply(l *raft.Log) any {
 	var res *ApplyResult
 	switch kind {
 	case EntryBlock:
-		res = f.applyBlock(st, l.Index, body, f.takeProposal(l.Data))
+		res = f.applyBlock(st, l.Index, body, f.takeProposal(l.Data), nil)
+	case EntryBlockKeys:
+		bk, err := decodeBlockKeys(body)
+		if err != nil {
+			res = f.reject(st, l.Index, nil, fmt.Errorf("%w: index %d: %v", ErrRejected, l.Index, err))
+			break
+		}
+		res = f.applyBlock(st, l.Index, bk.Block, f.takeProposal(l.Data), bk.Keys)
 	case 0:
 		res = f.reject(st, l.Index, nil, fmt.Errorf("%w: empty log entry at index %d", ErrRejected, l.Index))
 	default:
@@ -207,7 +216,10 @@ func (f *FSM) reject(st *store.Store, index uint64, b *types.Block, err error) *
 // proposal of exactly this entry (nil on followers and for blocks this node
 // did not build): its decoded block, tx hashes and outcome stand in for the
 // decode and the re-execution. Everything else is checked the same way.
-func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte, p *proposal) *ApplyResult {
+//
+// keys are the patient keys carried beside the block (EntryBlockKeys): they
+// and the erasures the block applies go to the vault in the block's batch.
+func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte, p *proposal, keys []PatientKey) *ApplyResult {
 	start := time.Now() // latency metric only; never reaches state
 	var b *types.Block
 	var hashes []types.Hash
@@ -250,7 +262,14 @@ func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte, p *proposal
 		return f.stop(fmt.Errorf("%w: block %d (%s): re-executed state hash %s, header says %s",
 			ErrDivergence, b.Header.Height, hash, out.StateHash, b.Header.StateHash))
 	}
-	err := st.Commit(store.Commit{Block: b, Writes: out.Writes, AppliedIndex: index, TxHashes: hashes, Raw: body})
+	vault, erased, err := vaultWrites(st, b, keys, index)
+	switch {
+	case errors.Is(err, ErrRejected):
+		return f.reject(st, index, b, err)
+	case err != nil:
+		return f.stop(fmt.Errorf("vault writes of block %d: %w", b.Header.Height, err))
+	}
+	err = st.Commit(store.Commit{Block: b, Writes: out.Writes, AppliedIndex: index, TxHashes: hashes, Raw: body, Vault: vault})
 	switch {
 	case errors.Is(err, store.ErrLogMismatch), errors.Is(err, store.ErrNotNext), errors.Is(err, store.ErrInvalidBlock):
 		return f.reject(st, index, b, fmt.Errorf("%w: height %d (%s): %w", ErrRejected, b.Header.Height, hash, err))
@@ -266,6 +285,9 @@ func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte, p *proposal
 	f.metrics.BlockCommitted(b.Header.Height, len(b.Txs), ok, time.Since(start))
 	if f.onCommit != nil {
 		f.onCommit(&Committed{Block: b, Hash: hash, Index: index, TxHashes: hashes})
+	}
+	if erased && f.onErase != nil {
+		f.onErase()
 	}
 	return &ApplyResult{Height: b.Header.Height, Hash: hash}
 }
@@ -297,7 +319,7 @@ func (f *FSM) verifyHeader(view state.View, head types.Header, hasHead bool, b *
 	if err := f.verifyProposer(view, b); err != nil {
 		return err
 	}
-	if root := types.MerkleRoot(hashes); root != h.TxRoot {
+	if root := types.TxRoot(b.Txs, hashes); root != h.TxRoot {
 		return fmt.Errorf("tx root %s, txs hash to %s", h.TxRoot, root)
 	}
 	if rh := types.ResultsHash(b.Results); rh != h.ResultsHash {

@@ -46,6 +46,10 @@ type Node struct {
 	snaps *raft.FileSnapshotStore
 	pool  *mempool
 
+	pseudo  *pseudonymizer // nil without Config.ClusterKey: txs are stored as signed
+	eraseCh chan struct{}  // wakes the eraser after a block that erased a patient
+	snapMu  sync.Mutex     // one erasure snapshot at a time
+
 	done     chan struct{}
 	wg       sync.WaitGroup
 	closeMu  sync.Mutex
@@ -189,7 +193,7 @@ func New(cfg Config, g *state.Genesis, key *crypto.PrivateKey, trans raft.Transp
 	}
 	n := &Node{cfg: cfg, log: log, m: cfg.metrics(), key: key, exec: exec, trans: trans, logs: rs.logs, snaps: rs.snaps,
 		pool: newMempool(cfg.MempoolSize), done: make(chan struct{}), waiters: make(map[types.Hash][]chan Receipt),
-		subs: make(map[*subscriber]struct{})}
+		subs: make(map[*subscriber]struct{}), pseudo: newPseudonymizer(cfg.ClusterKey), eraseCh: make(chan struct{}, 1)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -210,6 +214,7 @@ func New(cfg Config, g *state.Genesis, key *crypto.PrivateKey, trans raft.Transp
 	n.fsm = newFSM(st, cfg.StoreDir(), cfg.Store, exec, cfg.VerifyTxSignatures, log, n.m)
 	n.fsm.onCommit = n.committed
 	n.fsm.onReject = n.rejected
+	n.fsm.onErase = n.signalErase
 	if err := n.checkKey(); err != nil {
 		return nil, err
 	}
@@ -230,6 +235,10 @@ func New(cfg Config, g *state.Genesis, key *crypto.PrivateKey, trans raft.Transp
 	n.raft = r
 	n.wg.Add(1)
 	go n.runProposer()
+	if n.pseudo != nil {
+		n.wg.Add(1)
+		go n.runEraser()
+	}
 	ok = true
 	return n, nil
 }

@@ -194,6 +194,25 @@ type flight struct {
 	start time.Time
 	done  chan struct{} // closed once the block committed or failed
 	err   error         // nil if it committed; set before done closes
+	keys  []PatientKey  // patient keys first drawn for this block (pseudonym.go)
+	// inflight are the unresolved blocks this one was built on, oldest
+	// first, at the time it was built: their keys count as applied.
+	inflight []*flight
+}
+
+// unresolvedChain returns fl's still unresolved ancestors and fl itself,
+// oldest first (nil if fl is nil or resolved).
+func (fl *flight) unresolvedChain() []*flight {
+	if fl == nil || fl.resolved() {
+		return nil
+	}
+	var out []*flight
+	for _, a := range fl.inflight {
+		if !a.resolved() {
+			out = append(out, a)
+		}
+	}
+	return append(out, fl)
 }
 
 func (fl *flight) resolved() bool {
@@ -273,6 +292,25 @@ func (n *Node) propose(ps []*pending, prev *flight) (*flight, error) {
 		txs[i], hashes[i] = p.tx, p.hash
 	}
 	err := n.fsm.WithStore(func(st *store.Store) error {
+		if n.pseudo != nil {
+			fl.inflight = prev.unresolvedChain()
+			rtxs, rhashes, keys, refused, err := n.pseudo.redact(st, txs, hashes, fl.inflight)
+			if err != nil {
+				return err
+			}
+			if len(refused) > 0 {
+				kept := make([]*pending, 0, len(ps))
+				for _, p := range ps {
+					if rerr, ok := refused[p.hash]; ok {
+						n.log.Warn("consensus: tx left out of the block", "tx", p.hash, "err", rerr)
+						continue
+					}
+					kept = append(kept, p)
+				}
+				fl.ps = kept
+			}
+			txs, hashes, fl.keys = rtxs, rhashes, keys
+		}
 		if prev == nil || (prev.resolved() && prev.err == nil) { // prev applied: the store is the base
 			var err error
 			fl.block, fl.out, err = n.build(st, txs, hashes, fl.start.UnixMilli())
@@ -295,8 +333,8 @@ func (n *Node) propose(ps []*pending, prev *flight) (*flight, error) {
 		return nil, err
 	}
 	fl.hash = fl.block.Hash()
-	entry := EncodeBlockEntry(fl.block)
-	n.fsm.cacheProposal(fl.hash, &proposal{entry: entry, block: fl.block, hashes: hashes, out: fl.out})
+	entry := encodeBlockKeysEntry(fl.block, fl.keys)
+	n.fsm.cacheProposal(fl.hash, &proposal{entry: entry, block: fl.block, hashes: hashes, out: fl.out, keys: fl.keys})
 	n.leadMu.Lock()
 	n.inflight = fl.done
 	n.leadMu.Unlock()

@@ -52,6 +52,9 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if err := f.st.Checkpoint(dir); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSnapshot, err)
 	}
+	if err := dropCheckpointWAL(fs, dir); err != nil { // erasure.go
+		return nil, fmt.Errorf("%w: %w", ErrSnapshot, err)
+	}
 	return &snapshot{fs: fs, dir: dir}, nil
 }
 

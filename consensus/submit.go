@@ -51,7 +51,13 @@ func (n *Node) submit(ctx context.Context, tx *types.Tx, h types.Hash) (types.Ha
 	}
 	now := time.Now()
 	err := n.fsm.WithStore(func(st *store.Store) error {
-		return n.exec.CheckTxHash(st, tx, h, now.UnixMilli())
+		if err := n.exec.CheckTxHash(st, tx, h, now.UnixMilli()); err != nil {
+			return err
+		}
+		if n.pseudo != nil {
+			return n.pseudo.admit(st, tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return h, err

@@ -109,6 +109,8 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 	}
 	cc := consensusConfig(cfg, log)
 	cc.Metrics = m
+	vk := &vaultKey{} // pseudonyms (node/pseudonym.go): the cluster key, once the keyring exists
+	cc.ClusterKey = vk
 	trans := opts.Transport
 	var cl *cluster
 	if trans == nil && cfg.P2P.Enabled {
@@ -136,6 +138,8 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log, genesis: g, cons: cons, reg: reg, cl: cl, key: key,
 		keys: newKeyring(g.ChainID, cfg.Node.ID, sk, func() state.View { return cons.Store() }, log)}
+	var ring ClusterKeyring = n.keys
+	vk.ring.Store(&ring)
 	if cl != nil {
 		if err := cl.run(n); err != nil {
 			cons.Close()
@@ -311,6 +315,7 @@ func (n *Node) Verify(ctx context.Context, opts verify.Options, progress func(do
 			return err
 		}
 		defer snap.Close()
+		opts.Opener = verifyOpener{n} // redacted txs: check their originals while keys exist
 		rep, err = verify.Verify(ctx, snap, opts, progress)
 		return err
 	})

@@ -45,7 +45,7 @@ func (e *Executor) AssembleBlockHashes(v View, log Log, prev *types.Header, now 
 		return nil, nil, fmt.Errorf("state: execute block %d: %w", h.Height, err)
 	}
 	b := &types.Block{Header: h, Txs: txs, Results: out.Results}
-	b.Header.TxRoot = types.MerkleRoot(hashes)
+	b.Header.TxRoot = types.TxRoot(txs, hashes)
 	b.Header.ResultsHash = types.ResultsHash(out.Results)
 	b.Header.StateHash = out.StateHash
 	if b.Header.LogSize, b.Header.LogRoot, err = log.LogRootAfter(hashes); err != nil {

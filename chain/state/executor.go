@@ -113,6 +113,9 @@ func (e *Executor) CheckTx(v View, tx *types.Tx, now int64) error {
 
 // CheckTxHash is CheckTx for a caller that already computed h = tx.Hash().
 func (e *Executor) CheckTxHash(v View, tx *types.Tx, h types.Hash, now int64) error {
+	if tx.Redaction != nil {
+		return reject(types.CodeInvalidPayload, "a redacted tx is made by the proposer only; submit the signed tx")
+	}
 	_, _, err := e.check(newOverlay(v), tx, h, BlockContext{Time: now}, true)
 	return err
 }
@@ -197,7 +200,8 @@ func (e *Executor) check(o *overlay, tx *types.Tx, h types.Hash, bc BlockContext
 	if signer.Revoked {
 		return nil, nil, reject(types.CodeRevokedSigner, "signer %q is revoked", tx.Signer)
 	}
-	if key, must := e.signingKey(signer, tx, bc); verify || must {
+	// A redacted tx's signature is checked on its opened original (chain/verify).
+	if key, must := e.signingKey(signer, tx, bc); (verify || must) && tx.Redaction == nil {
 		if err := tx.VerifySignature(key); err != nil {
 			return nil, nil, reject(types.CodeBadSignature, "signature of %q: %v", tx.Signer, err)
 		}
@@ -262,6 +266,8 @@ func authorize(signer *Identity, tx *types.Tx, p types.Payload) error {
 		return authorizeContract(signer, tx)
 	case types.TxIdentityRotateKey:
 		return authorizeRotation(signer, p.(*types.IdentityRotateKey))
+	case types.TxPatientErase:
+		return authorizeErase(signer, tx, p)
 	default:
 		return reject(types.CodeInvalidPayload, "unknown tx type %d", uint8(tx.Type))
 	}
@@ -333,7 +339,15 @@ func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Ha
 		cur.Revoked, cur.RevokeReason, cur.Updated = true, p.Reason, bc.Height
 		o.put(IdentityKey(p.ID), codec.MustMarshal(cur))
 	case *types.AuditRecord:
+		if tx.Redaction != nil { // only pseudonymized patients can be erased
+			if err := notErased(o, p.Patient); err != nil {
+				return err
+			}
+		}
 		entry := AuditEntry{TxHash: h, Height: bc.Height, Index: index, Time: bc.Time, TxTime: tx.Timestamp, Signer: tx.Signer, Record: *p}
+		if tx.Redaction != nil {
+			entry.Sealed = tx.Redaction.Sealed
+		}
 		pk := trailKey(TrailPrefix(p.Patient, false), bc.Time, bc.Height, index)
 		o.put(pk, codec.MustMarshal(&entry))
 		o.put(trailKey(TrailPrefix(p.Actor, true), bc.Time, bc.Height, index), pk)
@@ -370,6 +384,8 @@ func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Ha
 		return e.contractTx(o, tx, p, h, signer, bc, index, false)
 	case *types.IdentityRotateKey:
 		return rotateKey(o, signer, p, h, bc)
+	case *types.PatientErase:
+		return executeErase(o, tx, p, h, bc)
 	default:
 		return reject(types.CodeInvalidPayload, "unknown tx type %d", uint8(tx.Type))
 	}

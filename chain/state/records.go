@@ -94,6 +94,11 @@ type AuditEntry struct {
 	TxTime int64             `cbor:"5,keyasint" json:"tx_time"` // signer's timestamp
 	Signer string            `cbor:"6,keyasint" json:"signer"`
 	Record types.AuditRecord `cbor:"7,keyasint" json:"event"`
+	// Sealed is set for an event the proposer stored redacted: Record names
+	// the patient's pseudonym and the signed payload is sealed here with the
+	// patient's key (types.Redaction.Sealed). Queries open it with the key;
+	// after the patient's erasure nobody can.
+	Sealed []byte `cbor:"8,keyasint,omitempty" json:"sealed,omitempty"`
 }
 
 // State keys. Identifiers never contain 0x00 (see types.ValidateID), so it

@@ -25,6 +25,9 @@ type Commit struct {
 	// Raw, when set, is the encoding of Block the caller already holds (the
 	// Raft entry's body); it is stored as is. Nil encodes Block.
 	Raw []byte
+	// Vault are writes to the pseudonym vault (vault.go) that travel with
+	// Block: keys relative to PrefixVault, outside the state and its hash.
+	Vault []state.Write
 }
 
 // Commit appends c.Block to the chain in one atomic Pebble batch: the block
@@ -136,6 +139,17 @@ func (s *Store) Commit(c Commit) error {
 	// State writes.
 	for _, w := range c.Writes {
 		key = append(append(key[:0], PrefixState), w.Key...)
+		if w.Delete {
+			if err := batch.Delete(key, nil); err != nil && setErr == nil {
+				setErr = err
+			}
+			continue
+		}
+		set(key, w.Value)
+	}
+
+	for _, w := range c.Vault {
+		key = append(append(key[:0], PrefixVault), w.Key...)
 		if w.Delete {
 			if err := batch.Delete(key, nil); err != nil && setErr == nil {
 				setErr = err

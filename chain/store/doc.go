@@ -29,6 +29,7 @@
 //	| 'm'   | "applied"                          | Raft applied index u64                  |
 //	| 'm'   | "genesis"                          | genesis document (opaque bytes)         |
 //	| 'm'   | "head"                             | head height u64                         |
+//	| 'v'   | vault key (opaque, consensus)      | vault value (opaque): pseudonym vault   |
 //	+-------+------------------------------------+-----------------------------------------+
 //
 // The 't' record is both the tx location index and the log leaf index: one key

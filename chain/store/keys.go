@@ -142,6 +142,8 @@ func describeKey(k []byte) string {
 		return fmt.Sprintf("state key %q", rest)
 	case PrefixMeta:
 		return fmt.Sprintf("meta %q", rest)
+	case PrefixVault:
+		return "vault record"
 	}
 	return fmt.Sprintf("key %x", k)
 }
@@ -178,7 +180,7 @@ func checkRecord(k, v []byte) error {
 			return corrupt(k, fmt.Errorf("node level %d exceeds 63", rest[0]))
 		}
 		_, err = decodeHash(v)
-	case PrefixState:
+	case PrefixState, PrefixVault:
 		return nil // opaque to the store
 	case PrefixMeta:
 		switch string(rest) {

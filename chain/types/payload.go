@@ -52,6 +52,8 @@ func NewPayload(t TxType) Payload {
 		return new(ReviewRecord)
 	case TxIdentityRotateKey:
 		return new(IdentityRotateKey)
+	case TxPatientErase:
+		return new(PatientErase)
 	}
 	return nil
 }

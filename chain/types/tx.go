@@ -94,6 +94,10 @@ type Tx struct {
 	Nonce     uint64           `cbor:"5,keyasint" json:"nonce"`     // makes otherwise identical txs distinct
 	Payload   []byte           `cbor:"6,keyasint" json:"payload"`
 	Signature crypto.Signature `cbor:"7,keyasint" json:"signature"`
+	// Redaction is set only on the redacted form of a tx that a proposer
+	// stored in a block in place of the signed one (see redact.go); clients
+	// never set it. Nil for every ordinary tx, so their encoding is unchanged.
+	Redaction *Redaction `cbor:"9,keyasint,omitempty" json:"redaction,omitempty"`
 }
 
 // signedTx is what the signature covers: the envelope without the signature
@@ -117,8 +121,15 @@ func (tx *Tx) SignBytes() []byte {
 }
 
 // Hash returns SHA-256 of the sign bytes: the tx's identity, stable across
-// re-signing.
-func (tx *Tx) Hash() Hash { return HashBytes(tx.SignBytes()) }
+// re-signing. For a redacted tx it is the hash of the signed original, which
+// the proposer attests (see Redaction): the log leaf, receipts and tx_get by
+// hash stay those of the tx the client signed.
+func (tx *Tx) Hash() Hash {
+	if tx.Redaction != nil {
+		return tx.Redaction.Original
+	}
+	return HashBytes(tx.SignBytes())
+}
 
 // Sign sets the signature algorithm and signs tx with key.
 func (tx *Tx) Sign(key *crypto.PrivateKey) error {
@@ -147,6 +158,11 @@ func (tx *Tx) Clone() *Tx {
 	if tx.Signature.Sig != nil {
 		cp.Signature.Sig = buf[len(tx.Payload):]
 		copy(cp.Signature.Sig, tx.Signature.Sig)
+	}
+	if tx.Redaction != nil {
+		r := *tx.Redaction
+		r.Sealed = bytes.Clone(r.Sealed)
+		cp.Redaction = &r
 	}
 	return &cp
 }
@@ -187,7 +203,11 @@ func (tx *Tx) ValidateBasic() error {
 // its field lengths without encoding it; the executor limits it cheaply and
 // deterministically.
 func (tx *Tx) SizeBound() int {
-	return len(tx.ChainID) + len(tx.Signer) + len(tx.Payload) + len(tx.Signature.Sig) + 64
+	n := len(tx.ChainID) + len(tx.Signer) + len(tx.Payload) + len(tx.Signature.Sig) + 64
+	if tx.Redaction != nil {
+		n += len(tx.Redaction.Sealed) + 48
+	}
+	return n
 }
 
 // CheckBasic is ValidateBasic that also returns the decoded payload, so
@@ -211,12 +231,22 @@ func (tx *Tx) CheckBasic() (Payload, error) {
 	if err := tx.Signature.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: signature: %v", ErrInvalid, err)
 	}
+	if tx.Redaction != nil {
+		if err := tx.Redaction.validate(tx.Type); err != nil {
+			return nil, err
+		}
+	}
 	p, err := tx.DecodePayload()
 	if err != nil {
 		return nil, err
 	}
 	if err := p.ValidateBasic(); err != nil {
 		return nil, err
+	}
+	if tx.Redaction != nil {
+		if err := checkRedacted(p); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -105,6 +106,7 @@ func Verify(ctx context.Context, src Source, opts Options, progress func(done, t
 			return nil, err
 		}
 	}
+	rep.Redacted, rep.AttestedOnly = v.redacted.Load(), v.attested.Load()
 	slices.SortStableFunc(rep.Faults, func(a, b Fault) int { return cmp.Compare(faultOrder(a), faultOrder(b)) })
 	rep.OK = len(rep.Faults) == 0
 	rep.Seconds = time.Since(start).Seconds()
@@ -124,6 +126,8 @@ func faultOrder(f Fault) uint64 {
 
 type verifier struct {
 	faultMu sync.Mutex // fault is called from the storage checks and the signature checks at once
+
+	redacted, attested atomic.Uint64 // redacted txs seen, and those only attested (signature checks)
 
 	src  Source
 	g    *state.Genesis
@@ -191,7 +195,7 @@ func (v *verifier) verifyBlock(h uint64) error {
 	}
 	v.checkProposer(b)
 	hashes := b.TxHashes()
-	if got := types.MerkleRoot(hashes); got != hd.TxRoot {
+	if got := types.TxRoot(b.Txs, hashes); got != hd.TxRoot {
 		v.fault(h, "tx root %s does not match the txs (%s)", hd.TxRoot, got)
 	}
 	if got := types.ResultsHash(b.Results); got != hd.ResultsHash {
@@ -331,6 +335,14 @@ func (v *verifier) checkTxIndex(b *types.Block, hashes []types.Hash) {
 	}
 }
 
+// unredact opens a redacted tx with the Opener, if any.
+func (v *verifier) unredact(tx *types.Tx) (*types.Tx, bool, error) {
+	if v.opts.Opener == nil {
+		return nil, false, nil
+	}
+	return v.opts.Opener.Unredact(tx)
+}
+
 // signerKeys returns the key that signs for each distinct signer of b at
 // b's height (state.Identity.KeyAt), read from the state at the previous
 // height or, from a later start, at the head: a key rotated after b does not
@@ -367,6 +379,20 @@ func (v *verifier) checkSignatures(b *types.Block, keys map[string]*crypto.Publi
 			defer wg.Done()
 			for i := w; i < len(b.Txs); i += workers {
 				tx := b.Txs[i]
+				if tx.Redaction != nil {
+					v.redacted.Add(1)
+					orig, opened, err := v.unredact(tx)
+					if err != nil {
+						v.fault(b.Header.Height, "tx %d (%s) is redacted, but its opened original does not match: %v", i, tx.Hash(), err)
+						continue
+					}
+					if !opened {
+						v.attested.Add(1)
+						ok[i] = true // vouched for by the proposer's header only
+						continue
+					}
+					tx = orig
+				}
 				if k := keys[tx.Signer]; k != nil {
 					ok[i] = tx.VerifySignature(*k) == nil
 				}
@@ -410,8 +436,14 @@ func (v *verifier) reexecuted(b *types.Block, hashes []types.Hash, out *state.Ou
 		if sigOK != nil && r.OK() && !sigOK[i] {
 			// Either a bad signature, or a signer registered in this block:
 			// check against the key the block leaves.
-			id, _ := state.GetIdentity(v.scratch, b.Txs[i].Signer)
-			if id == nil || b.Txs[i].VerifySignature(id.KeyAt(h)) != nil {
+			tx := b.Txs[i]
+			if tx.Redaction != nil { // only an opened one reaches here (checkSignatures)
+				if orig, opened, err := v.unredact(tx); err == nil && opened {
+					tx = orig
+				}
+			}
+			id, _ := state.GetIdentity(v.scratch, tx.Signer)
+			if id == nil || tx.VerifySignature(id.KeyAt(h)) != nil {
 				v.fault(h, "tx %d (%s) was applied but its signature does not verify against %q", i, hashes[i], b.Txs[i].Signer)
 			}
 		}

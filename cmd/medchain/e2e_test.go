@@ -623,8 +623,8 @@ func TestVerifyNamesTamperedHeightAndFault(t *testing.T) {
 		}
 	}
 
-	// Three places in a stored block: the header signature (the middle
-	// byte of a one-tx block), a tx's payload (its resource string), and a
+	// Three places in a stored block: the header signature (byte 1,000
+	// of a block), a tx's payload (its action string), and a
 	// header field (the chain id, the first string in the block). A changed
 	// header also changes the block hash, so block H+1 no longer links.
 	blockAt := func(t *testing.T, s *store.Store, H uint64, find func(raw []byte) int) ([]byte, int) {
@@ -641,7 +641,9 @@ func TestVerifyNamesTamperedHeightAndFault(t *testing.T) {
 	t.Run("block_header_signature", func(t *testing.T) {
 		H := txs[1].height
 		tamper(t, H, nil, []string{"header signature"}, func(s *store.Store) ([]byte, int) {
-			return blockAt(t, s, H, func(raw []byte) int { return len(raw) / 2 })
+			// The header (~300 bytes) comes first, then the 3,309-byte
+			// signature: byte 1,000 is inside it whatever follows.
+			return blockAt(t, s, H, func(raw []byte) int { return 1000 })
 		})
 	})
 	t.Run("block_tx_payload", func(t *testing.T) {
@@ -650,7 +652,8 @@ func TestVerifyNamesTamperedHeightAndFault(t *testing.T) {
 		// tx hash also makes the rebuilt log of every later block differ.
 		logAfter := func(h uint64, what string) bool { return strings.HasPrefix(what, "log ") }
 		tamper(t, H, logAfter, []string{"tx root", "signature", "index", "re-execut"}, func(s *store.Store) ([]byte, int) {
-			return blockAt(t, s, H, func(raw []byte) int { return lastByteOf(raw, "Observation/tamper-1") })
+			// The resource is sealed (pseudonymized block); the action is in clear.
+			return blockAt(t, s, H, func(raw []byte) int { return lastByteOf(raw, "view_record") })
 		})
 	})
 	t.Run("block_header_chain_id", func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 func newPatient(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "patient", Short: "Patients' rights: signed, provable exports of everything the chain holds about a patient"}
 	c.AddCommand(newPatientExport(g), newPatientVerifyExport(g))
+	c.AddCommand(newPatientErase(g), newPatientErasureStatus(g)) // erasure.go
 	return c
 }
 

@@ -31,6 +31,7 @@ log roots and stored log nodes, tx index entries, and state that differs from
 re-execution. By default a running node verifies itself (--rpc); with
 --offline this process opens the data dir of a stopped node.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			g.out = cmd.OutOrStdout()
 			bar := progressbar.NewOptions64(-1, progressbar.OptionSetDescription("verifying blocks"),
 				progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(), progressbar.OptionThrottle(100e6),
 				progressbar.OptionClearOnFinish(), progressbar.OptionSetVisibility(isTerminal(os.Stderr)))
@@ -97,6 +98,9 @@ func printReport(w io.Writer, r *verify.Report) {
 	fmt.Fprintf(w, "Chain verification %s: blocks %d..%d (%d blocks, %d txs) in %.2fs, %.0f tx/s\n", verdict, r.From, r.To, r.Blocks, r.Txs, r.Seconds, r.TxsPerSec)
 	for _, c := range r.Checked {
 		fmt.Fprintf(w, "  checked: %s\n", c)
+	}
+	if r.Redacted > 0 {
+		fmt.Fprintf(w, "  redacted txs (pseudonymized): %d; checked as attested by the proposer only (key erased or not available): %d\n", r.Redacted, r.AttestedOnly)
 	}
 	for _, f := range r.Faults {
 		where := fmt.Sprintf("height %d", f.Height)

@@ -52,6 +52,10 @@ type Options struct {
 	Configure func(i int, c *consensus.Config)
 	// LogLevel for t.Log output; default slog.LevelWarn.
 	LogLevel slog.Level
+	// RPCTimeout bounds one in-memory Raft RPC; a snapshot install may take
+	// ten times as long. Default 500ms (raft's in-memory transport default);
+	// raise it for snapshots of gigabytes.
+	RPCTimeout time.Duration
 }
 
 // Cluster is a running in-process cluster.
@@ -64,6 +68,7 @@ type Cluster struct {
 	Nodes    []*consensus.Node // nil while a node is stopped
 	addrs    []raft.ServerAddress
 	trans    []*raft.InmemTransport
+	timeout  time.Duration
 	log      *slog.Logger
 	mu       sync.Mutex
 	nonce    atomic.Uint64
@@ -98,9 +103,12 @@ func New(t testing.TB, opts Options) *Cluster {
 	if opts.LogLevel == 0 {
 		opts.LogLevel = slog.LevelWarn
 	}
+	if opts.RPCTimeout == 0 {
+		opts.RPCTimeout = 500 * time.Millisecond
+	}
 	g, admin, keys := Genesis(t, opts.N)
 	c := &Cluster{t: t, Genesis: g, AdminKey: admin, NodeKeys: keys, Nodes: make([]*consensus.Node, opts.N),
-		addrs: make([]raft.ServerAddress, opts.N), trans: make([]*raft.InmemTransport, opts.N)}
+		addrs: make([]raft.ServerAddress, opts.N), trans: make([]*raft.InmemTransport, opts.N), timeout: opts.RPCTimeout}
 	c.log = slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: opts.LogLevel}))
 	for i := range opts.N {
 		cfg := consensus.TestConfig(NodeID(i), t.TempDir())
@@ -154,7 +162,7 @@ func (c *Cluster) Start(i int) *consensus.Node {
 	if c.Nodes[i] != nil {
 		c.t.Fatalf("%s is running", NodeID(i))
 	}
-	_, tr := raft.NewInmemTransport(c.addrs[i])
+	_, tr := raft.NewInmemTransportWithTimeout(c.addrs[i], c.timeout)
 	for j, other := range c.trans {
 		if j != i && other != nil && c.Nodes[j] != nil {
 			tr.Connect(c.addrs[j], other)

@@ -81,6 +81,8 @@ func toRPC(err error) error {
 		return &Error{Code: CodeTimeout, Msg: err.Error()}
 	case errors.Is(err, ErrUnavailable):
 		return &Error{Code: CodeUnavailable, Msg: err.Error()}
+	case errors.Is(err, ErrPatientErased):
+		return &Error{Code: CodePatientErased, Msg: err.Error()}
 	}
 	return &Error{Code: CodeInternal, Msg: "internal error: " + err.Error()}
 }

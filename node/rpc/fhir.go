@@ -116,7 +116,7 @@ func (a *FHIRAPI) Submit(ctx context.Context, p FHIRSubmitParams) (*FHIRSubmitRe
 	if err != nil {
 		return nil, err
 	}
-	if err := checkCorrection(a.l.Reader(), rec); err != nil {
+	if err := checkCorrection(a.l, rec); err != nil {
 		return nil, err
 	}
 	txAPI := &TxAPI{l: a.l, opts: a.opts}
@@ -157,7 +157,7 @@ const CorrectsDetail = "corrects"
 
 // checkCorrection refuses a correction that does not name a committed audit
 // event of the same patient.
-func checkCorrection(r Reader, rec *types.AuditRecord) error {
+func checkCorrection(l Ledger, rec *types.AuditRecord) error {
 	v, ok := rec.Details[CorrectsDetail]
 	if !ok {
 		return nil
@@ -166,12 +166,15 @@ func checkCorrection(r Reader, rec *types.AuditRecord) error {
 	if err != nil {
 		return invalidParams("details.%s: %q is not a tx hash: %v", CorrectsDetail, v, err)
 	}
-	tx, _, _, _, err := r.Tx(h)
+	tx, _, _, _, err := l.Reader().Tx(h)
 	if isNotFound(err) {
 		return invalidParams("details.%s: tx %s is not in the chain", CorrectsDetail, h)
 	}
 	if err != nil {
 		return toRPC(err)
+	}
+	if tx, err = signedTx(l, tx); err != nil { // stored redacted: compare the signed event
+		return invalidParams("details.%s: tx %s cannot be read: %v", CorrectsDetail, h, err)
 	}
 	p, err := tx.DecodePayload()
 	orig, ok := p.(*types.AuditRecord)
@@ -212,13 +215,20 @@ func auditBundle(l Ledger, base string, p FHIRSearchParams) (*fhir.Bundle, error
 	if err := types.ValidateID("patient", p.Patient); err != nil {
 		return nil, invalidParams("%v", err)
 	}
+	id, err := patientID(l, p.Patient)
+	if err != nil {
+		return nil, err
+	}
 	r := l.Reader()
-	page, err := state.Trail(r, r, state.TrailQuery{ID: p.Patient, Cursor: p.Cursor, Limit: p.Limit})
+	page, err := state.Trail(r, r, state.TrailQuery{ID: id, Cursor: p.Cursor, Limit: p.Limit})
 	if errors.Is(err, state.ErrBadQuery) {
 		return nil, invalidParams("%v", err)
 	}
 	if err != nil {
 		return nil, toRPC(err)
+	}
+	if err := openEntries(l, page.Entries); err != nil {
+		return nil, err
 	}
 	res := make([]fhir.Resource, 0, len(page.Entries))
 	for _, e := range page.Entries {

@@ -135,6 +135,10 @@ func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
 	if !ok {
 		return nil, &Error{Code: CodeUnavailable, Msg: "unavailable: this node has no key to sign exports"}
 	}
+	pid, err := patientID(l, p.Patient) // an erased patient's export is refused
+	if err != nil {
+		return nil, err
+	}
 	r := l.Reader()
 	head, ok := r.Head()
 	if !ok {
@@ -145,15 +149,32 @@ func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
 		return nil, toRPC(err)
 	}
 	body := ExportBody{Version: ExportVersion, ChainID: l.Genesis().ChainID, Patient: p.Patient, Head: hb.Header, HeadSignature: hb.Signature}
+	open, err := patientOpener(l, pid) // the patient's key, looked up once
+	if err != nil {
+		return nil, err
+	}
 
 	// 1. What the state says about the patient, in export order: the audit
 	// trail (every page), every version of every consent, the contract
 	// executions about the patient (a scan of all executions).
 	var refs []exportRef
 	for cursor := ""; ; {
-		page, err := state.Trail(r, r, state.TrailQuery{ID: p.Patient, Cursor: cursor, Limit: state.MaxTrailLimit})
+		page, err := state.Trail(r, r, state.TrailQuery{ID: pid, Cursor: cursor, Limit: state.MaxTrailLimit})
 		if err != nil {
 			return nil, toRPC(err)
+		}
+		for i := range page.Entries {
+			if e := &page.Entries[i]; e.Sealed != nil && open != nil {
+				payload, err := open(e.Sealed, e.TxHash)
+				if err != nil {
+					return nil, toRPC(err)
+				}
+				var rec types.AuditRecord
+				if err := codec.Unmarshal(payload, &rec); err != nil {
+					return nil, toRPC(fmt.Errorf("sealed audit event %s: %w", e.TxHash, err))
+				}
+				e.Record, e.Sealed = rec, nil
+			}
 		}
 		for _, e := range page.Entries {
 			refs = append(refs, exportRef{kind: EntryAudit, hash: e.TxHash, height: e.Height, index: int64(e.Index), time: e.Time})
@@ -207,6 +228,17 @@ func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
 	}
 	for i, f := range found {
 		tx := f.tx
+		if tx.Redaction != nil && open != nil { // a redacted tx: the signed one, whose hash the log holds
+			payload, err := open(tx.Redaction.Sealed, tx.Redaction.Original)
+			if err != nil {
+				return nil, toRPC(err)
+			}
+			if tx, err = types.Unredact(tx, payload); err != nil {
+				return nil, toRPC(err)
+			}
+		} else if tx, err = signedTx(l, tx); err != nil {
+			return nil, err
+		}
 		body.Entries = append(body.Entries, ExportEntry{Kind: f.kind, TxHash: f.hash, Height: f.height, Time: f.time, LeafIndex: f.leaf, Proof: nonNil(proofs[i]), Decision: f.decision,
 			Tx: ExportTx{Type: tx.Type, Signer: tx.Signer, Timestamp: tx.Timestamp, Nonce: tx.Nonce, Payload: tx.Payload, Algorithm: tx.Signature.Algorithm}})
 	}

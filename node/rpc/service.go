@@ -302,7 +302,7 @@ func (a *TxAPI) Get(p GetParams) (*TxResult, error) {
 	tx, res, height, idx, err := r.Tx(h)
 	switch {
 	case err == nil:
-		v := txView(tx, p.Raw)
+		v := txView(a.l, tx, p.Raw)
 		out := &TxResult{Status: "committed", Tx: &v, Height: &height, Index: &idx, Result: &res, TxHash: h}
 		if li, err := r.LeafIndex(h); err == nil {
 			out.LeafIdx = &li
@@ -341,7 +341,14 @@ func (a *AuditAPI) Trail(ctx context.Context, p TrailParams) (*state.TrailPage, 
 	q := state.TrailQuery{From: int64(p.From), To: int64(p.To), Cursor: p.Cursor, Limit: p.Limit, Newest: p.Newest}
 	switch {
 	case p.Patient != "" && p.Actor == "":
-		q.ID = p.Patient
+		if err := types.ValidateID("patient", p.Patient); err != nil {
+			return nil, invalidParams("%v", err)
+		}
+		id, err := patientID(a.l, p.Patient)
+		if err != nil {
+			return nil, err
+		}
+		q.ID = id
 	case p.Actor != "" && p.Patient == "":
 		q.ID, q.ByActor = p.Actor, true
 	default:
@@ -357,6 +364,9 @@ func (a *AuditAPI) Trail(ctx context.Context, p TrailParams) (*state.TrailPage, 
 	}
 	if page.Entries == nil {
 		page.Entries = []state.AuditEntry{}
+	}
+	if err := openEntries(a.l, page.Entries); err != nil {
+		return nil, err
 	}
 	return page, nil
 }
@@ -515,7 +525,7 @@ func (a *ChainAPI) Block(p BlockParams) (*BlockView, error) {
 		}
 		return nil, toRPC(err)
 	}
-	v := blockView(b, p.Full)
+	v := blockView(a.l, b, p.Full)
 	return &v, nil
 }
 

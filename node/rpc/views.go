@@ -25,12 +25,26 @@ type TxView struct {
 	Algorithm string       `json:"algorithm"`
 	Payload   any          `json:"payload"` // the decoded payload of Type
 	Raw       []byte       `json:"raw,omitempty"`
+	// Redacted is set when Payload is the redacted form stored on chain (a
+	// pseudonym, no personal field) because the patient is erased; while the
+	// patient's key exists the node shows the signed payload.
+	Redacted bool `json:"redacted,omitempty"`
 }
 
-func txView(tx *types.Tx, raw bool) TxView {
+// txView renders tx; a redacted tx shows its signed payload when l can open
+// it (pseudonym.go). Raw is always the stored encoding.
+func txView(l Ledger, tx *types.Tx, raw bool) TxView {
 	v := TxView{Hash: tx.Hash(), ChainID: tx.ChainID, Type: tx.Type, Signer: tx.Signer, Timestamp: tx.Timestamp,
 		Nonce: tx.Nonce, Algorithm: tx.Signature.Algorithm.String()}
-	if p, err := tx.DecodePayload(); err == nil {
+	shown := tx
+	if tx.Redaction != nil {
+		if orig, err := signedTx(l, tx); err == nil {
+			shown = orig
+		} else {
+			v.Redacted = true
+		}
+	}
+	if p, err := shown.DecodePayload(); err == nil {
 		v.Payload = p
 	}
 	if raw {
@@ -55,14 +69,14 @@ type SignatureView struct {
 	Bytes     []byte `json:"bytes,omitempty"`
 }
 
-func blockView(b *types.Block, full bool) BlockView {
+func blockView(l Ledger, b *types.Block, full bool) BlockView {
 	v := BlockView{Hash: b.Hash(), Header: b.Header, TxCount: len(b.Txs),
 		Signature: SignatureView{Algorithm: b.Signature.Algorithm.String(), Bytes: b.Signature.Sig}}
 	if full {
 		v.Results = b.Results
 		v.Txs = make([]TxView, len(b.Txs))
 		for i, tx := range b.Txs {
-			v.Txs[i] = txView(tx, false)
+			v.Txs[i] = txView(l, tx, false)
 		}
 	}
 	return v

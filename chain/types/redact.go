@@ -1,0 +1,258 @@
+package types
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/medchain/medchain/chain/codec"
+)
+
+// Pseudonymization (see docs/ARCHITECTURE.md, "Pseudonyms and
+// crypto-shredding"). Clients sign ordinary txs. When the proposer puts a tx
+// that names a patient in a block, it stores a redacted form instead:
+//
+//	signed tx (client)                       redacted tx (block)
+//	  type, signer, ts, nonce, sig             same
+//	  payload{patient: "MRN-1", details…}      payload{patient: "ps:…", personal fields empty}
+//	                                           redaction{original: hash of the signed tx,
+//	                                                     sealed: AES-256-GCM(patient key, signed payload)}
+//
+// The redacted tx keeps the signed tx's hash (Tx.Hash returns
+// Redaction.Original) so the log leaf, receipts, inclusion proofs and tx_get
+// by hash are the client's. The header's tx root commits to the redacted
+// bytes (TxRoot, BodyHash). Whoever holds the patient key opens Sealed,
+// rebuilds the signed tx (Original) and checks its hash and signature; once
+// the key is destroyed (patient_erase) the redacted tx can only be checked as
+// attested by the proposer that signed the block.
+
+// TxPatientErase is the patient_erase tx: the patient, a delegate or a privacy
+// officer asks that the patient's key and pseudonym mapping be destroyed on
+// every node (crypto-shredding). The proposer stores it redacted, like the
+// patient's audit events.
+const TxPatientErase TxType = 20
+
+func init() { txTypeNames[TxPatientErase] = "patient_erase" }
+
+// PatientErase asks for the erasure of a patient. Reason is a reason code
+// (an identifier such as "gdpr-art17"), kept in clear on chain for the
+// compliance record, so it must not carry personal data.
+type PatientErase struct {
+	Patient string `cbor:"1,keyasint" json:"patient"`
+	Reason  string `cbor:"2,keyasint" json:"reason"`
+}
+
+// TxType implements Payload.
+func (*PatientErase) TxType() TxType { return TxPatientErase }
+
+// ValidateBasic implements Payload.
+func (p *PatientErase) ValidateBasic() error {
+	if err := checkID("patient", p.Patient); err != nil {
+		return err
+	}
+	return checkID("reason", p.Reason)
+}
+
+// Redaction is what a redacted tx carries beside its redacted payload.
+type Redaction struct {
+	// Original is the hash of the signed tx (its SignBytes hash).
+	Original Hash `cbor:"1,keyasint" json:"original"`
+	// Sealed is the signed payload sealed with the patient's data key
+	// (seal.DataKey, AES-256-GCM) and RedactionAAD(Original).
+	Sealed []byte `cbor:"2,keyasint" json:"sealed"`
+}
+
+// MaxSealedLen bounds Redaction.Sealed: a payload (at most a tx) plus the
+// sealing overhead.
+const MaxSealedLen = DefaultMaxTxBytes + 64
+
+func (r *Redaction) validate(t TxType) error {
+	if !Redactable(t) {
+		return fmt.Errorf("%w: redaction: %s txs are never redacted", ErrInvalid, t)
+	}
+	if len(r.Sealed) == 0 || len(r.Sealed) > MaxSealedLen {
+		return fmt.Errorf("%w: redaction: sealed payload of %d bytes (want 1..%d)", ErrInvalid, len(r.Sealed), MaxSealedLen)
+	}
+	return nil
+}
+
+// Redactable reports whether the proposer stores txs of type t redacted:
+// those that name a patient and carry personal fields.
+func Redactable(t TxType) bool { return t == TxAuditRecord || t == TxPatientErase }
+
+// RedactionAAD is the additional data a redacted tx's sealed payload is
+// authenticated with: it binds the ciphertext to the tx it belongs to.
+func RedactionAAD(original Hash) []byte {
+	return append([]byte("medchain/redacted/v1\x00"), original[:]...)
+}
+
+// PseudonymPrefix starts every pseudonym.
+const PseudonymPrefix = "ps:"
+
+var pseudonymEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// PseudonymSize is how many random bytes a pseudonym encodes.
+const PseudonymSize = 16
+
+// NewPseudonym encodes random bytes as a pseudonym ("ps:" and 26 base32
+// characters, lower case): an identifier that can stand where a patient id
+// stands.
+func NewPseudonym(random [PseudonymSize]byte) string {
+	return PseudonymPrefix + strings.ToLower(pseudonymEncoding.EncodeToString(random[:]))
+}
+
+// IsPseudonym reports whether s has the form NewPseudonym makes.
+func IsPseudonym(s string) bool {
+	rest, ok := strings.CutPrefix(s, PseudonymPrefix)
+	if !ok || len(rest) != pseudonymEncoding.EncodedLen(PseudonymSize) {
+		return false
+	}
+	b, err := pseudonymEncoding.DecodeString(strings.ToUpper(rest))
+	return err == nil && len(b) == PseudonymSize
+}
+
+// PatientOf returns the patient a redactable payload names ("" for others).
+func PatientOf(p Payload) string {
+	switch p := p.(type) {
+	case *AuditRecord:
+		return p.Patient
+	case *PatientErase:
+		return p.Patient
+	}
+	return ""
+}
+
+// RedactPayload returns the redacted form of p (a payload of a Redactable
+// type) naming pseudonym instead of the patient: for an audit event the
+// resource reference and the free-text details are dropped (they are in the
+// sealed original), everything else stays in clear for indexes, statistics
+// and contracts. The function is deterministic: a verifier holding the
+// original checks the redacted payload by redacting again.
+func RedactPayload(p Payload, pseudonym string) (Payload, error) {
+	switch p := p.(type) {
+	case *AuditRecord:
+		r := *p
+		r.Patient, r.Resource, r.Details = pseudonym, "", nil
+		return &r, nil
+	case *PatientErase:
+		r := *p
+		r.Patient = pseudonym
+		return &r, nil
+	}
+	return nil, fmt.Errorf("%w: %T is not redactable", ErrInvalid, p)
+}
+
+// checkRedacted checks the shape of a redacted payload: it names a pseudonym
+// and carries no personal field.
+func checkRedacted(p Payload) error {
+	if ps := PatientOf(p); !IsPseudonym(ps) {
+		return fmt.Errorf("%w: redacted payload names %q, not a pseudonym", ErrInvalid, ps)
+	}
+	if a, ok := p.(*AuditRecord); ok && (a.Resource != "" || len(a.Details) != 0) {
+		return fmt.Errorf("%w: redacted audit event carries personal fields in clear", ErrInvalid)
+	}
+	return nil
+}
+
+// Redact returns the redacted form of the signed tx tx (whose hash is h),
+// whose payload p names the patient, with pseudonym and sealed (p's encoding
+// sealed with the patient's key and RedactionAAD(h)).
+func Redact(tx *Tx, h Hash, p Payload, pseudonym string, sealed []byte) (*Tx, error) {
+	rp, err := RedactPayload(p, pseudonym)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := codec.Marshal(rp)
+	if err != nil {
+		return nil, err
+	}
+	r := tx.Clone()
+	r.Payload = enc
+	r.Redaction = &Redaction{Original: h, Sealed: bytes.Clone(sealed)}
+	return r, nil
+}
+
+// Unredact rebuilds the signed tx from a redacted tx and its opened payload
+// (the plaintext of Redaction.Sealed). It checks that the rebuilt tx hashes to
+// Redaction.Original and that redacting it again gives exactly the stored
+// redacted payload, so a proposer cannot have altered either. The caller
+// checks the signature (Tx.VerifySignature).
+func Unredact(r *Tx, payload []byte) (*Tx, error) {
+	if r.Redaction == nil {
+		return nil, fmt.Errorf("%w: tx is not redacted", ErrInvalid)
+	}
+	tx := r.Clone()
+	tx.Redaction = nil
+	tx.Payload = bytes.Clone(payload)
+	if h := tx.Hash(); h != r.Redaction.Original {
+		return nil, fmt.Errorf("%w: opened payload gives tx hash %s, the redacted tx claims %s", ErrInvalid, h, r.Redaction.Original)
+	}
+	p, err := tx.DecodePayload()
+	if err != nil {
+		return nil, err
+	}
+	stored, err := r.DecodePayload()
+	if err != nil {
+		return nil, err
+	}
+	rp, err := RedactPayload(p, PatientOf(stored))
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(codec.MustMarshal(rp), codec.MustMarshal(stored)) {
+		return nil, fmt.Errorf("%w: redacted payload of %s is not the redaction of its original", ErrInvalid, r.Redaction.Original)
+	}
+	return tx, nil
+}
+
+const bodyDomain = "medchain/tx-redacted/v1\x00"
+
+// BodyHash is what a block's tx root commits to for tx: its hash for an
+// ordinary tx (which covers everything but the signature), and for a
+// redacted tx a hash of every stored field, so the header commits to the
+// redacted bytes actually stored while the log keeps the signed tx's hash:
+//
+//	SHA-256(domain || original hash || type || alg || timestamp u64 || nonce u64 ||
+//	        for chain id, signer, payload, sealed, signature: len u32 || bytes)
+func (tx *Tx) BodyHash() Hash {
+	if tx.Redaction == nil {
+		return tx.Hash()
+	}
+	h := sha256.New()
+	var b [8]byte
+	h.Write([]byte(bodyDomain))
+	h.Write(tx.Redaction.Original[:])
+	h.Write([]byte{byte(tx.Type), byte(tx.Signature.Algorithm)})
+	binary.BigEndian.PutUint64(b[:], uint64(tx.Timestamp))
+	h.Write(b[:])
+	binary.BigEndian.PutUint64(b[:], tx.Nonce)
+	h.Write(b[:])
+	for _, f := range [][]byte{[]byte(tx.ChainID), []byte(tx.Signer), tx.Payload, tx.Redaction.Sealed, tx.Signature.Sig} {
+		binary.BigEndian.PutUint32(b[:4], uint32(len(f)))
+		h.Write(b[:4])
+		h.Write(f)
+	}
+	var out Hash
+	h.Sum(out[:0])
+	return out
+}
+
+// TxRoot returns the tx root of a block's txs whose hashes (Tx.Hash) are
+// hashes: the RFC 6962 root over BodyHash of each tx (which for ordinary txs
+// is its hash, so chains without redactions are unchanged).
+func TxRoot(txs []*Tx, hashes []Hash) Hash {
+	leaves, copied := hashes, false
+	for i, tx := range txs {
+		if tx.Redaction == nil {
+			continue
+		}
+		if !copied {
+			leaves, copied = append([]Hash(nil), hashes...), true
+		}
+		leaves[i] = tx.BodyHash()
+	}
+	return MerkleRoot(leaves)
+}

@@ -1,0 +1,160 @@
+package types
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/medchain/medchain/chain/codec"
+)
+
+// fakeSealed stands in for a sealed payload: the types package only carries
+// the bytes (the consensus package seals them).
+func fakeSealed(payload []byte) []byte { return append([]byte{0xA5}, payload...) }
+
+func redactedAudit(t *testing.T) (signed, redacted *Tx) {
+	t.Helper()
+	signed = makeTx(t, audit())
+	p, err := signed.DecodePayload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	redacted, err = Redact(signed, signed.Hash(), p, NewPseudonym([PseudonymSize]byte{1, 2, 3}), fakeSealed(signed.Payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed, redacted
+}
+
+func TestRedactedTxKeepsTheSignedHashAndHidesPersonalFields(t *testing.T) {
+	signed, r := redactedAudit(t)
+	if r.Hash() != signed.Hash() {
+		t.Fatalf("redacted hash %s, signed %s", r.Hash(), signed.Hash())
+	}
+	if r.BodyHash() == signed.Hash() {
+		t.Fatal("the body hash of a redacted tx must commit to its stored bytes, not only the signed hash")
+	}
+	enc := r.Encode()
+	for _, s := range []string{"patient123", "Observation/1", "192.168.1.1"} {
+		if bytes.Contains(r.Payload, []byte(s)) {
+			t.Fatalf("redacted payload holds %q", s)
+		}
+	}
+	back, err := DecodeTx(enc, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := back.ValidateBasic(); err != nil {
+		t.Fatalf("redacted tx fails ValidateBasic: %v", err)
+	}
+	orig, err := Unredact(back, signed.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(orig.SignBytes(), signed.SignBytes()) {
+		t.Fatal("unredact does not rebuild the signed tx")
+	}
+	if err := orig.VerifySignature(testKey(t, 1).Public()); err != nil {
+		t.Fatalf("rebuilt tx signature: %v", err)
+	}
+}
+
+func TestTxRootOfPlainTxsIsTheMerkleRootOfTheirHashes(t *testing.T) {
+	a, b := makeTx(t, audit()), makeTx(t, &IdentityRevoke{ID: "x"})
+	hs := []Hash{a.Hash(), b.Hash()}
+	if TxRoot([]*Tx{a, b}, hs) != MerkleRoot(hs) {
+		t.Fatal("a chain without redactions must keep its tx roots")
+	}
+	_, r := redactedAudit(t)
+	hs2 := []Hash{r.Hash(), b.Hash()}
+	if TxRoot([]*Tx{r, b}, hs2) == MerkleRoot(hs2) {
+		t.Fatal("the tx root must commit to the redacted bytes")
+	}
+	r2 := r.Clone()
+	r2.Redaction.Sealed[1] ^= 1
+	if TxRoot([]*Tx{r, b}, hs2) == TxRoot([]*Tx{r2, b}, hs2) {
+		t.Fatal("a changed sealed payload must change the tx root")
+	}
+}
+
+func TestBadRedactionsAreRefused(t *testing.T) {
+	signed, r := redactedAudit(t)
+	cases := []struct {
+		name string
+		mut  func(tx *Tx)
+		want string
+	}{
+		{"empty sealed payload", func(tx *Tx) { tx.Redaction.Sealed = nil }, "sealed payload"},
+		{"a type that is never redacted", func(tx *Tx) { tx.Type = TxIdentityRevoke }, "never redacted"},
+		{"patient in clear", func(tx *Tx) {
+			p, _ := tx.DecodePayload()
+			a := p.(*AuditRecord)
+			a.Patient = "patient123"
+			tx.Payload = codec.MustMarshal(a)
+		}, "not a pseudonym"},
+		{"personal field in clear", func(tx *Tx) {
+			p, _ := tx.DecodePayload()
+			a := p.(*AuditRecord)
+			a.Details = map[string]string{"note": "x"}
+			tx.Payload = codec.MustMarshal(a)
+		}, "personal fields"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tx := r.Clone()
+			c.mut(tx)
+			err := tx.ValidateBasic()
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want ErrInvalid mentioning %q", err, c.want)
+			}
+		})
+	}
+	// Unredact refuses an opened payload that is not the original, and a
+	// redacted payload that is not the redaction of the opened one.
+	other := makeTx(t, &AuditRecord{EventType: "data_access", Patient: "patient999", Actor: "doctor456", Action: "view_record"})
+	if _, err := Unredact(r, other.Payload); err == nil || !strings.Contains(err.Error(), "tx hash") {
+		t.Fatalf("unredact with another payload: %v", err)
+	}
+	bad := r.Clone()
+	p, _ := bad.DecodePayload()
+	a := p.(*AuditRecord)
+	a.Purpose = "research"
+	bad.Payload = codec.MustMarshal(a)
+	if _, err := Unredact(bad, signed.Payload); err == nil || !strings.Contains(err.Error(), "not the redaction") {
+		t.Fatalf("unredact of an altered redaction: %v", err)
+	}
+}
+
+func TestPseudonymFormat(t *testing.T) {
+	ps := NewPseudonym([PseudonymSize]byte{0xff, 1})
+	if !IsPseudonym(ps) || ValidateID("patient", ps) != nil {
+		t.Fatalf("%q is not a valid pseudonym id", ps)
+	}
+	for _, s := range []string{"", "ps:", "patient123", ps + "a", strings.ToUpper(ps), "ps:" + strings.Repeat("a", 25) + "!"} {
+		if IsPseudonym(s) {
+			t.Errorf("IsPseudonym(%q) = true", s)
+		}
+	}
+}
+
+func TestPatientEraseValidateBasic(t *testing.T) {
+	for _, c := range []struct {
+		p    PatientErase
+		want string
+	}{
+		{PatientErase{Reason: "gdpr-art17"}, "patient"},
+		{PatientErase{Patient: "patient123"}, "reason"},
+		{PatientErase{Patient: "patient123", Reason: "Jane asked me"}, "reason"},
+	} {
+		if err := c.p.ValidateBasic(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: got %v, want an error about %s", c.p, err, c.want)
+		}
+	}
+	if err := (&PatientErase{Patient: "patient123", Reason: "gdpr-art17"}).ValidateBasic(); err != nil {
+		t.Fatal(err)
+	}
+	if TxPatientErase.String() != "patient_erase" {
+		t.Fatalf("name %q", TxPatientErase)
+	}
+}
