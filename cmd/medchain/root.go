@@ -27,8 +27,10 @@ type globals struct {
 	// as is the identity whose session calls the node (--as); keyFile its
 	// key (default <data-dir>/keys/<as>.key).
 	as, keyFile string
-	// totpFile holds the identity's TOTP secret (--totp-file).
-	totpFile string
+	// totpFile holds the TOTP secret (--totp-file) of totpOwner, the
+	// identity the command's flags named before a tx command's own --as
+	// (a signer) could change g.as: the file is never used for another.
+	totpFile, totpOwner string
 }
 
 func newRoot() *cobra.Command {
@@ -45,6 +47,7 @@ Then try:            medchain query head`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentPreRun = func(cmd *cobra.Command, args []string) { g.totpOwner = g.sessionIdentity() }
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.rpcURL, "rpc", envOr("MEDCHAIN_RPC", "https://127.0.0.1:8545"), "JSON-RPC URL of a node (env MEDCHAIN_RPC)")
 	pf.StringVar(&g.dataDir, "data-dir", envOr("MEDCHAIN_NODE_DATA_DIR", ".medchain"), "node data dir (keys, genesis, chain)")

@@ -105,7 +105,8 @@ func (g *globals) totpSecretPath(id string) string {
 }
 
 // totpSecret returns the TOTP secret the CLI may make id's codes from:
-// MEDCHAIN_TOTP_SECRET (an unattended integration), else --totp-file, else
+// MEDCHAIN_TOTP_SECRET (an unattended integration), else --totp-file (for
+// the identity the flags named), else
 // the dev secret saved in the data dir; "" if none. file is the secret's
 // file ("" for the environment).
 func (g *globals) totpSecret(id string) (secret, file string, err error) {
@@ -113,6 +114,9 @@ func (g *globals) totpSecret(id string) (secret, file string, err error) {
 		return s, "", nil
 	}
 	path := g.totpFile
+	if path != "" && g.totpOwner != "" && id != g.totpOwner {
+		path = "" // --totp-file is the secret of another identity
+	}
 	if path == "" {
 		path = g.totpSecretPath(id)
 		if _, err := os.Stat(path); err != nil {
