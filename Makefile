@@ -20,7 +20,7 @@ build: ## Build bin/medchain
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/medchain
 
 .PHONY: run
-run: build ## Start a single-node dev ledger in .medchain (created on first run, reused after)
+run: build ## Start a single-node dev ledger in .medchain (created on first run, reused after): HTTPS, zero-trust gate on; prints how to log in
 	@$(BIN) init --dev --if-missing --data-dir $(DATA_DIR)
 	@$(BIN) start --data-dir $(DATA_DIR)
 

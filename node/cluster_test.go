@@ -107,7 +107,7 @@ func TestJoinApproveRemoveFlow(t *testing.T) {
 	if err != nil || res.Receipt == nil || !res.Receipt.Result.OK() {
 		t.Fatalf("join request: %+v %v", res, err)
 	}
-	n4 := nodetest.StartNode(t, jr.Config, "node-4")
+	n4 := c.StartJoined(jr.Config, "node-4")
 	pid4, _ := peer.Decode(jr.PeerID)
 
 	// Pending: no member lets it in.

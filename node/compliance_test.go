@@ -52,8 +52,10 @@ func recordAudit(t *testing.T, n *nodetest.Node, patient string) types.Hash {
 // the evidence under it: HTTPS vs plain HTTP, the gate off vs on, an intact
 // vs a tampered chain, recent audit events vs none, the key rotation policy.
 func TestComplianceReportLiveEvidence(t *testing.T) {
-	// A dev node: HTTPS (TLS 1.3, X25519MLKEM768), gate off, fresh chain.
-	n := nodetest.Start(t, nil)
+	// A node with HTTPS (TLS 1.3, X25519MLKEM768) and a fresh chain, with
+	// the gate turned off on purpose (ZEROTRUST_ENABLED=false, the dev
+	// escape hatch): the report must fail access control and authentication.
+	n := nodetest.Start(t, func(c *config.Config) { c.ZeroTrust.Enabled = false })
 	r := report(t, n)
 	wantStatus(t, r, "hipaa.transmission_security", compliance.Pass, "TLS 1.3")
 	wantStatus(t, r, "hipaa.transmission_encryption", compliance.Pass, "X25519MLKEM768")
@@ -107,10 +109,10 @@ func TestComplianceReportLiveEvidence(t *testing.T) {
 	wantStatus(t, r, "gdpr.security_of_processing", compliance.Fail, "integrity")
 	n.Stop()
 
-	// Plain HTTP and the gate on: transmission fails, access control passes.
+	// Plain HTTP and the gate on (the default): transmission fails, access
+	// control passes.
 	m := nodetest.Start(t, func(c *config.Config) {
 		c.RPC.InsecureHTTP = true
-		c.ZeroTrust.Enabled = true
 		c.Retention.AuditLogsDays = 365
 	})
 	r = report(t, m)

@@ -64,3 +64,42 @@ func TestContractCallIsHeldToTheSession(t *testing.T) {
 		}
 	}
 }
+
+// TestContractCallThroughTxSubmitIsRefusedWithTheGateOn: tx_submit and
+// tx_submitBatch are public methods, so a contract_execute tx sent through
+// them would escape the session check of contract_execute: a physician's
+// key alone, from a public session without MFA, could state "critical" and
+// break the glass. With the gate on they refuse contract_execute txs, and
+// nothing is recorded.
+func TestContractCallThroughTxSubmitIsRefusedWithTheGateOn(t *testing.T) {
+	n := nodetest.Start(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	createAndDeploy(ctx, t, n, "privacy_officer", rpc.CreateParams{ID: "emergency", Owner: "privacy_officer", Template: "break-glass"})
+	public, err := client.Dial(ctx, n.URL, n.LoginOptions(t, "doctor456")...) // no MFA, public segment
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer public.Close()
+	claim := &types.ContractExecute{ContractID: "emergency", Action: "read", Purpose: "emergency", Patient: "patient123", Segment: "critical", Risk: 0}
+	sign := func() *types.Tx {
+		tx, err := public.Signer("doctor456", n.Key(t, "doctor456")).Build(claim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	if _, err := public.Submit(ctx, sign(), true); err == nil || !strings.Contains(err.Error(), "contract_execute") {
+		t.Fatalf("tx_submit of a contract call: %v, want a refusal naming contract_execute", err)
+	} else if code, _, _ := client.RPCError(err); code != rpc.CodeInvalidParams {
+		t.Fatalf("tx_submit of a contract call: code %d, want %d", code, rpc.CodeInvalidParams)
+	}
+	items, err := public.SubmitMany(ctx, []*types.Tx{sign()}, true)
+	if err == nil && (len(items) != 1 || items[0].Error == nil) {
+		t.Fatalf("tx_submitBatch of a contract call: %+v, want a refusal", items)
+	}
+	reviews, err := n.Client.ContractReviews(ctx, rpc.PageParams{ContractID: "emergency"})
+	if err != nil || len(reviews.Entries) != 0 {
+		t.Fatalf("a refused contract call left reviews: %+v %v", reviews, err)
+	}
+}

@@ -2,15 +2,20 @@ package node_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/medchain/medchain/chain/crypto"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/contracts"
+	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/node/client"
 	"github.com/medchain/medchain/node/nodetest"
 	"github.com/medchain/medchain/node/rpc"
@@ -38,17 +43,68 @@ func createAndDeploy(ctx context.Context, t *testing.T, n *nodetest.Node, signer
 	return built
 }
 
+// criticalSessions caches one critical-segment session per node and
+// identity: each login into critical costs a TOTP step.
+var criticalSessions sync.Map // nodetest.Node pointer + identity -> *client.Client
+
+// critical returns a client of id's own session in the critical segment
+// (with MFA), where contract_execute and contract_simulate are served.
+func critical(t testing.TB, n *nodetest.Node, id string) *client.Client {
+	t.Helper()
+	k := fmt.Sprintf("%p/%s", n, id)
+	if c, ok := criticalSessions.Load(k); ok {
+		return c.(*client.Client)
+	}
+	c := n.SessionClient(t, id, "critical")
+	criticalSessions.Store(k, c)
+	t.Cleanup(func() { criticalSessions.Delete(k) })
+	return c
+}
+
+// execute signs p as signer and sends it from signer's own critical
+// session, stating that segment and at least the session's risk (the gate
+// holds a contract call to its caller's session); p's own segment and risk
+// are kept when set.
 func execute(ctx context.Context, t *testing.T, n *nodetest.Node, signer string, p *types.ContractExecute) *rpc.ExecuteResult {
 	t.Helper()
-	tx, err := n.Signer(t, signer).Build(p)
+	c := critical(t, n, signer)
+	call := *p
+	if call.Segment == "" {
+		call.Segment = "critical"
+	}
+	sv, err := c.Session(ctx)
+	if err != nil {
+		t.Fatalf("session of %s: %v", signer, err)
+	}
+	if sv.Risk != nil {
+		call.Risk = max(call.Risk, int64(sv.Risk.Score))
+	}
+	tx, err := c.Signer(signer, n.Key(t, signer)).Build(&call)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := n.Client.ExecuteContract(ctx, tx)
+	r, err := c.ExecuteContract(ctx, tx)
 	if err != nil {
 		t.Fatalf("contract_execute %s by %s: %v", p.ContractID, signer, err)
 	}
 	return r
+}
+
+// registerClinician registers a clinician id with a new key, saved where
+// nodetest finds the dev keys, so that a second identity can enter the
+// critical segment.
+func registerClinician(ctx context.Context, t *testing.T, n *nodetest.Node, id string) {
+	t.Helper()
+	k, err := crypto.GenerateKey(crypto.MLDSA65, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crypto.SaveKey(filepath.Join(n.Config.Node.DataDir, node.KeysDir, id+".key"), k); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Signer(t, "admin").Send(ctx, &types.IdentityRegister{ID: id, Kind: types.KindPerson, Roles: []string{types.RoleClinician}, PublicKey: k.Public()}); err != nil {
+		t.Fatalf("register %s: %v", id, err)
+	}
 }
 
 func terms(t *testing.T, v map[string]any) json.RawMessage {
@@ -106,14 +162,17 @@ func TestSeedSmartContractWorkflow(t *testing.T) {
 		rule   string
 	}{
 		{"doctor456", read("contract123", "treatment"), contracts.Allow, "terms"},
-		{"epic_system", read("contract123", "treatment"), contracts.Deny, "party_not_authorized"},
+		{"nurse789", read("contract123", "treatment"), contracts.Deny, "party_not_authorized"},
 		{"doctor456", read("contract123", "marketing"), contracts.Deny, "purpose_not_allowed"},
 		{"doctor456", &types.ContractExecute{ContractID: "contract123", Action: "delete", Purpose: "treatment", Patient: "patient123"}, contracts.Deny, "action_not_allowed"},
 		{"doctor456", read("expired", "treatment"), contracts.Deny, "expired"},
 		{"doctor456", read("night", "treatment"), contracts.Deny, "outside_allowed_hours"},
 	}
+	// A clinician the contract does not name (the gate lets only clinicians
+	// and physicians call contracts, from their own critical session).
+	registerClinician(ctx, t, n, "nurse789")
 	for _, s := range steps {
-		sim, err := n.Client.SimulateContract(ctx, rpc.SimulateParams{ContractExecute: *s.call, Requester: s.signer})
+		sim, err := critical(t, n, "doctor456").SimulateContract(ctx, rpc.SimulateParams{ContractExecute: *s.call, Requester: s.signer})
 		if err != nil {
 			t.Fatalf("simulate %s: %v", s.call.ContractID, err)
 		}
@@ -134,7 +193,7 @@ func TestSeedSmartContractWorkflow(t *testing.T) {
 	if err != nil || len(page.Entries) != 2 || page.Next == "" {
 		t.Fatalf("executions: %+v %v", page, err)
 	}
-	if e := page.Entries[1]; e.Call.Requester != "epic_system" || e.Result.Rule != "party_not_authorized" {
+	if e := page.Entries[1]; e.Call.Requester != "nurse789" || e.Result.Rule != "party_not_authorized" {
 		t.Fatalf("second execution: %+v %+v", e.Call, e.Result)
 	}
 	rest, err := n.Client.ContractExecutions(ctx, rpc.PageParams{ContractID: "contract123", Cursor: page.Next})
@@ -167,7 +226,7 @@ func TestSeedSmartContractWorkflow(t *testing.T) {
 	if _, err := n.Client.Contract(ctx, "mine", 0); err == nil {
 		t.Fatal("a refused deploy created a contract")
 	}
-	_, err = n.Client.SimulateContract(ctx, rpc.SimulateParams{ContractExecute: *read("nope", "treatment"), Requester: "doctor456"})
+	_, err = critical(t, n, "doctor456").SimulateContract(ctx, rpc.SimulateParams{ContractExecute: *read("nope", "treatment"), Requester: "doctor456"})
 	if code, _, _ := client.RPCError(err); code != rpc.CodeNotFound {
 		t.Fatalf("simulate an unknown contract: %v", err)
 	}
@@ -187,13 +246,36 @@ func TestBreakGlassWorkflow(t *testing.T) {
 	if !r.Allowed() || !r.ReviewRequired || r.Rule != "break_glass" || !slices.Contains(r.Flags, contracts.FlagReviewRequired) {
 		t.Fatalf("emergency access: %+v", r.Result)
 	}
-	if e := execute(ctx, t, n, "epic_system", emergency); e.Allowed() || e.ReviewRequired {
-		t.Fatalf("a non-physician broke the glass: %+v", e.Result)
+	// A non-physician, and a physician outside the critical segment: the
+	// contract refuses both (a dry run: the gate keeps an EHR service out of
+	// the critical segment, and a call stating another segment than the
+	// caller's session, before any contract runs).
+	doctor := critical(t, n, "doctor456")
+	if e, err := doctor.SimulateContract(ctx, rpc.SimulateParams{ContractExecute: *emergency, Requester: "epic_system"}); err != nil || e.Allowed() || e.ReviewRequired {
+		t.Fatalf("a non-physician broke the glass: %+v %v", e, err)
 	}
+	epic, err := client.Dial(ctx, n.URL, n.SessionOptions(t, "epic_system", "")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer epic.Close()
+	if _, err := epic.MoveSegment(ctx, "critical"); err == nil {
+		t.Fatal("an EHR service entered the critical segment")
+	} else if code, _, _ := client.RPCError(err); code != rpc.CodeForbidden {
+		t.Fatalf("EHR service into critical: %v, want %d", err, rpc.CodeForbidden)
+	}
+	epic.Logout(ctx)
 	outside := *emergency
 	outside.Segment = "clinical"
-	if e := execute(ctx, t, n, "doctor456", &outside); e.Allowed() {
-		t.Fatalf("break-glass outside the critical segment: %+v", e.Result)
+	if e, err := doctor.SimulateContract(ctx, rpc.SimulateParams{ContractExecute: outside, Requester: "doctor456"}); err != nil || e.Allowed() {
+		t.Fatalf("break-glass outside the critical segment: %+v %v", e, err)
+	}
+	tx, err := doctor.Signer("doctor456", n.Key(t, "doctor456")).Build(&outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := doctor.ExecuteContract(ctx, tx); err == nil {
+		t.Fatal("a call stating the clinical segment from a critical session was executed")
 	}
 
 	open, err := n.Client.ContractReviews(ctx, rpc.PageParams{})
@@ -235,10 +317,11 @@ func BenchmarkContractSimulateRPC(b *testing.B) {
 		b.Fatal(err)
 	}
 	p := rpc.SimulateParams{ContractExecute: types.ContractExecute{ContractID: "c", Action: "read", Purpose: "treatment", Patient: "patient123"}, Requester: "doctor456"}
+	doctor := critical(b, n, "doctor456") // contract_simulate is served in the critical segment
 	var lat []time.Duration
 	for b.Loop() {
 		start := time.Now()
-		r, err := n.Client.SimulateContract(ctx, p)
+		r, err := doctor.SimulateContract(ctx, p)
 		lat = append(lat, time.Since(start))
 		if err != nil || !r.Allowed() {
 			b.Fatal(r, err)

@@ -43,9 +43,7 @@ func TestPatientExportVerifiesOfflineAndTamperingIsDetected(t *testing.T) {
 	if _, err := n.Signer(t, "privacy_officer").Send(ctx, &types.ContractDeploy{ID: "emergency", Source: types.ContractSource{Template: "break-glass"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := doctor.Send(ctx, &types.ContractExecute{ContractID: "emergency", Action: "read", Purpose: "emergency", Patient: "patient123", Segment: "critical"}); err != nil {
-		t.Fatal(err)
-	}
+	execute(ctx, t, n, "doctor456", &types.ContractExecute{ContractID: "emergency", Action: "read", Purpose: "emergency", Patient: "patient123", Segment: "critical"})
 
 	e, err := n.Client.PatientExport(ctx, "patient123", true)
 	if err != nil {

@@ -223,10 +223,18 @@ func TestFHIRBundlesAndRESTSurfaceAreValidR4(t *testing.T) {
 		t.Fatalf("consent statuses %v, want %v", status, want)
 	}
 
-	// REST: the same resources, and OperationOutcomes for bad requests.
+	// REST: the same resources, and OperationOutcomes for bad requests,
+	// each with a bearer token of a session in the path's segment (the
+	// capability statement is public, the resources clinical).
+	public, clinical := n.SessionClient(t, "admin", ""), n.SessionClient(t, "admin", "clinical")
 	get := func(method, path string, wantStatus int) []byte {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(ctx, method, n.URL+path, nil)
+		if strings.HasPrefix(path, "/fhir/metadata") {
+			req.Header.Set("Authorization", "Bearer "+public.Token())
+		} else {
+			req.Header.Set("Authorization", "Bearer "+clinical.Token())
+		}
 		resp, err := n.HTTPClient(t).Do(req)
 		if err != nil {
 			t.Fatal(err)

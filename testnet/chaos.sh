@@ -29,7 +29,7 @@ L=${leader#node-}
 F=$((L % TOTAL + 1))
 lpid=$(node_pid "$L") || die "leader node-$L has no live PID in $RUN"
 log "leader is node-$L (pid $lpid); load goes through node-$F"
-"$BIN" --rpc "$(rpc_url "$F")" --ca "$(ca_of "$(rpc_url "$F")")" --data-dir "$DATA/node-1" --timeout 10m bench -n "$TXS" -c 8 --batch 100 --json >"$RUN/chaos-bench.json" 2>"$RUN/chaos-bench.log" &
+cli "$F" --timeout 10m bench -n "$TXS" -c 8 --batch 100 --json >"$RUN/chaos-bench.json" 2>"$RUN/chaos-bench.log" &
 bench=$!
 trap 'kill $bench 2>/dev/null || true' EXIT
 sleep 2
@@ -41,7 +41,7 @@ for _ in $(seq 1 400); do
 	for i in $(seq 1 "$TOTAL"); do
 		[ "$i" = "$L" ] && continue
 		node_pid "$i" >/dev/null || continue
-		l=$(leader_id "$(rpc_url "$i")" || true)
+		l=$(leader_id "$i" || true)
 		if [ -n "$l" ] && [ "$l" != "node-$L" ]; then new=$l; break 2; fi
 	done
 	sleep 0.05
@@ -58,7 +58,7 @@ cat "$RUN/chaos-bench.json" 2>/dev/null | grep -E '"(committed|errors|committed_
 for _ in $(seq 1 300); do
 	ref="" same=1
 	for i in $(seq 1 "$TOTAL"); do
-		h=$(head_hash "$(rpc_url "$i")")
+		h=$(head_hash "$i")
 		[ -n "$h" ] || { same=0; break; }
 		if [ -z "$ref" ]; then ref=$h; elif [ "$h" != "$ref" ]; then same=0; break; fi
 	done

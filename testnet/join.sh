@@ -27,15 +27,21 @@ K=$((TOTAL + 1))
 ID=node-$K
 url1=$(rpc_url 1)
 node_pid 1 >/dev/null || die "node-1 must be running to take the join request"
-"$BIN" --rpc "$url1" --ca "$(ca_of "$url1")" --data-dir "$DATA/$ID" join --node-id "$ID" --role "$ROLE" --region local \
+# The new node has no identity yet: node-1's admin (its key and its TOTP
+# secret on node-1) reads the member list and submits the signed request.
+enroll_admin || die "MFA enrolment of admin failed"
+"$BIN" --rpc "$url1" --data-dir "$DATA/$ID" --ca "$DATA/node-1/tls/ca.crt" --as admin --key "$DATA/node-1/keys/admin.key" \
+	--totp-file "$DATA/node-1/totp/admin.secret" join --node-id "$ID" --role "$ROLE" --region local \
 	--p2p-listen "/ip4/127.0.0.1/tcp/$((P2P_PORT + K - 1))" --rpc-listen "127.0.0.1:$((RPC_PORT + K - 1))" ||
 	die "join request failed"
-"$BIN" --rpc "$url1" --data-dir "$DATA/node-1" tx node approve --node-id "$ID" --as admin || die "approval failed"
+rm -rf "$DATA/$ID/sessions" # admin's session, cached while joining: not the new node's
+enroll_admin # links admin's dev TOTP secret into the new node's dir too
+cli 1 tx node approve --node-id "$ID" --as admin || die "approval failed"
 start_node "$K"
 want=Voter
 [ "$ROLE" = observer ] && want=nonvoter
 for _ in $(seq 1 300); do
-	if "$BIN" --rpc "$url1" --ca "$(ca_of "$url1")" cluster status 2>/dev/null | grep -qE "^$ID +$( [ "$ROLE" = observer ] && echo nonvoter || echo voter ) "; then
+	if cli 1 cluster status 2>/dev/null | grep -qE "^$ID +$( [ "$ROLE" = observer ] && echo nonvoter || echo voter ) "; then
 		echo "$ID joined as $ROLE: JSON-RPC $(rpc_url "$K")"
 		exit 0
 	fi

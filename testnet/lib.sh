@@ -18,10 +18,6 @@ load_env() {
 
 rpc_url() { echo "https://127.0.0.1:$((RPC_PORT + $1 - 1))"; }
 
-# ca_of URL prints the CA certificate of the node serving URL (each node's
-# data dir has its own dev CA).
-ca_of() { echo "$DATA/node-$((${1##*:} - RPC_PORT + 1))/tls/ca.crt"; }
-
 # node_pid N prints node N's PID if it is alive.
 node_pid() {
 	f="$RUN/node-$1.pid"
@@ -31,20 +27,57 @@ node_pid() {
 	echo "$p"
 }
 
+# The zero-trust gate is on: every call needs a session. The testnet raises
+# the gate's limits for its load and its tools (each a session of its own):
+# calls a minute per identity and address, the burst, and concurrent
+# sessions per identity. Override them in the environment of up.sh.
+: "${TESTNET_PER_MINUTE:=1000000}" "${TESTNET_BURST:=100000}" "${TESTNET_SESSIONS:=64}"
+
 start_node() {
 	i=$1
-	"$BIN" start --data-dir "$DATA/node-$i" >>"$RUN/node-$i.log" 2>&1 &
+	MEDCHAIN_ZEROTRUST_USER_PER_MINUTE=$TESTNET_PER_MINUTE MEDCHAIN_ZEROTRUST_ADMIN_PER_MINUTE=$TESTNET_PER_MINUTE \
+		MEDCHAIN_ZEROTRUST_BURST=$TESTNET_BURST MEDCHAIN_ZEROTRUST_MAX_SESSIONS_PER_IDENTITY=$TESTNET_SESSIONS \
+		"$BIN" start --data-dir "$DATA/node-$i" >>"$RUN/node-$i.log" 2>&1 &
 	echo $! >"$RUN/node-$i.pid"
 }
 
-# leader_id URL prints the leader's node id as the node at URL sees it ("" if none).
-leader_id() {
-	"$BIN" --rpc "$1" --ca "$(ca_of "$1")" --timeout 3s cluster status --json 2>/dev/null | grep -o '"leader": *"[^"]*"' | head -1 | sed 's/.*: *"\(.*\)"/\1/'
+# cli N ARGS... runs medchain against node N with node N's data dir: its
+# dev CA and keys, and its own cached sessions (a session is valid on the
+# node that issued it).
+cli() {
+	n=$1
+	shift
+	if [ -f "$DATA/node-$n/keys/admin.key" ]; then
+		"$BIN" --rpc "$(rpc_url "$n")" --data-dir "$DATA/node-$n" "$@"
+	else # a node that joined holds only its own keys: log in as node-1's dev admin
+		"$BIN" --rpc "$(rpc_url "$n")" --data-dir "$DATA/node-$n" --as admin --key "$DATA/node-1/keys/admin.key" "$@"
+	fi
 }
 
-# head_hash URL prints "height hash" of the node at URL.
+# enroll_admin enrols the dev admin in MFA once for the chain (the seed is
+# on chain, so every node verifies its codes) through node-1, saving its TOTP
+# secret in node-1's data dir (dev only), and links that file into every
+# node's data dir, where the CLI looks for it: the scripts call internal
+# methods (cluster status), which need MFA.
+enroll_admin() {
+	if [ ! -f "$DATA/node-1/totp/admin.secret" ]; then
+		cli 1 --timeout 20s mfa enroll --as admin --save-secret >/dev/null || return 1
+	fi
+	for d in "$DATA"/node-*; do
+		[ -e "$d/totp/admin.secret" ] && continue
+		mkdir -p "$d/totp" && chmod 700 "$d/totp" && ln -s "$DATA/node-1/totp/admin.secret" "$d/totp/admin.secret"
+	done
+}
+
+# leader_id N prints the leader's node id as node N sees it ("" if none),
+# from node_status (public: the dev admin's session, no MFA).
+leader_id() {
+	cli "$1" --timeout 3s query status --json 2>/dev/null | grep -o '"leader": *"[^"]*"' | head -1 | sed 's/.*: *"\(.*\)"/\1/'
+}
+
+# head_hash N prints "height hash" of node N.
 head_hash() {
-	"$BIN" --rpc "$1" --ca "$(ca_of "$1")" --timeout 3s query head --json 2>/dev/null | tr -d '\n ' | sed -n 's/.*"height":\([0-9]*\).*"hash":"\([0-9a-f]*\)".*/\1 \2/p'
+	cli "$1" --timeout 3s query head --json 2>/dev/null | tr -d '\n ' | sed -n 's/.*"height":\([0-9]*\).*"hash":"\([0-9a-f]*\)".*/\1 \2/p'
 }
 
 # wait_leader SECONDS: wait until a running node reports a leader; prints its node id.
@@ -53,7 +86,7 @@ wait_leader() {
 	while [ "$(date +%s)" -lt "$deadline" ]; do
 		for i in $(seq 1 "$NODES"); do
 			node_pid "$i" >/dev/null || continue
-			l=$(leader_id "$(rpc_url "$i")" || true)
+			l=$(leader_id "$i" || true)
 			if [ -n "$l" ]; then
 				echo "$l"
 				return 0

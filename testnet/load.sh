@@ -9,7 +9,8 @@ usage: testnet/load.sh [-n TXS] [-c CLIENTS] [-b BATCH] [-N NODE] [-j]
 Runs medchain bench (pre-signed audit txs in tx_submitBatch calls that wait
 for commit) against the leader, or against node NODE with -N (a follower
 forwards each tx to the leader). Prints committed tx/s and the commit
-latency p50/p99. Defaults: 20000 txs, 8 clients, batches of 250.
+latency p50/p99. Defaults: 20000 txs, 8 clients, batches of 250. bench
+logs in as doctor456; up.sh raised the gate's rate limits for it.
 USAGE
 }
 TXS=20000 CLIENTS=8 BATCH=250 NODE="" JSON=""
@@ -33,4 +34,5 @@ node_pid "$NODE" >/dev/null || die "node-$NODE is not running"
 url=$(rpc_url "$NODE")
 log "bench: $TXS txs, $CLIENTS clients, batches of $BATCH against node-$NODE ($url)"
 # shellcheck disable=SC2086
-exec "$BIN" --rpc "$url" --ca "$(ca_of "$url")" --data-dir "$DATA/node-1" --timeout 10m bench -n "$TXS" -c "$CLIENTS" --batch "$BATCH" $JSON
+# The node's own data dir: its sessions (bench logs in as doctor456).
+exec "$BIN" --rpc "$url" --data-dir "$DATA/node-$NODE" --timeout 10m bench -n "$TXS" -c "$CLIENTS" --batch "$BATCH" $JSON

@@ -24,12 +24,15 @@ TOTAL=$(ls "$RUN"/node-*.pid 2>/dev/null | wc -l)
 for i in $(seq 1 "$TOTAL"); do
 	if node_pid "$i" >/dev/null; then
 		# shellcheck disable=SC2086
-		"$BIN" --rpc "$(rpc_url "$i")" --ca "$(ca_of "$(rpc_url "$i")")" cluster status $JSON || die "node-$i did not answer"
+		# cluster_status is internal (admin, MFA): the dev admin, enrolled
+		# by up.sh with its TOTP secret linked into every data dir.
+		enroll_admin || die "MFA enrolment of admin failed"
+		cli "$i" cluster status $JSON || die "node-$i did not answer"
 		[ -n "$JSON" ] && exit 0
 		echo
 		for j in $(seq 1 "$TOTAL"); do
 			if node_pid "$j" >/dev/null; then
-				echo "node-$j  $(rpc_url "$j")  head: $(head_hash "$(rpc_url "$j")")"
+				echo "node-$j  $(rpc_url "$j")  head: $(head_hash "$j")"
 			else
 				echo "node-$j  down"
 			fi

@@ -29,7 +29,6 @@ import (
 	"github.com/medchain/medchain/chain/store"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/node/client"
-	"github.com/medchain/medchain/node/rpc"
 )
 
 // e2eBin is the medchain binary TestMain built, or "" if the build failed
@@ -71,7 +70,7 @@ func medchainBin(t *testing.T) string {
 func cleanEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "MEDCHAIN_") || strings.HasPrefix(kv, "BLOCKCHAIN_") {
+		if strings.HasPrefix(kv, "MEDCHAIN_") || strings.HasPrefix(kv, "BLOCKCHAIN_") || strings.HasPrefix(kv, "ZEROTRUST_") {
 			continue
 		}
 		env = append(env, kv)
@@ -216,7 +215,9 @@ func (n *nodeProc) log() string {
 	return string(b)
 }
 
-// waitReady polls node_status until ready is true.
+// waitReady polls /readyz (it needs no session: polling node_status without
+// one would put an access_denied event on chain for every poll) until the
+// node is ready.
 func (n *nodeProc) waitReady(limit time.Duration) {
 	t := n.t
 	t.Helper()
@@ -227,38 +228,16 @@ func (n *nodeProc) waitReady(limit time.Duration) {
 			t.Fatalf("node exited before it was ready (%v); its log:\n%s", n.waitErr, n.log())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		c, err := client.Dial(ctx, n.rpcURL, client.WithCAFile(filepath.Join(n.dataDir, "tls", "ca.crt")))
-		if err == nil {
-			st, serr := c.Status(ctx)
-			c.Close()
-			if code, _, ok := client.RPCError(serr); ok && code == rpc.CodeUnauthenticated {
-				serr = n.readyz(ctx) // a gated node: ask /readyz, which needs no session
-				if serr == nil {
-					cancel()
-					return
-				}
-			}
-			switch {
-			case serr != nil:
-				err = serr
-			case st.Halted != "":
-				cancel()
-				t.Fatalf("node is halted: %s\n%s", st.Halted, n.log())
-			case st.Ready:
-				cancel()
-				return
-			default:
-				err = fmt.Errorf("not ready: role %s, height %d", st.Role, st.Height)
-			}
-		}
+		last = n.readyz(ctx)
 		cancel()
-		last = err
+		if last == nil {
+			return
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("node at %s not ready after %v: %v; its log:\n%s", n.rpcURL, limit, last, n.log())
 }
 
-// readyz asks GET /readyz whether the node is ready.
 func (n *nodeProc) readyz(ctx context.Context) error {
 	hc, err := client.HTTPClient(client.WithCAFile(filepath.Join(n.dataDir, "tls", "ca.crt")))
 	if err != nil {
@@ -305,9 +284,16 @@ func (n *nodeProc) stop() {
 	}
 }
 
+// dial returns a client of the node with a session of doctor456 (the
+// clinician that signs the tests' audit events; public segment, no MFA).
 func (n *nodeProc) dial(ctx context.Context) *client.Client {
 	n.t.Helper()
-	c, err := client.Dial(ctx, n.rpcURL, client.WithCAFile(filepath.Join(n.dataDir, "tls", "ca.crt")))
+	k, err := crypto.LoadKey(filepath.Join(n.dataDir, "keys", "doctor456.key"))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	c, err := client.Dial(ctx, n.rpcURL, client.WithCAFile(filepath.Join(n.dataDir, "tls", "ca.crt")),
+		client.WithLogin(client.Login{Identity: "doctor456", Key: k}))
 	if err != nil {
 		n.t.Fatalf("dial %s: %v", n.rpcURL, err)
 	}
@@ -333,9 +319,16 @@ func auditPayload(i int) *types.AuditRecord {
 // real binary: a node SIGKILLed in the middle of a load, then restarted on
 // the same data dir, still has every tx whose submit returned a committed
 // receipt, exactly once, and its chain verifies.
+// loadLimits raise the gate's rate limits for a test that loads a node with
+// one identity (the defaults, 100 calls a minute, would be the bottleneck),
+// and let a client log in again after a restart while the session of the
+// killed run's client is still live.
+var loadLimits = []string{"MEDCHAIN_ZEROTRUST_USER_PER_MINUTE=1000000", "MEDCHAIN_ZEROTRUST_ADMIN_PER_MINUTE=1000000",
+	"MEDCHAIN_ZEROTRUST_BURST=100000", "MEDCHAIN_ZEROTRUST_MAX_SESSIONS_PER_IDENTITY=8"}
+
 func TestKill9DuringLoadLosesNoAcknowledgedTx(t *testing.T) {
 	dir := initChain(t)
-	n := startNode(t, dir)
+	n := startNodeEnv(t, dir, loadLimits...)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	c := n.dial(ctx)
@@ -427,7 +420,7 @@ func TestKill9DuringLoadLosesNoAcknowledgedTx(t *testing.T) {
 		len(acked), ackedAtKill, len(submitted), nErrs.Load(), killedAt.Round(time.Millisecond))
 
 	restartAt := time.Now()
-	n2 := startNode(t, dir)
+	n2 := startNodeEnv(t, dir, loadLimits...)
 	t.Logf("restart to ready: %v", time.Since(restartAt).Round(time.Millisecond))
 	c2 := n2.dial(ctx)
 
@@ -469,6 +462,7 @@ func TestKill9DuringLoadLosesNoAcknowledgedTx(t *testing.T) {
 		}
 		for i, tx := range b.Txs {
 			total++
+
 			if b.Results[i].OK() {
 				applied[tx.Hash]++
 			}
@@ -491,6 +485,9 @@ func TestKill9DuringLoadLosesNoAcknowledgedTx(t *testing.T) {
 		head.Header.Height, total, len(applied), len(acked), len(applied)-len(acked))
 
 	// The restarted node verifies its chain (over RPC) and takes a new tx.
+	// chain_verify is internal: the CLI logs in as the dev admin, enrolled
+	// here with its dev secret saved.
+	mustCLI(t, nil, "mfa", "enroll", "--as", "admin", "--save-secret", "--rpc", n2.rpcURL, "--data-dir", n2.dataDir)
 	v := cli(t, nil, "verify", "--rpc", n2.rpcURL, "--data-dir", n2.dataDir)
 	if v.code != 0 || !strings.Contains(v.stdout, "Chain verification OK") {
 		t.Errorf("medchain verify after the restart, want exit 0 and \"Chain verification OK\":\n%s", v)
@@ -727,6 +724,9 @@ type quickStartStep struct {
 // README.md still says exactly this.
 var quickStart = []quickStartStep{
 	{cmd: `export PATH=$PWD/bin:$PATH`},
+	{cmd: `medchain mfa enroll --as admin --save-secret`, want: []string{"otpauth://totp/", "admin.secret"}},
+	{cmd: `medchain login --as admin --totp $(medchain mfa code --as admin) --segment clinical`,
+		want: []string{"logged in as admin", "segment clinical", "mfa true"}},
 	{cmd: `medchain tx audit --as doctor456 --patient patient123 --action view_record --purpose treatment --resource Observation/bp-1 --detail ip_address=192.168.1.1`,
 		want: []string{"audit_record tx ", "committed at height", "result   ok"}},
 	{cmd: `medchain tx consent grant --as patient123 --patient patient123 --type data_sharing --purpose treatment,research --party doctor456,researcher789 --expires 8760h`,
@@ -745,6 +745,7 @@ var quickStart = []quickStartStep{
 	{cmd: `medchain tx ehr register --system-id epic_system --vendor epic --endpoint https://ehr.example.com/api --service epic_system`,
 		want: []string{"ehr_register tx ", "committed at height", "result   ok"}},
 	{cmd: `medchain bench -n 20000`, run: `medchain bench -n 200`, want: []string{"committed   200 in"}},
+	{cmd: `medchain logout`, want: []string{"logged out admin"}},
 }
 
 // readmeQuickStart returns the commands of the first ```sh block after
@@ -793,7 +794,9 @@ func readmeQuickStart(t *testing.T) []string {
 
 // TestQuickStartAsWritten runs the README quick start, command by command,
 // as a user would in a shell, against a dev chain in .medchain of a fresh
-// directory whose bin/medchain is the built binary.
+// directory whose bin/medchain is the built binary, with the zero-trust
+// gate on (the default): MFA enrolment, login (challenge, ML-DSA signature,
+// TOTP), clinical reads, logout.
 func TestQuickStartAsWritten(t *testing.T) {
 	readme := readmeQuickStart(t)
 	var want []string

@@ -17,7 +17,9 @@ func TestPatientEraseAndErasureStatus(t *testing.T) {
 	if _, err := n.Signer(t, "doctor456").Send(ctx, &types.AuditRecord{EventType: "data_access", Patient: "patient123", Actor: "doctor456", Action: "view_record"}); err != nil {
 		t.Fatal(err)
 	}
-	base := []string{"--rpc", n.URL, "--data-dir", n.Config.Node.DataDir, "patient"}
+	// The CLI logs in as the dev admin (erasure_status is clinical), with
+	// TOTP codes from its secret; --as patient123 signs the erasure.
+	base := []string{"--rpc", n.URL, "--data-dir", n.Config.Node.DataDir, "--totp-file", n.TOTPSecretFile(t, "admin"), "patient"}
 	cli := func(args ...string) (string, error) {
 		out, err := runCmd(t, nil, append(append([]string{}, base...), args...)...)
 		return string(out), err

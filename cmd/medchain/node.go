@@ -133,12 +133,28 @@ func newStart(g *globals) *cobra.Command {
 medchain node %[1]s is running on chain %[2]q (height %[3]d).
   JSON-RPC   %[4]s   (docs/RPC.md)
   health     %[4]s/healthz   metrics %[5]s/metrics
+`, st.NodeID, st.ChainID, st.Height, url, url)
+			if n.Gate() != nil {
+				fmt.Fprintf(g.out, `  zero-trust gate ON: every call needs a session (ZEROTRUST_ENABLED=false turns it off, for dev only).
+Log in (another terminal, from this directory; the dev admin's key is in %[2]s/keys).
+Once, enrol admin in TOTP MFA: it prints the otpauth:// URI for an authenticator app, and
+--save-secret (dev only) keeps the secret in %[2]s/totp so that mfa code makes the codes:
+  %[1]s mfa enroll --as admin --save-secret
+Then sign the node's challenge with admin's key and send the code:
+  %[1]s login --as admin --totp $(%[1]s mfa code --as admin) --segment clinical
+Then try:
+  %[1]s tx audit --as doctor456 --patient patient123 --action view_record --purpose treatment
+  %[1]s query trail --patient patient123
+`, self, cfg.Node.DataDir)
+			} else {
+				fmt.Fprintf(g.out, `  zero-trust gate OFF: every call is served without a session (dev only; never on a node that serves clients).
 Try it (another terminal, from this directory):
-  %[7]s query head
-  %[7]s tx audit --as doctor456 --patient patient123 --action view_record --purpose treatment
-  %[7]s query trail --patient patient123
-The README's quick start walks through the rest. Stop with Ctrl-C; the chain is kept in %[6]s.
-`, st.NodeID, st.ChainID, st.Height, url, url, cfg.Node.DataDir, self)
+  %[1]s query head
+  %[1]s tx audit --as doctor456 --patient patient123 --action view_record --purpose treatment
+  %[1]s query trail --patient patient123
+`, self)
+			}
+			fmt.Fprintf(g.out, "The README's quick start walks through the rest. Stop with Ctrl-C; the chain is kept in %s.\n", cfg.Node.DataDir)
 			return n.Run(ctx)
 		},
 	}

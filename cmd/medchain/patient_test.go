@@ -22,7 +22,7 @@ func TestPatientExportThenVerifyExportOffline(t *testing.T) {
 	dir := t.TempDir()
 	out, fhirOut := filepath.Join(dir, "export.json"), filepath.Join(dir, "export.fhir.json")
 	genesis := filepath.Join(n.Config.Node.DataDir, "genesis.json")
-	if _, err := runCmd(t, nil, "--rpc", n.URL, "--data-dir", n.Config.Node.DataDir, "patient", "export", "--patient", "patient123", "--out", out, "--fhir", fhirOut); err != nil {
+	if _, err := runCmd(t, nil, "--rpc", n.URL, "--data-dir", n.Config.Node.DataDir, "--totp-file", n.TOTPSecretFile(t, "admin"), "patient", "export", "--patient", "patient123", "--out", out, "--fhir", fhirOut); err != nil {
 		t.Fatal(err)
 	}
 	n.Stop() // offline from here

@@ -27,6 +27,10 @@ type globals struct {
 	// as is the identity whose session calls the node (--as); keyFile its
 	// key (default <data-dir>/keys/<as>.key).
 	as, keyFile string
+	// totpFile holds the TOTP secret (--totp-file) of totpOwner, the
+	// identity the command's flags named before a tx command's own --as
+	// (a signer) could change g.as: the file is never used for another.
+	totpFile, totpOwner string
 }
 
 func newRoot() *cobra.Command {
@@ -43,13 +47,16 @@ Then try:            medchain query head`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentPreRun = func(cmd *cobra.Command, args []string) { g.totpOwner = g.sessionIdentity() }
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.rpcURL, "rpc", envOr("MEDCHAIN_RPC", "https://127.0.0.1:8545"), "JSON-RPC URL of a node (env MEDCHAIN_RPC)")
 	pf.StringVar(&g.dataDir, "data-dir", envOr("MEDCHAIN_NODE_DATA_DIR", ".medchain"), "node data dir (keys, genesis, chain)")
 	pf.StringVar(&g.caFile, "ca", envOr("MEDCHAIN_CA", ""), "CA certificate that signs the node's TLS certificate (default <data-dir>/tls/ca.crt; env MEDCHAIN_CA)")
 	pf.BoolVar(&g.json, "json", false, "print JSON instead of text")
 	pf.DurationVar(&g.timeout, "timeout", 60*time.Second, "give up on a node call after this long")
-	pf.StringVar(&g.as, "as", envOr("MEDCHAIN_AS", ""), "identity whose session calls the node (default: the last medchain login; env MEDCHAIN_AS)")
+	pf.StringVar(&g.as, "as", envOr("MEDCHAIN_AS", ""), "identity whose session calls the node (default: the last medchain login, else the dev admin of the data dir; env MEDCHAIN_AS)")
+	pf.StringVar(&g.keyFile, "key", "", "key file of the --as identity (default <data-dir>/keys/<as>.key)")
+	pf.StringVar(&g.totpFile, "totp-file", envOr("MEDCHAIN_TOTP_FILE", ""), "file holding the identity's TOTP secret, to make MFA codes (default <data-dir>/totp/<id>.secret if mfa enroll --save-secret wrote it; env MEDCHAIN_TOTP_FILE)")
 	root.AddCommand(newInit(g), newStart(g), newCerts(g), newKeygen(g), newTx(g), newQuery(g), newVerify(g), newProof(g), newBench(g), newContract(g), newCluster(g), newJoin(g))
 	root.AddCommand(newCrypto(g), newPatient(g), newCompliance(g))
 	root.AddCommand(newLogin(g), newLogout(g), newMFA(g), newPentest(g))

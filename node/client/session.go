@@ -90,6 +90,9 @@ type session struct {
 	noGate bool
 	// segment is where the session is, as far as this client knows.
 	segment string
+	// mfa is whether the session has proved MFA; mfaKnown whether the
+	// client has seen it (a resumed token has not).
+	mfa, mfaKnown bool
 }
 
 // methodRules is the node's method table (rpc.MethodRules): the client
@@ -147,6 +150,20 @@ func (s *session) moveTo(ctx context.Context, seg string) {
 	defer s.mu.Unlock()
 	if s.token == "" || s.segment == seg {
 		return
+	}
+	// Segments above public need MFA (zerotrust.DefaultSegmentRules): prove
+	// it first when a code can be made, rather than have the move refused,
+	// which the node audits on chain as a denial.
+	if seg != "public" && !s.mfa && (s.l.TOTPSecret != "" || s.l.TOTPCode != nil) && s.l.Key != nil {
+		if !s.mfaKnown {
+			var v rpc.SessionView
+			if s.call(ctx, s.token, "session_status", nil, &v) == nil {
+				s.mfa, s.mfaKnown = v.MFA, true
+			}
+		}
+		if !s.mfa {
+			_ = s.refresh(ctx, true)
+		}
 	}
 	err := s.call(ctx, s.token, "session_segment", seg, nil)
 	var ae *authError
@@ -283,6 +300,9 @@ func (s *session) setSession(token string, v *rpc.SessionView) {
 	}
 	if v != nil && v.Segment != "" {
 		s.segment = v.Segment
+	}
+	if v != nil {
+		s.mfa, s.mfaKnown = v.MFA, true
 	}
 	s.token = token
 	s.lastAuth = time.Now()

@@ -57,8 +57,10 @@ type Config struct {
 // risk. The seed's ZEROTRUST_ENABLED,
 // ZEROTRUST_REAUTH_INTERVAL and ZEROTRUST_MAX_RISK also apply.
 type ZeroTrust struct {
-	// Enabled puts the gate in front of every JSON-RPC method. Default false
-	// until every client logs in (issue 5 step 3); make it true per node.
+	// Enabled puts the gate in front of every JSON-RPC method. Default true.
+	// ZEROTRUST_ENABLED=false (or enabled = false) turns it off: a dev
+	// escape hatch for a loopback node only, never for a node that serves
+	// real clients (every request then goes unauthenticated).
 	Enabled bool `toml:"enabled"`
 	// ReauthInterval: re-sign a challenge (auth_refresh) this often. Default 300s.
 	ReauthInterval Duration `toml:"reauth_interval"`
@@ -193,7 +195,7 @@ func DefaultConfig() Config {
 		Consensus: Consensus{RaftListen: "127.0.0.1:7400", MaxBlockTxs: 2000, MaxBlockDelay: Duration(10 * time.Millisecond), MempoolSize: 50000, SnapshotInterval: Duration(2 * time.Minute), SnapshotThreshold: 8192},
 		Store:     Store{Sync: true, CacheMB: 256},
 		EHR:       EHR{DefaultSyncInterval: 300},
-		ZeroTrust: ZeroTrust{Enabled: false, ReauthInterval: Duration(300 * time.Second), IdleTimeout: Duration(30 * time.Minute),
+		ZeroTrust: ZeroTrust{Enabled: true, ReauthInterval: Duration(300 * time.Second), IdleTimeout: Duration(30 * time.Minute),
 			AbsoluteTimeout: Duration(8 * time.Hour), MaxSessionsPerIdentity: 1, MaxRisk: 70, AdminPerMinute: 500, UserPerMinute: 100,
 			Burst: 50, MaxBatch: 100, LockoutFailures: 5, LockoutDuration: Duration(15 * time.Minute), QuarantineDuration: Duration(24 * time.Hour)},
 		Retention:  DefaultRetention(),

@@ -37,6 +37,36 @@ func TestLoadFileThenEnv(t *testing.T) {
 	}
 }
 
+// TestGateOnByDefaultOffOnlyWhenAsked: the zero-trust gate is on unless the
+// file or ZEROTRUST_ENABLED=false (the dev escape hatch) turns it off.
+func TestGateOnByDefaultOffOnlyWhenAsked(t *testing.T) {
+	off := filepath.Join(t.TempDir(), "off.toml")
+	os.WriteFile(off, []byte("[zerotrust]\nenabled = false\n"), 0o644)
+	tests := []struct {
+		name string
+		path string
+		env  []string
+		want bool
+	}{
+		{"default", "", nil, true},
+		{"seed variable off", "", []string{"ZEROTRUST_ENABLED=false"}, false},
+		{"our variable off", "", []string{"MEDCHAIN_ZEROTRUST_ENABLED=false"}, false},
+		{"file off", off, nil, false},
+		{"file off, env on", off, []string{"ZEROTRUST_ENABLED=true"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.path, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ZeroTrust.Enabled != tt.want {
+				t.Fatalf("zerotrust.enabled = %v, want %v", c.ZeroTrust.Enabled, tt.want)
+			}
+		})
+	}
+}
+
 func TestLoadRejects(t *testing.T) {
 	dir := t.TempDir()
 	unknown := filepath.Join(dir, "unknown.toml")

@@ -51,6 +51,7 @@ func FastConfig(c *config.Config) {
 	c.Consensus.MaxBlockDelay = config.Duration(2 * time.Millisecond)
 	c.Store.CacheMB = 16
 	c.P2P.ReauthenticationInterval = config.Duration(30 * time.Second)
+	allowTestLoad(c)
 }
 
 // StartCluster initializes an n-node chain (admins admins, approval
@@ -81,13 +82,26 @@ func StartCluster(t testing.TB, n, admins, threshold int, configure func(i int, 
 // Start starts (or restarts) node i on its data dir.
 func (c *Cluster) Start(i int) *Node {
 	c.t.Helper()
-	c.Nodes[i] = StartNode(c.t, c.Configs[i], fmt.Sprintf("node-%d", i+1))
+	c.Nodes[i] = startNode(c.t, c.Configs[i], fmt.Sprintf("node-%d", i+1), "", c.Dir)
 	return c.Nodes[i]
 }
 
 // StartNode opens a node with its own transport (p2p when configured),
 // serves JSON-RPC and dials a client; it does not wait for a leader.
 func StartNode(t testing.TB, cfg config.Config, name string) *Node {
+	t.Helper()
+	return startNode(t, cfg, name, "", "")
+}
+
+// StartJoined starts a node that joined the cluster (node.Join) with
+// StartNode; its clients sign with the cluster's dev keys (node 1's), since
+// a joined node's data dir holds only its own.
+func (c *Cluster) StartJoined(cfg config.Config, name string) *Node {
+	c.t.Helper()
+	return startNode(c.t, cfg, name, filepath.Join(c.Dir, "node-1", node.KeysDir), c.Dir)
+}
+
+func startNode(t testing.TB, cfg config.Config, name, keyDir, secretDir string) *Node {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("n", name)
 	n, err := node.Open(cfg, node.Options{Logger: log})
@@ -99,7 +113,7 @@ func StartNode(t testing.TB, cfg config.Config, name string) *Node {
 		t.Fatalf("listen: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tn := &Node{Node: n, Config: cfg, URL: n.RPCURL(), cancel: cancel, done: make(chan error, 1)}
+	tn := &Node{Node: n, Config: cfg, URL: n.RPCURL(), cancel: cancel, done: make(chan error, 1), keyDir: keyDir, secretDir: secretDir}
 	go func() { tn.done <- n.Run(ctx) }()
 	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer dcancel()

@@ -24,7 +24,13 @@ type Node struct {
 	URL    string
 	cancel context.CancelFunc
 	done   chan error
-	codes  *codes // GateIdentity's TOTP codes; nil with the gate off
+
+	// keyDir holds the dev identities' keys: the data dir's keys/, or for
+	// a node that joined a cluster, the keys of the node that created it.
+	keyDir string
+	// secretDir holds the TOTP secrets nodetest enrolled: the data dir, or
+	// for a cluster's node the cluster's dir.
+	secretDir string
 }
 
 // Start initializes a dev chain (node.InitOptions{Dev: true}) in a temp dir
@@ -37,10 +43,7 @@ func Start(t testing.TB, configure func(*config.Config)) *Node {
 	cfg.RPC.Listen = "127.0.0.1:0"
 	cfg.Consensus.MaxBlockDelay = config.Duration(2 * time.Millisecond)
 	cfg.Store.CacheMB = 16
-	// With the gate on, tests open many clients of one identity and load
-	// the node: allow that (the pentest and gate tests set production limits).
-	cfg.ZeroTrust.MaxSessionsPerIdentity = 256
-	cfg.ZeroTrust.AdminPerMinute, cfg.ZeroTrust.UserPerMinute, cfg.ZeroTrust.Burst = 10_000_000, 10_000_000, 1_000_000
+	allowTestLoad(&cfg)
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -48,6 +51,14 @@ func Start(t testing.TB, configure func(*config.Config)) *Node {
 		t.Fatalf("init: %v", err)
 	}
 	return Restart(t, cfg)
+}
+
+// allowTestLoad lets tests open many sessions of one identity and load the
+// node through the gate (the pentest and gate tests set production limits
+// back in their configure function).
+func allowTestLoad(c *config.Config) {
+	c.ZeroTrust.MaxSessionsPerIdentity = 256
+	c.ZeroTrust.AdminPerMinute, c.ZeroTrust.UserPerMinute, c.ZeroTrust.Burst = 10_000_000, 10_000_000, 1_000_000
 }
 
 // Restart starts a node on an existing data dir.
@@ -70,12 +81,6 @@ func Restart(t testing.TB, cfg config.Config) *Node {
 	if err := n.WaitReady(rctx); err != nil {
 		tn.Stop()
 		t.Fatal(err)
-	}
-	if n.Gate() != nil {
-		if err := tn.enrollGateIdentity(rctx); err != nil {
-			tn.Stop()
-			t.Fatal(err)
-		}
 	}
 	c, err := client.Dial(rctx, tn.URL, tn.ClientOptions()...)
 	if err != nil {
@@ -102,34 +107,39 @@ func (n *Node) Stop() error {
 
 // ClientOptions are the client.Dial options that reach this node: trust
 // of its data dir's dev CA and, with the gate on, a session of GateIdentity
-// (MFA codes made when a segment needs them).
+// (enrolled in MFA, codes made when a segment needs them).
 func (n *Node) ClientOptions() []client.Option {
-	var opts []client.Option
-	if !n.Config.RPC.InsecureHTTP {
-		opts = append(opts, client.WithCAFile(n.caFile()))
-	}
-	if n.codes != nil {
+	opts := n.tlsOptions()
+	if n.Gate() != nil {
 		if key, err := n.loadKey(GateIdentity); err == nil {
-			opts = append(opts, client.WithLogin(client.Login{Identity: GateIdentity, Key: key, DeviceKeyID: "nodetest", TOTPCode: n.codes.next}))
+			opts = append(opts, client.WithLogin(client.Login{Identity: GateIdentity, Key: key, DeviceKeyID: "nodetest", TOTPCode: n.codeFunc(GateIdentity)}))
 		}
 	}
 	return opts
 }
 
 // LoginOptions are ClientOptions with a session of identity id instead
-// (without MFA unless the test enrols it).
+// (without MFA: see SessionOptions for a session that may need it).
 func (n *Node) LoginOptions(t testing.TB, id string) []client.Option {
-	var opts []client.Option
-	if !n.Config.RPC.InsecureHTTP {
-		opts = append(opts, client.WithCAFile(n.caFile()))
+	return append(n.tlsOptions(), client.WithLogin(client.Login{Identity: id, Key: n.Key(t, id)}))
+}
+
+// tlsOptions trust the node's dev CA (nothing over plain HTTP).
+func (n *Node) tlsOptions() []client.Option {
+	if n.Config.RPC.InsecureHTTP {
+		return nil
 	}
-	return append(opts, client.WithLogin(client.Login{Identity: id, Key: n.Key(t, id)}))
+	return []client.Option{client.WithCAFile(n.caFile())}
 }
 
 func (n *Node) caFile() string { return n.Config.Path(node.CACertFile) }
 
 func (n *Node) loadKey(id string) (*crypto.PrivateKey, error) {
-	return crypto.LoadKey(filepath.Join(n.Config.Node.DataDir, node.KeysDir, id+".key"))
+	dir := n.keyDir
+	if dir == "" {
+		dir = filepath.Join(n.Config.Node.DataDir, node.KeysDir)
+	}
+	return crypto.LoadKey(filepath.Join(dir, id+".key"))
 }
 
 // HTTPClient returns an HTTP client that trusts this node's dev CA, for raw
@@ -150,7 +160,7 @@ func (n *Node) HTTPClient(t testing.TB) *http.Client {
 // Key loads the dev key of identity id.
 func (n *Node) Key(t testing.TB, id string) *crypto.PrivateKey {
 	t.Helper()
-	k, err := crypto.LoadKey(filepath.Join(n.Config.Node.DataDir, node.KeysDir, id+".key"))
+	k, err := n.loadKey(id)
 	if err != nil {
 		t.Fatal(err)
 	}

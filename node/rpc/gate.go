@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/node/fhir"
 	"github.com/medchain/medchain/node/zerotrust"
 )
 
@@ -122,7 +123,7 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 		errs := make([]map[string]any, len(calls))
 		denied := false
 		for i, c := range calls {
-			if openMethods[c.Method] {
+			if openMethods[c.Method] || c.Method == "" { // no method: not a call, the server answers -32600
 				continue
 			}
 			if sessionMethods[c.Method] {
@@ -193,7 +194,7 @@ func (s *Server) gateREST(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		method, ok := restMethods[strings.TrimSuffix(r.URL.Path, "/")]
 		if !ok {
-			http.Error(w, "not found", http.StatusNotFound)
+			writeFHIR(w, http.StatusNotFound, fhir.Outcome("not-found", "no such FHIR resource type here: the endpoint serves metadata, AuditEvent and Consent"))
 			return
 		}
 		token := bearer(r)
@@ -211,8 +212,7 @@ func (s *Server) gateREST(next http.Handler) http.Handler {
 				gc.OnDenied(Denial{Identity: sess.Identity, SessionID: sess.ID, Method: method, Policy: dec.Policy,
 					Reason: err.Error(), Address: r.RemoteAddr, Patient: patient, Resource: patient})
 			}
-			writeJSON(w, status, map[string]any{"resourceType": "OperationOutcome", "issue": []map[string]any{
-				{"severity": "error", "code": "security", "diagnostics": fmt.Sprintf("%s (%v)", err.Error(), data["reason"])}}})
+			writeFHIR(w, status, fhir.Outcome("security", fmt.Sprintf("%s (%v)", err.Error(), data["reason"])))
 			return
 		}
 		next.ServeHTTP(w, r)

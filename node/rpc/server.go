@@ -62,7 +62,7 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 	s.rpc.SetWebsocketReadLimit(int64(cfg.MaxBodyBytes))
 	opts := Options{MaxTxBytes: cfg.MaxTxBytes, WaitTimeout: cfg.WaitTimeout}
 	for name, svc := range map[string]any{
-		"tx":       &TxAPI{l: l, opts: opts},
+		"tx":       &TxAPI{l: l, opts: opts, gated: cfg.Gate != nil},
 		"audit":    &AuditAPI{l: l},
 		"consent":  &ConsentAPI{l: l},
 		"chain":    &ChainAPI{l: l, jobs: &verifyJobs{}},

@@ -27,6 +27,10 @@ type Options struct {
 type TxAPI struct {
 	l    Ledger
 	opts Options
+	// gated refuses contract_execute txs: with the gate on they must go
+	// through contract_execute, which holds the call to the caller's
+	// session (tx_submit is public and would skip that check).
+	gated bool
 }
 
 // SubmitParams are tx_submit's params.
@@ -264,6 +268,9 @@ func (a *TxAPI) decodeTx(raw []byte) (*types.Tx, error) {
 	}
 	if err := tx.ValidateBasic(); err != nil {
 		return nil, invalidParams("tx: %v", err)
+	}
+	if a.gated && tx.Type == types.TxContractExecute {
+		return nil, invalidParams("tx: a contract call goes through contract_execute, from the signer's session in the segment it states (the zero-trust gate is on)")
 	}
 	return tx, nil
 }
