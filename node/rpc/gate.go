@@ -247,6 +247,9 @@ func classify(err error) (int, map[string]any) {
 	case errors.Is(err, zerotrust.ErrUnknownMethod):
 		data["reason"] = "unknown_method"
 		return CodeForbidden, data
+	case errors.Is(err, zerotrust.ErrMFAUnavailable):
+		data["reason"] = "mfa_unavailable"
+		return CodeUnavailable, data
 	case errors.Is(err, zerotrust.ErrMFARequired), errors.Is(err, zerotrust.ErrMFAFailed), errors.Is(err, zerotrust.ErrMFANotEnrolled):
 		data["reason"] = "mfa"
 		return CodeUnauthenticated, data

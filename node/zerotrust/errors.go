@@ -37,6 +37,11 @@ var (
 	ErrMFAFailed = errors.New("zerotrust: MFA code rejected")
 	// ErrMFANotEnrolled is returned by an MFA verifier that holds no seed for the identity.
 	ErrMFANotEnrolled = errors.New("zerotrust: identity has no MFA enrolment")
+	// ErrMFAUnavailable is returned when the MFA verifier cannot check a code
+	// now (no cluster data key yet, no leader to confirm the code is unused):
+	// a fault of the node, not of the client, so it does not count towards a
+	// lockout.
+	ErrMFAUnavailable = errors.New("zerotrust: MFA verification unavailable")
 	// ErrLocked is returned while an identity is locked out after repeated failures.
 	ErrLocked = errors.New("zerotrust: identity locked out")
 	// ErrTooSoon is returned for an attempt inside the progressive delay after a failure.

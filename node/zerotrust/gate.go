@@ -275,6 +275,9 @@ func (g *Gate) Login(ctx context.Context, req LoginRequest) (string, Session, er
 		return fail(fmt.Errorf("%w: %v", ErrBadSignature, err))
 	}
 	mfa, err := g.checkTOTP(ctx, req.Identity, req.TOTP, now)
+	if errors.Is(err, ErrMFAUnavailable) {
+		return "", Session{}, err // infrastructure, not the client
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -327,7 +330,7 @@ func (g *Gate) checkTOTP(ctx context.Context, identity, code string, now time.Ti
 		if errors.Is(err, ErrMFAFailed) || errors.Is(err, ErrMFANotEnrolled) {
 			return false, err
 		}
-		return false, fmt.Errorf("%w: %v", ErrMFAFailed, err)
+		return false, fmt.Errorf("%w: %v", ErrMFAUnavailable, err)
 	}
 	return true, nil
 }
@@ -467,6 +470,9 @@ func (g *Gate) Refresh(ctx context.Context, req RefreshRequest) (Session, error)
 		return fail(fmt.Errorf("%w: %v", ErrBadSignature, err))
 	}
 	mfa, err := g.checkTOTP(ctx, s.Identity, req.TOTP, now)
+	if errors.Is(err, ErrMFAUnavailable) {
+		return Session{}, err // infrastructure, not the client
+	}
 	if err != nil {
 		return fail(err)
 	}

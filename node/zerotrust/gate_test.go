@@ -1,6 +1,7 @@
 package zerotrust
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -697,5 +698,47 @@ func TestDisabledGateRefusesToStart(t *testing.T) {
 	}
 	if _, err := NewGate(DefaultConfig(), Options{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("no identities: got %v", err)
+	}
+}
+
+// flakyMFA fails with an infrastructure error while down, then defers to
+// the TOTP verifier.
+type flakyMFA struct {
+	down bool
+	next MFA
+}
+
+func (f *flakyMFA) Verify(ctx context.Context, id, code string, now time.Time) error {
+	if f.down {
+		return errors.New("no leader to confirm the code is unused")
+	}
+	return f.next.Verify(ctx, id, code, now)
+}
+
+// TestMFAUnavailableIsNotAFailedAttempt: when the node cannot check codes
+// (no cluster key yet, no leader), a login with a valid signature is refused
+// as unavailable and does not count towards the identity's lockout or the
+// address's quarantine; once the verifier is back the same identity logs in.
+func TestMFAUnavailableIsNotAFailedAttempt(t *testing.T) {
+	var f *flakyMFA
+	h := newHarness(t, nil, func(o *Options) {
+		f = &flakyMFA{down: true, next: o.MFA}
+		o.MFA = f
+	})
+	h.addIdentity("dr.lee", SegmentCritical, true, "clinician")
+	for range 8 { // more than the lockout's 5 failures
+		h.clock.Advance(time.Minute)
+		_, _, err := h.gate.Login(h.ctx, h.signedLogin("dr.lee", h.code()))
+		if !errors.Is(err, ErrMFAUnavailable) || errors.Is(err, ErrMFAFailed) {
+			t.Fatalf("verifier down: got %v, want ErrMFAUnavailable (not ErrMFAFailed)", err)
+		}
+	}
+	if n := h.gate.lockouts.recentFailures("dr.lee", h.clock.Now()); n != 0 {
+		t.Fatalf("an unavailable verifier counted %d failed attempts, want 0", n)
+	}
+	f.down = false
+	h.clock.Advance(time.Minute)
+	if _, s, err := h.gate.Login(h.ctx, h.signedLogin("dr.lee", h.code())); err != nil || !s.MFA {
+		t.Fatalf("verifier back: login %+v, %v; want a session with MFA", s, err)
 	}
 }
