@@ -356,7 +356,10 @@ func (n *Node) committed(c *Committed) {
 				h = tx.Hash()
 			}
 			ws, ok := n.waiters[h]
-			if !ok {
+			if !ok || c.Block.Results[i].Code == types.CodeReplay {
+				// A replay copy is not where the tx is committed: its waiters
+				// get the first occurrence (the one the index records), from
+				// its own block or from the lookup of their next attempt.
 				continue
 			}
 			r := Receipt{TxHash: h, Height: c.Block.Header.Height, Index: uint32(i), Result: c.Block.Results[i], BlockHash: c.Hash}
