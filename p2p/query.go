@@ -6,8 +6,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/medchain/medchain/chain/codec"
 )
 
 // QueryProtocol is the protocol id of node-to-node queries: the cluster
@@ -51,19 +49,9 @@ func (n *Node) Query(ctx context.Context, to peer.ID, req []byte) ([]byte, error
 
 func (n *Node) handleQuery(s network.Stream, rec NodeRecord) {
 	defer s.Close()
-	deadline := n.now().Add(n.cfg.TxTimeout)
-	s.SetDeadline(deadline)
-	ctx, cancel := context.WithDeadline(n.ctx, deadline)
+	ctx, cancel := n.streamContext(s)
 	defer cancel()
-	respond := func(r txResponse) {
-		b, err := codec.Marshal(r)
-		if err == nil {
-			err = writeFrame(s, b)
-		}
-		if err != nil {
-			s.Reset()
-		}
-	}
+	respond := func(r txResponse) { n.reply(s, rec, "query", r) }
 	req, err := readFrame(s, maxQueryBytes)
 	if err != nil {
 		n.log.Warn("p2p: refused query", "peer", rec.PeerID, "node_id", rec.NodeID, "reason", err.Error())

@@ -108,22 +108,31 @@ func (n *Node) roundTrip(ctx context.Context, to peer.ID, proto protocol.ID, req
 	return resp.Result, nil
 }
 
-func (n *Node) handleTx(s network.Stream, rec NodeRecord) {
-	defer s.Close()
+// streamContext bounds a handler's stream and its work by Config.TxTimeout.
+func (n *Node) streamContext(s network.Stream) (context.Context, context.CancelFunc) {
 	deadline := n.now().Add(n.cfg.TxTimeout)
 	s.SetDeadline(deadline)
-	ctx, cancel := context.WithDeadline(n.ctx, deadline)
-	defer cancel()
-	respond := func(r txResponse) {
-		b, err := codec.Marshal(r)
-		if err == nil {
-			err = writeFrame(s, b)
-		}
-		if err != nil {
-			n.log.Warn("p2p: tx response not delivered", "peer", rec.PeerID, "err", err)
-			s.Reset()
-		}
+	return context.WithDeadline(n.ctx, deadline)
+}
+
+// reply writes v to s as one CBOR frame; if it cannot, it logs and resets
+// the stream (the peer then sees an error, not a truncated answer).
+func (n *Node) reply(s network.Stream, rec NodeRecord, what string, v any) {
+	b, err := codec.Marshal(v)
+	if err == nil {
+		err = writeFrame(s, b)
 	}
+	if err != nil {
+		n.log.Warn("p2p: "+what+" response not delivered", "peer", rec.PeerID, "err", err)
+		s.Reset()
+	}
+}
+
+func (n *Node) handleTx(s network.Stream, rec NodeRecord) {
+	defer s.Close()
+	ctx, cancel := n.streamContext(s)
+	defer cancel()
+	respond := func(r txResponse) { n.reply(s, rec, "tx", r) }
 	raw, err := readFrame(s, n.cfg.MaxTxBytes)
 	if err != nil {
 		n.log.Warn("p2p: refused forwarded tx", "peer", rec.PeerID, "node_id", rec.NodeID, "reason", err.Error())

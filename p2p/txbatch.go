@@ -169,20 +169,9 @@ func (n *Node) ForwardTxs(ctx context.Context, to peer.ID, raws [][]byte) ([]TxO
 
 func (n *Node) handleTxBatch(s network.Stream, rec NodeRecord) {
 	defer s.Close()
-	deadline := n.now().Add(n.cfg.TxTimeout)
-	s.SetDeadline(deadline)
-	ctx, cancel := context.WithDeadline(n.ctx, deadline)
+	ctx, cancel := n.streamContext(s)
 	defer cancel()
-	respond := func(r txBatchResponse) {
-		b, err := codec.Marshal(r)
-		if err == nil {
-			err = writeFrame(s, b)
-		}
-		if err != nil {
-			n.log.Warn("p2p: tx batch response not delivered", "peer", rec.PeerID, "err", err)
-			s.Reset()
-		}
-	}
+	respond := func(r txBatchResponse) { n.reply(s, rec, "tx batch", r) }
 	refuse := func(err error) {
 		n.log.Warn("p2p: refused forwarded tx batch", "peer", rec.PeerID, "node_id", rec.NodeID, "reason", err.Error())
 		respond(txBatchResponse{Error: errorString(err)})
