@@ -3,7 +3,6 @@ package state_test
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 
@@ -11,24 +10,6 @@ import (
 	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/types"
 )
-
-// latencies collects per-operation timings and reports their quantiles as
-// benchmark metrics (ns/op alone hides the tail).
-type latencies []time.Duration
-
-func (l latencies) report(b *testing.B) {
-	if len(l) == 0 {
-		return
-	}
-	s := slices.Clone(l)
-	slices.Sort(s)
-	q := func(p float64) float64 {
-		i := int(p*float64(len(s))+0.5) - 1
-		return float64(s[max(0, min(i, len(s)-1))].Nanoseconds()) / 1000
-	}
-	b.ReportMetric(q(0.50), "p50-µs")
-	b.ReportMetric(q(0.99), "p99-µs")
-}
 
 // consentChain returns a chain on Pebble (in-memory filesystem) where each of
 // n patients granted a data_sharing consent, and the request a granted check
@@ -66,7 +47,7 @@ func BenchmarkConsentVerify(b *testing.B) {
 		b.Fatal(err, cons)
 	}
 	b.Run("pure", func(b *testing.B) {
-		lat := make(latencies, 0, b.N)
+		lat := make(chaintest.Latencies, 0, b.N)
 		for b.Loop() {
 			t := time.Now()
 			d := state.VerifyConsent(cons, req)
@@ -75,11 +56,11 @@ func BenchmarkConsentVerify(b *testing.B) {
 				b.Fatal(d.Reason)
 			}
 		}
-		lat.report(b)
+		lat.Report(b)
 	})
 	b.Run("store", func(b *testing.B) {
 		rng := rand.New(rand.NewPCG(1, 2))
-		lat := make(latencies, 0, b.N)
+		lat := make(chaintest.Latencies, 0, b.N)
 		for b.Loop() {
 			id := fmt.Sprintf("patient-%d", rng.IntN(200))
 			t := time.Now()
@@ -90,6 +71,6 @@ func BenchmarkConsentVerify(b *testing.B) {
 				b.Fatal(err, d.Reason)
 			}
 		}
-		lat.report(b)
+		lat.Report(b)
 	})
 }

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -26,24 +25,6 @@ import (
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/chain/verify"
 )
-
-// latencies collects per-call timings and reports their quantiles as
-// benchmark metrics (ns/op alone hides the tail).
-type latencies []time.Duration
-
-func (l latencies) report(b *testing.B) {
-	if len(l) == 0 {
-		return
-	}
-	s := slices.Clone(l)
-	slices.Sort(s)
-	q := func(p float64) float64 {
-		i := int(p*float64(len(s))+0.5) - 1
-		return float64(s[max(0, min(i, len(s)-1))].Nanoseconds()) / 1000
-	}
-	b.ReportMetric(q(0.50), "p50-µs")
-	b.ReportMetric(q(0.99), "p99-µs")
-}
 
 // rpcCaller posts JSON-RPC calls over one kept-alive HTTP connection.
 type rpcCaller struct {
@@ -94,7 +75,7 @@ func BenchmarkConsentVerifyRPC(b *testing.B) {
 	}
 	rc := newCaller(h.srv.URL)
 	body := request("consent_verify", map[string]string{"patient": "patient123", "consent_type": "data_sharing", "purpose": "research", "requester_id": "doctor456"})
-	lat := make(latencies, 0, b.N)
+	lat := make(chaintest.Latencies, 0, b.N)
 	for b.Loop() {
 		t := time.Now()
 		res := rc.call(b, body)
@@ -103,7 +84,7 @@ func BenchmarkConsentVerifyRPC(b *testing.B) {
 			b.Fatalf("refused: %s", res)
 		}
 	}
-	lat.report(b)
+	lat.Report(b)
 }
 
 // Sizes of the audit-trail store.
@@ -137,7 +118,7 @@ func BenchmarkAuditTrail1M(b *testing.B) {
 	patient := func() string { return fmt.Sprintf("patient-%05d", rng.IntN(trailPatients)) }
 
 	b.Run("state", func(b *testing.B) {
-		lat := make(latencies, 0, b.N)
+		lat := make(chaintest.Latencies, 0, b.N)
 		for b.Loop() {
 			q := state.TrailQuery{ID: patient(), Limit: 100}
 			t := time.Now()
@@ -147,7 +128,7 @@ func BenchmarkAuditTrail1M(b *testing.B) {
 				b.Fatalf("%s: %v, %d entries", q.ID, err, len(page.Entries))
 			}
 		}
-		lat.report(b)
+		lat.Report(b)
 	})
 	srv, err := NewServer(&readLedger{st: st, g: g}, ServerConfig{MaxBodyBytes: 1 << 20, BatchLimit: 100, BatchResponseBytes: 25 << 20, MaxTxBytes: 64 << 10, WaitTimeout: time.Second})
 	if err != nil {
@@ -162,7 +143,7 @@ func BenchmarkAuditTrail1M(b *testing.B) {
 			name = "rpc-newest"
 		}
 		b.Run(name, func(b *testing.B) {
-			lat := make(latencies, 0, b.N)
+			lat := make(chaintest.Latencies, 0, b.N)
 			for b.Loop() {
 				body := request("audit_trail", TrailParams{Patient: patient(), Limit: 100, Newest: newest})
 				t := time.Now()
@@ -172,7 +153,7 @@ func BenchmarkAuditTrail1M(b *testing.B) {
 					b.Fatalf("%d entries", n)
 				}
 			}
-			lat.report(b)
+			lat.Report(b)
 		})
 	}
 }
