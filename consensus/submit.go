@@ -107,6 +107,7 @@ func (n *Node) checkBatch(ctx context.Context, txs []*types.Tx, hashes []types.H
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			adm := state.NewAdmission() // this worker's run: the batch's signers are read once
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(txs) {
@@ -121,7 +122,7 @@ func (n *Node) checkBatch(ctx context.Context, txs []*types.Tx, hashes []types.H
 				hashes[i] = h
 				if !n.pool.contains(h) {
 					errs[i] = n.fsm.WithStore(func(st *store.Store) error {
-						return n.exec.CheckTxHash(st, tx, h, now.UnixMilli())
+						return n.exec.AdmitTxHash(adm, st, tx, h, now.UnixMilli())
 					})
 				}
 				if errs[i] == nil {

@@ -113,10 +113,37 @@ func (e *Executor) CheckTx(v View, tx *types.Tx, now int64) error {
 
 // CheckTxHash is CheckTx for a caller that already computed h = tx.Hash().
 func (e *Executor) CheckTxHash(v View, tx *types.Tx, h types.Hash, now int64) error {
+	return e.AdmitTxHash(nil, v, tx, h, now)
+}
+
+// Admission is what one goroutine's run of admission checks (AdmitTxHash)
+// shares: the signer identities already read and decoded, so a batch of
+// txs from one signer reads its identity once instead of once per tx.
+//
+// A check in the run may therefore see a signer's identity as it was when
+// the run first read it, if a block committed since changed it. Admission
+// is advisory: every tx is checked again when a block is built and applied,
+// against the state that block builds on, so the worst case is a tx
+// admitted and then recorded as rejected in its block, the same outcome as
+// a revocation committing just after the tx was admitted. Use an Admission
+// for one short run (one submitted batch) on one goroutine, then drop it.
+type Admission struct {
+	signers map[string]*Identity
+}
+
+// NewAdmission returns an empty admission cache.
+func NewAdmission() *Admission { return &Admission{signers: make(map[string]*Identity)} }
+
+// AdmitTxHash is CheckTxHash within the admission run a (nil: no cache).
+func (e *Executor) AdmitTxHash(a *Admission, v View, tx *types.Tx, h types.Hash, now int64) error {
 	if tx.Redaction != nil {
 		return reject(types.CodeInvalidPayload, "a redacted tx is made by the proposer only; submit the signed tx")
 	}
-	_, _, err := e.check(newOverlay(v), tx, h, BlockContext{Time: now}, true)
+	o := newOverlay(v)
+	if a != nil {
+		o.signers = a.signers
+	}
+	_, _, err := e.check(o, tx, h, BlockContext{Time: now}, true)
 	return err
 }
 
@@ -190,7 +217,7 @@ func (e *Executor) check(o *overlay, tx *types.Tx, h types.Hash, bc BlockContext
 	if tx.Type == types.TxNodeJoin { // the signer is not registered yet
 		return e.checkJoin(o, tx, p)
 	}
-	signer, err = o.identity(tx.Signer)
+	signer, err = o.signer(tx.Signer)
 	if err != nil {
 		return nil, nil, err
 	}

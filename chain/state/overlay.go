@@ -15,6 +15,9 @@ type overlay struct {
 	seen    map[types.Hash]bool  // txs of this block so far
 	ids     map[string]*Identity // decoded identities; a put to the key drops the entry
 	data    []byte               // the current tx's result data (contract decisions); apply takes it
+	// signers, when set (admission with an Admission), holds signer
+	// identities decoded from the View by earlier checks of the same run.
+	signers map[string]*Identity
 }
 
 func newOverlay(v View) *overlay {
@@ -86,6 +89,26 @@ func (o *overlay) identity(id string) (*Identity, error) {
 	v, err := decode[Identity](o, IdentityKey(id))
 	if err == nil && v != nil {
 		o.ids[id] = v
+	}
+	return v, err
+}
+
+// signer returns the identity that signs a tx. With an admission cache it
+// reuses an identity an earlier check of the run decoded from the View, and
+// keeps one it decodes now; an identity this overlay wrote is never shared.
+func (o *overlay) signer(id string) (*Identity, error) {
+	if o.signers == nil {
+		return o.identity(id)
+	}
+	_, local := o.pending[string(IdentityKey(id))]
+	if !local {
+		if v, ok := o.signers[id]; ok {
+			return v, nil
+		}
+	}
+	v, err := o.identity(id)
+	if err == nil && v != nil && !local {
+		o.signers[id] = v
 	}
 	return v, err
 }
