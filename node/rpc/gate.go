@@ -253,6 +253,9 @@ func classify(err error) (int, map[string]any) {
 	case errors.Is(err, zerotrust.ErrMFARequired), errors.Is(err, zerotrust.ErrMFAFailed), errors.Is(err, zerotrust.ErrMFANotEnrolled):
 		data["reason"] = "mfa"
 		return CodeUnauthenticated, data
+	case errors.Is(err, zerotrust.ErrKeyRotated):
+		data["reason"] = "key_rotated"
+		return CodeUnauthenticated, data
 	case errors.Is(err, zerotrust.ErrIdleTimeout), errors.Is(err, zerotrust.ErrAbsoluteTimeout):
 		data["reason"] = "expired"
 		return CodeUnauthenticated, data

@@ -55,6 +55,10 @@ var (
 	// ErrSessionUnknown is returned for a token with no live session: never
 	// issued, logged out, or removed after expiry.
 	ErrSessionUnknown = errors.New("zerotrust: unknown session")
+	// ErrKeyRotated is returned (with ErrSessionUnknown: the session is
+	// removed) for a request on a session whose identity has rotated out the
+	// key that opened it.
+	ErrKeyRotated = errors.New("zerotrust: identity key rotated since the session authenticated")
 	// ErrReauthRequired is returned once the reauthentication interval has
 	// passed since the session last proved key possession; Refresh restores it.
 	ErrReauthRequired = errors.New("zerotrust: reauthentication required")

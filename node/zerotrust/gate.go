@@ -61,6 +61,7 @@ type Gate struct {
 	lockouts   *lockouts
 	limiters   *limiters
 	profiles   *profiles
+	keyPrints  *keyPrints
 
 	alertSem chan struct{}
 	alertWG  sync.WaitGroup
@@ -93,6 +94,7 @@ func NewGate(cfg Config, o Options) (*Gate, error) {
 		lockouts:   newLockouts(cfg.Lockout, cfg.Quarantine),
 		limiters:   newLimiters(cfg.RateLimit),
 		profiles:   newProfiles(cfg.Risk.UnusualHourMinHistory, cfg.Risk.UnusualHourPercent),
+		keyPrints:  newKeyPrints(),
 		alertSem:   make(chan struct{}, maxPendingAlerts),
 	}
 	if g.store == nil {
@@ -300,8 +302,9 @@ func (g *Gate) Login(ctx context.Context, req LoginRequest) (string, Session, er
 	s := Session{
 		ID: hex.EncodeToString(id), TokenHash: hash, Identity: req.Identity, Roles: ident.Roles,
 		Clearance: clearance, Segment: SegmentPublic, MFA: mfa, DeviceKeyID: req.DeviceKeyID,
-		NewDevice: !g.profiles.knownDevice(req.Identity, req.DeviceKeyID),
-		Address:   ip.String(), Created: now, LastAuth: now, LastSeen: now,
+		KeyFingerprint: g.keyPrints.of(req.Identity, ident.PublicKey),
+		NewDevice:      !g.profiles.knownDevice(req.Identity, req.DeviceKeyID),
+		Address:        ip.String(), Created: now, LastAuth: now, LastSeen: now,
 	}
 	var dec Decision
 	if req.Segment != 0 && req.Segment != SegmentPublic {
@@ -410,6 +413,13 @@ func (g *Gate) openSession(ctx context.Context, token string, now time.Time) (Se
 		g.alert(Alert{Kind: AlertRevokedAccess, Time: now, Identity: s.Identity, Address: s.Address, Detail: "request on a session of a revoked or removed identity"})
 		return Session{}, Identity{}, fmt.Errorf("%w: %q", ErrRevoked, s.Identity)
 	}
+	// Sessions from before key binding carry no fingerprint; the idle and
+	// absolute timeouts end them.
+	if s.KeyFingerprint != "" && s.KeyFingerprint != g.keyPrints.of(s.Identity, ident.PublicKey) {
+		_ = g.store.Delete(h)
+		g.alert(Alert{Kind: AlertRevokedAccess, Time: now, Identity: s.Identity, Address: s.Address, Detail: "request on a session opened with a key the identity has since rotated out"})
+		return Session{}, Identity{}, fmt.Errorf("%w: %w: %q rotated its key after this session authenticated; log in again with the new key", ErrSessionUnknown, ErrKeyRotated, s.Identity)
+	}
 	return s, ident, nil
 }
 
@@ -478,6 +488,7 @@ func (g *Gate) Refresh(ctx context.Context, req RefreshRequest) (Session, error)
 	}
 	s.MFA = s.MFA || mfa
 	s.LastAuth, s.LastSeen = now, now
+	s.KeyFingerprint = g.keyPrints.of(s.Identity, ident.PublicKey)
 	s.Roles = ident.Roles
 	if ident.Clearance.Valid() {
 		s.Clearance = ident.Clearance

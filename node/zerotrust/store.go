@@ -37,12 +37,16 @@ type Session struct {
 	Segment     Segment   `json:"segment"`
 	MFA         bool      `json:"mfa"`
 	DeviceKeyID string    `json:"device_key_id"`
-	NewDevice   bool      `json:"new_device"` // the device key was unseen before this session's login
-	Address     string    `json:"address"`    // the client IP at login
-	Created     time.Time `json:"created"`
-	LastAuth    time.Time `json:"last_auth"` // login or last refresh
-	LastSeen    time.Time `json:"last_seen"` // last accepted request
-	Risk        int       `json:"risk"`      // the last computed score
+	// KeyFingerprint is the fingerprint of the identity key that signed the
+	// login or last refresh challenge; a request after the identity rotated
+	// that key out ends the session (ErrKeyRotated).
+	KeyFingerprint string    `json:"key_fingerprint,omitempty"`
+	NewDevice      bool      `json:"new_device"` // the device key was unseen before this session's login
+	Address        string    `json:"address"`    // the client IP at login
+	Created        time.Time `json:"created"`
+	LastAuth       time.Time `json:"last_auth"` // login or last refresh
+	LastSeen       time.Time `json:"last_seen"` // last accepted request
+	Risk           int       `json:"risk"`      // the last computed score
 }
 
 func (s Session) clone() Session {
