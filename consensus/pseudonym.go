@@ -215,9 +215,13 @@ func (p *pseudonymizer) admit(st *store.Store, tx *types.Tx) error {
 		return fmt.Errorf("%w: %v", state.ErrIO, err)
 	}
 	var e *vaultEntry
-	if tx.Type == types.TxPatientErase {
+	switch {
+	case tx.Type == types.TxPatientErase:
 		e, err = lookupVault(st, mac)
-	} else {
+	case p.cache.holds(mac):
+		// A cached patient is mapped (in the vault or in a block in
+		// flight), so not erased (patientCache invariant 2): no read.
+	default:
 		err = erasedOrNew(st, mac) // one read: only an erased patient is refused
 	}
 	switch {
@@ -636,6 +640,16 @@ func (c *patientCache) removeLocked(el *list.Element) {
 	if !e.m.inCut {
 		e.m.key.Destroy()
 	}
+}
+
+// holds reports whether mac is cached (any goroutine). A cached patient has
+// a mapping in the vault or in a block in flight, and so is not erased: an
+// erasure drops its patient when it is cut, before it can commit.
+func (c *patientCache) holds(mac [32]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.entries[mac]
+	return ok
 }
 
 // len returns the number of cached patients.
