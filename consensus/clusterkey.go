@@ -2,9 +2,8 @@ package consensus
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
 	"fmt"
+	"sync"
 
 	"github.com/medchain/medchain/chain/crypto/seal"
 )
@@ -16,6 +15,9 @@ import (
 type StaticClusterKey struct {
 	dk  *seal.DataKey
 	mac []byte
+
+	keyedOnce sync.Once
+	keyed     *seal.KeyedMAC // keyed HMAC states under mac, made on first use
 }
 
 var _ ClusterKey = (*StaticClusterKey)(nil)
@@ -39,13 +41,13 @@ func (k *StaticClusterKey) Open(sealed, aad []byte) ([]byte, error) { return k.d
 
 // MAC implements ClusterKey: HMAC-SHA-256 under the MAC key, domain separated.
 func (k *StaticClusterKey) MAC(msg []byte) ([32]byte, error) {
-	h := hmac.New(sha256.New, k.mac)
-	h.Write([]byte("medchain/patient-mac/v1\x00"))
-	h.Write(msg)
-	var out [32]byte
-	copy(out[:], h.Sum(nil))
-	return out, nil
+	k.keyedOnce.Do(func() { k.keyed = seal.NewKeyedMAC(k.mac) })
+	return k.keyed.Sum2(patientMACDomain, msg), nil
 }
+
+// patientMACDomain separates StaticClusterKey's patient MACs from any other
+// use of its MAC key.
+var patientMACDomain = []byte("medchain/patient-mac/v1\x00")
 
 // String never shows key material.
 func (k *StaticClusterKey) String() string { return "consensus.StaticClusterKey(" + k.dk.ID() + ")" }

@@ -116,8 +116,11 @@ func (n *Node) runEraser() {
 	}
 }
 
-// signalErase wakes the eraser (never blocks).
+// signalErase runs on the FSM goroutine after a block that erased a
+// patient: it drops the leader's patient cache (whose keys are destroyed:
+// patientCache invariant 2) and wakes the eraser (never blocks).
 func (n *Node) signalErase() {
+	n.pseudo.dropPatientCache()
 	select {
 	case n.eraseCh <- struct{}{}:
 	default:

@@ -61,6 +61,7 @@ func (n *Node) lead(leaderCh <-chan bool) {
 	}
 	n.setReady(true)
 	defer n.setReady(false)
+	defer n.pseudo.dropPatientCache() // after the flights below resolve: no key outlives leadership
 	n.log.Info("consensus: leading", "height", n.Height())
 	var flights []*flight // in Raft, oldest first
 	defer func() {
@@ -294,7 +295,7 @@ func (n *Node) propose(ps []*pending, prev *flight) (*flight, error) {
 	err := n.fsm.WithStore(func(st *store.Store) error {
 		if n.pseudo != nil {
 			fl.inflight = prev.unresolvedChain()
-			rtxs, rhashes, keys, refused, err := n.pseudo.redact(st, txs, hashes, fl.inflight)
+			rtxs, rhashes, keys, refused, err := n.cutPseudonyms(st, fl, prev, txs, hashes)
 			if err != nil {
 				return err
 			}

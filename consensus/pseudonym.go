@@ -1,11 +1,14 @@
 package consensus
 
 import (
-	"bytes"
+	"container/list"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"sync"
 
 	"github.com/medchain/medchain/chain/codec"
 	"github.com/medchain/medchain/chain/crypto/seal"
@@ -143,14 +146,18 @@ func decodeBlockKeys(body []byte) (*blockKeys, error) {
 
 // pseudonymizer is the leader's side: it redacts the txs of a block.
 type pseudonymizer struct {
-	key  ClusterKey
-	rand io.Reader
+	key   ClusterKey
+	rand  io.Reader
+	cache patientCache
 }
 
 // mapping is a resolved patient: pseudonym and data key.
 type mapping struct {
 	pseudonym string
 	key       *seal.DataKey
+	// Both guarded by patientCache.mu:
+	cached bool // owned by the cache, which destroys the key when it drops it
+	inCut  bool // in use by the block cut under way, which destroys it at its end if no longer cached
 }
 
 func (p *pseudonymizer) unwrap(pseudonym string, wrapped []byte) (*seal.DataKey, error) {
@@ -158,7 +165,8 @@ func (p *pseudonymizer) unwrap(pseudonym string, wrapped []byte) (*seal.DataKey,
 	if err != nil {
 		return nil, fmt.Errorf("consensus: unwrap key of %s: %w", pseudonym, err)
 	}
-	return seal.NewDataKey(bytes.NewReader(raw))
+	defer clear(raw)
+	return seal.DataKeyFrom(raw)
 }
 
 // lookup resolves the MAC of a patient id in the vault: the mapping, or
@@ -207,9 +215,13 @@ func (p *pseudonymizer) admit(st *store.Store, tx *types.Tx) error {
 		return fmt.Errorf("%w: %v", state.ErrIO, err)
 	}
 	var e *vaultEntry
-	if tx.Type == types.TxPatientErase {
+	switch {
+	case tx.Type == types.TxPatientErase:
 		e, err = lookupVault(st, mac)
-	} else {
+	case p.cache.holds(mac):
+		// A cached patient is mapped (in the vault or in a block in
+		// flight), so not erased (patientCache invariant 2): no read.
+	default:
 		err = erasedOrNew(st, mac) // one read: only an erased patient is refused
 	}
 	switch {
@@ -223,33 +235,133 @@ func (p *pseudonymizer) admit(st *store.Store, tx *types.Tx) error {
 	return nil
 }
 
-// redact returns txs with every redactable tx replaced by its redacted form,
-// and the patient keys first drawn for this block. inflight are the blocks
-// still in Raft that this block builds on (oldest first): their keys and
-// erasures count as if applied. A tx that cannot be recorded (its patient is
-// erased and its mapping already deleted, or an erasure of an unknown
-// patient: both refused at admission, so only a tx admitted just before the
-// erasure applied) is left out and reported in refused; the rest keep their
-// order.
-func (p *pseudonymizer) redact(st *store.Store, txs []*types.Tx, hashes []types.Hash, inflight []*flight) (out []*types.Tx, outHashes []types.Hash, keys []PatientKey, refused map[types.Hash]error, err error) {
-	fresh := map[[32]byte]*mapping{}
-	flying := map[[32]byte]PatientKey{}
-	for _, fl := range inflight {
-		for _, k := range fl.keys {
-			flying[k.MAC] = k
+// cutPseudonyms is the pseudonymization step of the leader's block cut of
+// fl (built on prev, nil for the store's head), before execution: it
+// refuses the txs whose signature no longer holds (refuseStaleSignatures),
+// then redacts the rest (redact). It returns the txs and hashes of the
+// block, the patient keys first drawn for it, and the txs left out with the
+// reason for each.
+func (n *Node) cutPseudonyms(st *store.Store, fl, prev *flight, txs []*types.Tx, hashes []types.Hash) (out []*types.Tx, outHashes []types.Hash, keys []PatientKey, refused map[types.Hash]error, err error) {
+	refused, err = n.refuseStaleSignatures(st, prev, fl.start.UnixMilli(), txs, hashes)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if len(refused) > 0 {
+		kept, keptHashes := make([]*types.Tx, 0, len(txs)), make([]types.Hash, 0, len(txs))
+		for i, h := range hashes {
+			if _, ok := refused[h]; !ok {
+				kept, keptHashes = append(kept, txs[i]), append(keptHashes, h)
+			}
+		}
+		txs, hashes = kept, keptHashes
+	}
+	out, outHashes, keys, erasedOrUnknown, err := n.pseudo.redact(st, fl, txs, hashes)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if refused == nil {
+		refused = erasedOrUnknown
+	} else {
+		maps.Copy(refused, erasedOrUnknown)
+	}
+	return out, outHashes, keys, refused, nil
+}
+
+// refuseStaleSignatures closes, at the leader's block cut, the gap that
+// redaction opens in the key rotation rule (chain/state rotation.go). The
+// executor re-checks the signature of every tx whose signer rotated its key
+// within two timestamp windows of the block time, because such a tx may have
+// been admitted (checked against the key then current) before the rotation
+// committed; it cannot check a redacted tx, whose signed payload is sealed.
+// So here, on the signed form and before redaction, every redactable tx of
+// a signer that rotated within two windows of now (the block time is at
+// least now, so this covers every tx the executor would re-check) is
+// checked against the key in force at the block's height, read from the
+// state the block builds on (prev's outcome over the store while prev is in
+// flight). A tx that fails is refused, with the reason the executor would
+// give (types.CodeBadSignature), and left out of the block. The check reads
+// the signer's record once per block and verifies nothing for signers that
+// did not rotate recently.
+func (n *Node) refuseStaleSignatures(st *store.Store, prev *flight, now int64, txs []*types.Tx, hashes []types.Hash) (map[types.Hash]error, error) {
+	var view state.View = st
+	height := uint64(1)
+	if prev != nil && !prev.resolved() {
+		view, height = newPendingView(st, prev, prev.hashes()), prev.block.Header.Height+1
+	} else if head, ok := st.Head(); ok {
+		height = head.Height + 1
+	}
+	window := 2 * n.exec.Genesis().Params.TimestampWindowMs
+	var signers map[string]*state.Identity
+	var refused map[types.Hash]error
+	for i, tx := range txs {
+		if !types.Redactable(tx.Type) || tx.Redaction != nil {
+			continue // the executor checks what it can see
+		}
+		id, ok := signers[tx.Signer]
+		if !ok {
+			var err error
+			if id, err = state.GetIdentity(view, tx.Signer); err != nil {
+				return nil, fmt.Errorf("consensus: read signer %q: %w", tx.Signer, err)
+			}
+			if signers == nil {
+				signers = make(map[string]*state.Identity)
+			}
+			signers[tx.Signer] = id
+		}
+		if id == nil || id.Revoked || id.KeyTime == 0 || now-id.KeyTime > window {
+			continue // unknown or revoked: the executor refuses it; not rotated recently: admission checked the key in force
+		}
+		if err := tx.VerifySignature(id.KeyAt(height)); err != nil {
+			if refused == nil {
+				refused = make(map[types.Hash]error)
+			}
+			refused[hashes[i]] = &state.TxError{Code: types.CodeBadSignature,
+				Reason: fmt.Sprintf("signature of %q does not verify under the key in force at height %d (the key changed after the tx was admitted): %v", tx.Signer, height, err)}
 		}
 	}
+	return refused, nil
+}
+
+// redact returns txs with every redactable tx replaced by its redacted form,
+// and the patient keys first drawn for this block (fl, whose inflight are
+// the blocks still in Raft that it builds on, oldest first: their keys and
+// erasures count as if applied). A tx that cannot be recorded (its patient
+// is erased and its mapping already deleted, or an erasure of an unknown
+// patient: both refused at admission, so only a tx admitted just before the
+// erasure applied) is left out and reported in refused; the rest keep their
+// order. Patients resolve from the cache first (patientCache), then from
+// the keys in flight, then from the vault.
+func (p *pseudonymizer) redact(st *store.Store, fl *flight, txs []*types.Tx, hashes []types.Hash) (out []*types.Tx, outHashes []types.Hash, keys []PatientKey, refused map[types.Hash]error, err error) {
+	inflight := fl.inflight
+	p.cache.begin(clusterKeyID(p.key), inflight)
+	fresh := map[[32]byte]*mapping{}
+	defer func() { p.cache.end(fresh) }()
+	var flying map[[32]byte]flyingKey
+	var mac [32]byte // of the patient last resolved
 	resolve := func(patient string, create bool) (*mapping, error) {
-		mac, err := p.key.MAC([]byte(patient))
-		if err != nil {
+		var err error
+		if mac, err = p.key.MAC([]byte(patient)); err != nil {
 			return nil, err
 		}
 		if m, ok := fresh[mac]; ok {
 			return m, nil
 		}
+		if m := p.cache.get(mac, inflight); m != nil {
+			fresh[mac] = m
+			return m, nil
+		}
+		if flying == nil && len(inflight) > 0 {
+			flying = map[[32]byte]flyingKey{}
+			for _, f := range inflight {
+				for _, k := range f.keys {
+					flying[k.MAC] = flyingKey{k, f}
+				}
+			}
+		}
 		var e *vaultEntry
+		var owner *flight // the block in flight that introduces the key; nil: committed
 		if k, ok := flying[mac]; ok {
-			e = &vaultEntry{Pseudonym: k.Pseudonym, Wrapped: k.Wrapped}
+			e, owner = &vaultEntry{Pseudonym: k.Pseudonym, Wrapped: k.Wrapped}, k.fl
 		} else {
 			var lerr error
 			if e, lerr = lookupVault(st, mac); lerr != nil {
@@ -267,6 +379,7 @@ func (p *pseudonymizer) redact(st *store.Store, txs []*types.Tx, hashes []types.
 			}
 			m := &mapping{pseudonym: e.Pseudonym, key: dk}
 			fresh[mac] = m
+			p.cache.put(mac, m, owner)
 			return m, nil
 		}
 		if !create {
@@ -274,6 +387,7 @@ func (p *pseudonymizer) redact(st *store.Store, txs []*types.Tx, hashes []types.
 		}
 		var r [types.PseudonymSize]byte
 		var raw [seal.DataKeySize]byte
+		defer clear(raw[:])
 		if _, err := io.ReadFull(p.rand, r[:]); err != nil {
 			return nil, fmt.Errorf("consensus: draw pseudonym: %w", err)
 		}
@@ -282,19 +396,20 @@ func (p *pseudonymizer) redact(st *store.Store, txs []*types.Tx, hashes []types.
 		}
 		m := &mapping{pseudonym: types.NewPseudonym(r)}
 		var kerr error
-		if m.key, kerr = seal.NewDataKey(bytes.NewReader(raw[:])); kerr != nil {
+		if m.key, kerr = seal.DataKeyFrom(raw[:]); kerr != nil {
 			return nil, kerr
 		}
+		fresh[mac] = m // from here the cut owns the key (end destroys it unless cached)
 		wrapped, err := p.key.Seal(raw[:], patientKeyAAD(m.pseudonym))
-		clear(raw[:])
 		if err != nil {
 			return nil, fmt.Errorf("consensus: wrap patient key: %w", err)
 		}
 		keys = append(keys, PatientKey{MAC: mac, Pseudonym: m.pseudonym, Wrapped: wrapped})
-		fresh[mac] = m
+		p.cache.put(mac, m, fl)
 		return m, nil
 	}
 	out, outHashes = make([]*types.Tx, 0, len(txs)), make([]types.Hash, 0, len(txs))
+	aad := make([]byte, 0, types.RedactionAADSize)
 	for i, tx := range txs {
 		if !types.Redactable(tx.Type) {
 			out, outHashes = append(out, tx), append(outHashes, hashes[i])
@@ -316,7 +431,13 @@ func (p *pseudonymizer) redact(st *store.Store, txs []*types.Tx, hashes []types.
 		if rerr != nil {
 			return nil, nil, nil, nil, rerr
 		}
-		sealed, serr := m.key.Seal(tx.Payload, types.RedactionAAD(hashes[i]))
+		if tx.Type == types.TxPatientErase {
+			// From this cut until the block resolves the patient is never
+			// cached; once it commits the vault says erased.
+			p.cache.doom(mac, fl)
+		}
+		aad = types.AppendRedactionAAD(aad[:0], hashes[i])
+		sealed, serr := m.key.Seal(tx.Payload, aad)
 		if serr != nil {
 			return nil, nil, nil, nil, fmt.Errorf("consensus: seal payload: %w", serr)
 		}
@@ -327,6 +448,223 @@ func (p *pseudonymizer) redact(st *store.Store, txs []*types.Tx, hashes []types.
 		out, outHashes = append(out, rtx), append(outHashes, hashes[i])
 	}
 	return out, outHashes, keys, refused, nil
+}
+
+// flyingKey is a patient key carried beside a block still in flight.
+type flyingKey struct {
+	PatientKey
+	fl *flight
+}
+
+// PatientCacheSize bounds the leader's cache of patient mappings: at most
+// this many patients (pseudonym and opened data key, about 1 KB each with
+// the AES-GCM state, so about 4 MB) are kept from one block cut to the next.
+// It holds the patients of a few seconds of blocks at the throughput
+// measured here; patients beyond it cost a vault read and an unwrap, as
+// without the cache.
+const PatientCacheSize = 4096
+
+// ClusterKeyIdentifier is an optional extension of ClusterKey for a key that
+// may change while the node runs (e.g. a cluster data key replaced through
+// governance): KeyID names the key in force, and the leader drops every
+// cached patient key when it changes. A ClusterKey without it (such as
+// StaticClusterKey) is taken to be fixed for the life of the process.
+type ClusterKeyIdentifier interface {
+	// KeyID returns the public id of the key in force, or an error while
+	// the node holds none.
+	KeyID() (string, error)
+}
+
+// clusterKeyID returns k's KeyID, "" for a fixed key, "unavailable" while
+// it has none.
+func clusterKeyID(k ClusterKey) string {
+	ki, ok := k.(ClusterKeyIdentifier)
+	if !ok {
+		return ""
+	}
+	id, err := ki.KeyID()
+	if err != nil {
+		return "unavailable"
+	}
+	return id
+}
+
+// patientCache is the leader's cache of patient mappings across block cuts:
+// MAC(patient id) -> pseudonym and opened data key, so a patient seen in a
+// recent block costs no vault read and no unwrap. Invariants:
+//
+//  1. It only replaces reads whose result it knows: an entry is what the
+//     vault holds (the entry was read from it, or its block committed) or
+//     what a block still in flight that the cut builds on carries (checked
+//     on every hit: an entry whose block failed, or is not among the blocks
+//     the cut builds on, is dropped). So the blocks the leader builds, and
+//     the chain, are the same with or without it.
+//  2. Crypto-shredding stays true: a patient_erase drops its patient's entry
+//     at the cut that puts it in a block, and the patient is not cached again
+//     until that block resolves (doomed); then the vault says erased and the
+//     patient never resolves again. Every applied erasure (the FSM's erasure
+//     hook), the end of leadership (which also covers Close), and a change
+//     of the cluster key drop every entry.
+//  3. A dropped entry's key is destroyed (seal.DataKey.Destroy: its bytes
+//     zeroed), at once, or at the end of the block cut under way if that cut
+//     holds it; keys a cut resolved and the cache did not keep are destroyed
+//     at the cut's end too.
+//  4. At most PatientCacheSize entries; the least recently used goes first.
+//
+// One block cut runs at a time (the proposer goroutine); drops may come from
+// any goroutine.
+type patientCache struct {
+	mu sync.Mutex
+	// guards the following
+	entries map[[32]byte]*list.Element // of *cacheEntry
+	lru     list.List                  // most recently used at the front
+	doomed  map[[32]byte]*flight       // erasures in blocks in flight: never cached meanwhile
+	keyID   string                     // cluster key the entries were resolved under
+}
+
+type cacheEntry struct {
+	mac [32]byte
+	m   *mapping
+	fl  *flight // the block in flight that introduces the key; nil once committed
+}
+
+// begin starts a block cut built on the blocks inflight, under cluster key
+// keyID: a changed key drops everything, and dooms whose block resolved (or
+// never reached Raft) end.
+func (c *patientCache) begin(keyID string, inflight []*flight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if keyID != c.keyID {
+		c.dropAllLocked()
+		c.keyID = keyID
+	}
+	for mac, fl := range c.doomed {
+		if fl.resolved() || !slices.Contains(inflight, fl) {
+			delete(c.doomed, mac)
+		}
+	}
+}
+
+// end finishes a block cut that resolved the mappings in fresh: those the
+// cache does not hold (never kept, or dropped during the cut) are destroyed.
+func (c *patientCache) end(fresh map[[32]byte]*mapping) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range fresh {
+		m.inCut = false
+		if !m.cached {
+			m.key.Destroy()
+		}
+	}
+}
+
+// get returns the cached mapping of mac, or nil. inflight are the blocks the
+// cut builds on (invariant 1).
+func (c *patientCache) get(mac [32]byte, inflight []*flight) *mapping {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[mac]
+	if !ok {
+		return nil
+	}
+	e := el.Value.(*cacheEntry)
+	if e.fl != nil {
+		switch {
+		case e.fl.resolved() && e.fl.err == nil:
+			e.fl = nil // committed: the vault holds it
+		case e.fl.resolved(), !slices.Contains(inflight, e.fl):
+			c.removeLocked(el)
+			return nil
+		}
+	}
+	c.lru.MoveToFront(el)
+	e.m.inCut = true
+	return e.m
+}
+
+// put caches m, resolved in the cut under way, as the mapping of mac; fl is
+// the block in flight that introduces it (nil: committed). A doomed patient
+// is not cached.
+func (c *patientCache) put(mac [32]byte, m *mapping, fl *flight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m.inCut = true
+	if _, ok := c.doomed[mac]; ok {
+		return
+	}
+	if el, ok := c.entries[mac]; ok {
+		c.removeLocked(el)
+	}
+	if c.entries == nil {
+		c.entries = make(map[[32]byte]*list.Element)
+	}
+	m.cached = true
+	c.entries[mac] = c.lru.PushFront(&cacheEntry{mac: mac, m: m, fl: fl})
+	for c.lru.Len() > PatientCacheSize {
+		c.removeLocked(c.lru.Back())
+	}
+}
+
+// doom drops mac's entry and keeps the patient out of the cache until the
+// block fl, which erases them, resolves.
+func (c *patientCache) doom(mac [32]byte, fl *flight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[mac]; ok {
+		c.removeLocked(el)
+	}
+	if c.doomed == nil {
+		c.doomed = make(map[[32]byte]*flight)
+	}
+	c.doomed[mac] = fl
+}
+
+// dropAll empties the cache, destroying every key no cut holds (invariant
+// 3). The doomed patients stay doomed.
+func (c *patientCache) dropAll() {
+	c.mu.Lock()
+	c.dropAllLocked()
+	c.mu.Unlock()
+}
+
+func (c *patientCache) dropAllLocked() {
+	for el := c.lru.Front(); el != nil; el = c.lru.Front() {
+		c.removeLocked(el)
+	}
+}
+
+func (c *patientCache) removeLocked(el *list.Element) {
+	e := c.lru.Remove(el).(*cacheEntry)
+	delete(c.entries, e.mac)
+	e.m.cached = false
+	if !e.m.inCut {
+		e.m.key.Destroy()
+	}
+}
+
+// holds reports whether mac is cached (any goroutine). A cached patient has
+// a mapping in the vault or in a block in flight, and so is not erased: an
+// erasure drops its patient when it is cut, before it can commit.
+func (c *patientCache) holds(mac [32]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.entries[mac]
+	return ok
+}
+
+// len returns the number of cached patients.
+func (c *patientCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
+
+// dropPatientCache empties the leader's patient cache (nil-safe): when
+// leadership ends (and so on Close) and after every applied erasure.
+func (p *pseudonymizer) dropPatientCache() {
+	if p != nil {
+		p.cache.dropAll()
+	}
 }
 
 func newPseudonymizer(key ClusterKey) *pseudonymizer {

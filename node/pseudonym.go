@@ -25,7 +25,10 @@ type vaultKey struct {
 	ring atomic.Pointer[ClusterKeyring]
 }
 
-var _ consensus.ClusterKey = (*vaultKey)(nil)
+var (
+	_ consensus.ClusterKey           = (*vaultKey)(nil)
+	_ consensus.ClusterKeyIdentifier = (*vaultKey)(nil)
+)
 
 func (v *vaultKey) key() (*seal.DataKey, error) {
 	r := v.ring.Load()
@@ -55,6 +58,17 @@ func (v *vaultKey) Open(sealed, aad []byte) ([]byte, error) {
 		return nil, err
 	}
 	return dk.Open(sealed, aad)
+}
+
+// KeyID implements consensus.ClusterKeyIdentifier: the id of the cluster
+// data key in force, so the leader drops its cached patient keys when the
+// key changes.
+func (v *vaultKey) KeyID() (string, error) {
+	dk, err := v.key()
+	if err != nil {
+		return "", err
+	}
+	return dk.ID(), nil
 }
 
 // MAC implements consensus.ClusterKey.

@@ -83,10 +83,21 @@ func (r *Redaction) validate(t TxType) error {
 // those that name a patient and carry personal fields.
 func Redactable(t TxType) bool { return t == TxAuditRecord || t == TxPatientErase }
 
+const redactionAADDomain = "medchain/redacted/v1\x00"
+
+// RedactionAADSize is the length of RedactionAAD's result.
+const RedactionAADSize = len(redactionAADDomain) + len(Hash{})
+
 // RedactionAAD is the additional data a redacted tx's sealed payload is
 // authenticated with: it binds the ciphertext to the tx it belongs to.
 func RedactionAAD(original Hash) []byte {
-	return append([]byte("medchain/redacted/v1\x00"), original[:]...)
+	return AppendRedactionAAD(make([]byte, 0, RedactionAADSize), original)
+}
+
+// AppendRedactionAAD appends RedactionAAD(original) to dst, so a loop that
+// seals many payloads can reuse one buffer.
+func AppendRedactionAAD(dst []byte, original Hash) []byte {
+	return append(append(dst, redactionAADDomain...), original[:]...)
 }
 
 // PseudonymPrefix starts every pseudonym.
@@ -160,6 +171,12 @@ func checkRedacted(p Payload) error {
 // Redact returns the redacted form of the signed tx tx (whose hash is h),
 // whose payload p names the patient, with pseudonym and sealed (p's encoding
 // sealed with the patient's key and RedactionAAD(h)).
+//
+// Ownership: the result shares tx's signature bytes (the redacted tx carries
+// the same signature) and keeps sealed itself, without copying either, as a
+// proposer redacting a block's worth of txs needs; so neither tx's signature
+// nor sealed may be modified afterwards (Clone the result to get a tx of its
+// own). tx itself is not modified.
 func Redact(tx *Tx, h Hash, p Payload, pseudonym string, sealed []byte) (*Tx, error) {
 	rp, err := RedactPayload(p, pseudonym)
 	if err != nil {
@@ -169,10 +186,13 @@ func Redact(tx *Tx, h Hash, p Payload, pseudonym string, sealed []byte) (*Tx, er
 	if err != nil {
 		return nil, err
 	}
-	r := tx.Clone()
-	r.Payload = enc
-	r.Redaction = &Redaction{Original: h, Sealed: bytes.Clone(sealed)}
-	return r, nil
+	// The tx and its redaction in one allocation.
+	r := &struct {
+		tx  Tx
+		red Redaction
+	}{tx: *tx, red: Redaction{Original: h, Sealed: sealed}}
+	r.tx.Payload, r.tx.Redaction = enc, &r.red
+	return &r.tx, nil
 }
 
 // Unredact rebuilds the signed tx from a redacted tx and its opened payload

@@ -33,6 +33,9 @@ var (
 	ErrWrongDataKey = errors.New("seal: sealed with a different data key")
 	// ErrKeyFile is returned for an unreadable, malformed or too-open key file.
 	ErrKeyFile = errors.New("seal: bad key file")
+	// ErrKeyDestroyed is returned by a DataKey's Seal and Open after its
+	// Destroy, and by WrapKey for a destroyed key.
+	ErrKeyDestroyed = errors.New("seal: data key destroyed")
 )
 
 // Algorithm identifies an HPKE KEM. The zero value is invalid.

@@ -1,0 +1,99 @@
+package consensus
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/medchain/medchain/chain/codec"
+	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/store"
+	"github.com/medchain/medchain/chain/types"
+)
+
+func seededKey(t *testing.T, seed byte) *crypto.PrivateKey {
+	t.Helper()
+	k, err := crypto.GenerateKey(crypto.MLDSA65, rand.NewChaCha8([32]byte{seed}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestStaleSignatureRefusedWhileTheRotationIsInFlight covers the block cut's
+// signature check on the path the cluster test cannot pin down: the
+// rotation is in a block still in flight (not applied), and the block being
+// cut builds on it, so the key in force is read from that block's outcome
+// over the store. Redactable txs signed with the retired key are refused
+// with CodeBadSignature; those signed with the new key pass; and cut on the
+// store alone (the rotation not beneath the block) nothing is refused.
+func TestStaleSignatureRefusedWhileTheRotationIsInFlight(t *testing.T) {
+	oldKey, newKey := seededKey(t, 1), seededKey(t, 2)
+	now := time.Now().UnixMilli()
+	g := &state.Genesis{ChainID: "stale-sig", Time: now - time.Hour.Milliseconds(), Params: state.DefaultParams(),
+		Identities: []types.IdentityRegister{{ID: "admin", Kind: types.KindPerson, Roles: []string{types.RoleAdmin}, PublicKey: seededKey(t, 3).Public()}, {ID: "dr", Kind: types.KindPerson, Roles: []string{types.RoleClinician, types.RolePrivacyOfficer}, PublicKey: oldKey.Public()}}}
+	exec, err := state.NewExecutor(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open("db", store.TestOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := InitStore(st, g); err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{exec: exec}
+
+	sign := func(k *crypto.PrivateKey, p types.Payload, nonce uint64) *types.Tx {
+		tx, err := types.NewTx(g.ChainID, "dr", p, time.UnixMilli(now), nonce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Sign(k); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	audit := &types.AuditRecord{EventType: "data_access", Patient: "mrn-1", Actor: "dr", Action: "view"}
+	txs := []*types.Tx{
+		sign(oldKey, audit, 1), // stale
+		sign(newKey, audit, 2), // signed with the key in force
+		sign(oldKey, &types.PatientErase{Patient: "mrn-1", Reason: "gdpr-art17"}, 3), // stale
+	}
+	hashes := []types.Hash{txs[0].Hash(), txs[1].Hash(), txs[2].Hash()}
+
+	// Block 1, in flight, rotated dr's key: its outcome holds the record.
+	id, err := state.GetIdentity(st, "dr")
+	if err != nil || id == nil {
+		t.Fatalf("genesis identity: %v", err)
+	}
+	rotated := *id
+	rotated.OldKeys = []state.KeyVersion{{PublicKey: oldKey.Public(), From: id.CurrentKeyFrom(), Until: 1}}
+	rotated.PublicKey, rotated.KeyFrom, rotated.KeyTime = newKey.Public(), 2, now-1000
+	prev := &flight{done: make(chan struct{}), block: &types.Block{Header: types.Header{Height: 1}},
+		out: &state.Outcome{Writes: []state.Write{{Key: state.IdentityKey("dr"), Value: codec.MustMarshal(&rotated)}}}}
+
+	refused, err := n.refuseStaleSignatures(st, prev, now, txs, hashes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false, true} {
+		err, got := refused[hashes[i]]
+		if got != want {
+			t.Errorf("tx %d: refused %v, want %v (%v)", i, got, want, err)
+			continue
+		}
+		if te, ok := err.(*state.TxError); got && (!ok || te.Code != types.CodeBadSignature) {
+			t.Errorf("tx %d refused with %v, want a bad-signature refusal", i, err)
+		}
+	}
+	// Without the rotation beneath the block (prev applied elsewhere or
+	// not at all), the old key is in force: nothing is refused.
+	close(prev.done)
+	if refused, err := n.refuseStaleSignatures(st, prev, now, txs[:1], hashes[:1]); err != nil || len(refused) != 0 {
+		t.Fatalf("cut on the store: refused %v, %v", refused, err)
+	}
+}
