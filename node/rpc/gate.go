@@ -98,24 +98,27 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 			return
 		}
 		req := zerotrust.RequestFrom(r.Context())
+		asCBOR := isCBOR(r.Header)
 		if req == nil { // not behind the validator: read and check the body here
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, gc.Gate.Config().Request.MaxBodyBytes))
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, errObj(nil, -32600, "unreadable body", nil))
+				writeReply(w, asCBOR, http.StatusBadRequest, errObj(nil, -32600, "unreadable body", nil))
 				return
 			}
-			if req, err = gc.Gate.Validator().Scan(body); err != nil {
+			if req, err = gc.Gate.Validator().ScanAs(body, asCBOR); err != nil {
 				code := -32600
-				if errors.Is(err, zerotrust.ErrMalformedJSON) {
+				if errors.Is(err, zerotrust.ErrMalformedJSON) || errors.Is(err, zerotrust.ErrMalformedCBOR) {
 					code = -32700
 				}
-				writeJSON(w, http.StatusOK, errObj(nil, code, err.Error(), nil))
+				writeReply(w, asCBOR, http.StatusOK, errObj(nil, code, err.Error(), nil))
 				return
 			}
+			r = r.WithContext(zerotrust.WithRequest(r.Context(), req))
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
+		asCBOR = req.CBOR
 		if req.CallErr != nil {
-			writeJSON(w, http.StatusOK, errObj(nil, -32600, "invalid request: "+req.CallErr.Error(), nil))
+			writeReply(w, asCBOR, http.StatusOK, errObj(nil, -32600, "invalid request: "+req.CallErr.Error(), nil))
 			return
 		}
 		calls, batch := req.Calls, req.Batch
@@ -168,9 +171,9 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 				}
 			}
 			if batch {
-				writeJSON(w, http.StatusOK, errs)
+				writeReply(w, asCBOR, http.StatusOK, errs)
 			} else {
-				writeJSON(w, http.StatusOK, errs[0])
+				writeReply(w, asCBOR, http.StatusOK, errs[0])
 			}
 			return
 		}
