@@ -54,11 +54,11 @@ func ScanCBORRequest(body []byte, maxDepth, maxBatch int) (*Request, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := s.container(h, 1); err != nil {
-			return nil, err
-		}
 		if h.arg > uint64(maxBatch) {
 			return nil, fmt.Errorf("%w: %d entries, limit %d", ErrBatchTooLarge, h.arg, maxBatch)
+		}
+		if err := s.container(h, 1); err != nil {
+			return nil, err
 		}
 		r.Calls = make([]Call, 0, h.arg)
 		for range h.arg {
