@@ -376,24 +376,63 @@ func (p *SubmitParams) unmarshalCBOR(b []byte) error {
 }
 
 // cborTxList is tx_submitBatch's "txs" as decoded from CBOR: the tx bytes,
-// or only their count when it is over MaxSubmitBatch (so a hostile count
-// sizes nothing, and the error is the JSON path's).
+// slices of the request body (not copies), or only their count when it is
+// over MaxSubmitBatch (so a hostile count sizes nothing, and the error is
+// the JSON path's).
 type cborTxList struct {
 	txs [][]byte
 	n   uint64
 }
 
-// UnmarshalCBOR implements cbor.Unmarshaler.
+// UnmarshalCBOR implements cbor.Unmarshaler. b is a well-formed item (the
+// decoder checked it) and a slice of the body, which outlives the call.
 func (t *cborTxList) UnmarshalCBOR(b []byte) error {
-	if n, _, ok := cborArrayHead(b); ok && n > MaxSubmitBatch {
-		t.n = n
+	n, rest, ok := cborArrayHead(b)
+	if !ok {
+		return errors.New("txs: not an array of byte strings")
+	}
+	t.n = n
+	if n > MaxSubmitBatch {
 		return nil
 	}
-	if err := CBORDecMode.Unmarshal(b, &t.txs); err != nil {
-		return err
+	t.txs = make([][]byte, n)
+	for i := range t.txs {
+		if t.txs[i], rest, ok = cborByteString(rest); !ok {
+			return fmt.Errorf("txs[%d]: not a byte string", i)
+		}
 	}
-	t.n = uint64(len(t.txs))
 	return nil
+}
+
+// cborByteString reads a definite-length byte string at the start of b and
+// returns its contents (capacity clipped) and what follows.
+func cborByteString(b []byte) (v, rest []byte, ok bool) {
+	if len(b) == 0 || b[0]>>5 != 2 {
+		return nil, nil, false
+	}
+	info := b[0] & 0x1f
+	var n uint64
+	k := 1
+	switch {
+	case info < 24:
+		n = uint64(info)
+	case info <= 27:
+		w := 1 << (info - 24)
+		if len(b) < 1+w {
+			return nil, nil, false
+		}
+		for _, c := range b[1 : 1+w] {
+			n = n<<8 | uint64(c)
+		}
+		k += w
+	default:
+		return nil, nil, false
+	}
+	if n > uint64(len(b)-k) {
+		return nil, nil, false
+	}
+	end := k + int(n)
+	return b[k:end:end], b[end:], true
 }
 
 // unmarshalCBOR decodes tx_submitBatch's CBOR params into the raw path of

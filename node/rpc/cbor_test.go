@@ -387,3 +387,44 @@ func FuzzCBORRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestCBORBatchParams decodes tx_submitBatch params: the txs are slices of
+// the body, not copies; anything but an array of byte strings is refused
+// with the element named; a count over MaxSubmitBatch sizes nothing.
+func TestCBORBatchParams(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  []byte
+		txs   int
+		error string
+	}{
+		{"two txs", mustCBOR(t, map[string]any{"txs": [][]byte{{1, 2}, {3}}, "wait": true}), 2, ""},
+		{"no txs", mustCBOR(t, map[string]any{"txs": [][]byte{}}), 0, ""},
+		{"a text element", mustCBOR(t, map[string]any{"txs": []any{[]byte{1}, "AQ=="}}), 0, "txs[1]: not a byte string"},
+		{"txs not an array", mustCBOR(t, map[string]any{"txs": []byte{1}}), 0, "not an array"},
+		{"unknown key", mustCBOR(t, map[string]any{"txs": [][]byte{{1}}, "Wait": true}), 0, "unknown field"},
+		{"repeated key", []byte{0xa2, 0x63, 't', 'x', 's', 0x80, 0x63, 't', 'x', 's', 0x80}, 0, "duplicate"},
+		{"lying count", []byte{0xa1, 0x63, 't', 'x', 's', 0x9a, 0xff, 0xff, 0xff, 0xff}, 0, "cbor"},
+		{"lying length", []byte{0xa1, 0x63, 't', 'x', 's', 0x81, 0x5a, 0xff, 0xff, 0xff, 0xff}, 0, "EOF"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p SubmitBatchParams
+			err := p.unmarshalCBOR(tt.body)
+			if tt.error == "" {
+				if err != nil || len(p.raw) != tt.txs {
+					t.Fatalf("%v, %d txs", err, len(p.raw))
+				}
+				for _, r := range p.raw {
+					if i := bytes.Index(tt.body, r.b); len(r.b) > 0 && (i < 0 || &tt.body[i] != &r.b[0]) {
+						t.Fatal("tx copied, not sliced from the body")
+					}
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.error) {
+				t.Fatalf("err %v, want %q", err, tt.error)
+			}
+		})
+	}
+}

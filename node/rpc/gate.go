@@ -85,7 +85,8 @@ func bearer(r *http.Request) string {
 // next sees it. A batch runs only if every call in it is allowed; otherwise
 // each call gets an error (the refused ones their reason). The calls come
 // decoded from the validator (zerotrust.RequestFrom): the body is parsed
-// once here, and once more by the JSON-RPC server.
+// once here, and once more by the JSON-RPC server (a CBOR body is not: its
+// handler runs the calls scanned here). Refusals of a CBOR request are CBOR.
 func (s *Server) gateHandler(next http.Handler) http.Handler {
 	gc := s.cfg.Gate
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
