@@ -3,6 +3,8 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/medchain/medchain/chain/chaintest"
 	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/node/zerotrust"
 )
 
@@ -22,8 +25,16 @@ type gatedCBOR struct {
 	token string
 }
 
-func newGatedCBOR(t *testing.T, burst int) *gatedCBOR {
-	h := newHarness(t)
+func newGatedCBOR(t testing.TB, burst int) *gatedCBOR {
+	return newGated(t, newHarness(t), nil, burst, 1<<20)
+}
+
+// newGated puts l (h's ledger when nil) behind a gate with a logged-in
+// session; the gate's validator takes bodies up to maxBody bytes.
+func newGated(t testing.TB, h *harness, l Ledger, burst int, maxBody int64) *gatedCBOR {
+	if l == nil {
+		l = h.l
+	}
 	key, err := crypto.GenerateKey(crypto.MLDSA65, rand.NewChaCha8([32]byte{9}))
 	if err != nil {
 		t.Fatal(err)
@@ -34,13 +45,13 @@ func newGatedCBOR(t *testing.T, burst int) *gatedCBOR {
 	zc.Methods = MethodRules()
 	zc.ReauthInterval, zc.IdleTimeout = 20*time.Second, 20*time.Second
 	zc.RateLimit.Burst = burst
-	zc.Request.MaxBodyBytes = 1 << 20 // as node.Open sets it from rpc.max_body_bytes
+	zc.Request.MaxBodyBytes = maxBody // node.Open sets it from rpc.max_body_bytes
 	g, err := zerotrust.NewGate(zc, zerotrust.Options{Identities: ids})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close() })
-	s, err := NewServer(h.l, ServerConfig{MaxBodyBytes: 1 << 20, BatchLimit: 100, BatchResponseBytes: 1 << 20,
+	s, err := NewServer(l, ServerConfig{MaxBodyBytes: 10 << 20, BatchLimit: 1000, BatchResponseBytes: 25 << 20,
 		MaxTxBytes: 16 << 10, WaitTimeout: 5 * time.Second, Gate: &GateConfig{Gate: g}})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +75,7 @@ func newGatedCBOR(t *testing.T, burst int) *gatedCBOR {
 
 // post sends a CBOR body with token (if any) and returns the status and
 // the first response.
-func (g *gatedCBOR) post(t *testing.T, token string, body []byte) (int, CBORResponse) {
+func (g *gatedCBOR) post(t testing.TB, token string, body []byte) (int, CBORResponse) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 	req.Header.Set("Content-Type", ContentTypeCBOR)
@@ -168,5 +179,55 @@ func TestCBORCallsAreRateLimited(t *testing.T) {
 	var data map[string]any
 	if CBORDecMode.Unmarshal(r.Error.Data, &data) != nil || data["reason"] != "rate_limited" {
 		t.Fatalf("refusal data %x", r.Error.Data)
+	}
+}
+
+// acceptLedger admits every tx at once without checks, so that a benchmark
+// measures the RPC layer alone.
+type acceptLedger struct{ *chainLedger }
+
+func (acceptLedger) Submit(_ context.Context, tx *types.Tx) (types.Hash, error) {
+	return tx.Hash(), nil
+}
+func (acceptLedger) SubmitAndWait(_ context.Context, tx *types.Tx) (Receipt, error) {
+	return Receipt{TxHash: tx.Hash(), Height: 1}, nil
+}
+
+// BenchmarkSubmitBatchEncoding measures one tx_submitBatch call of 250
+// signed audit txs with wait through the gate (validator, session, the
+// server and the reply), with a ledger that admits at once: the cost of
+// the encoding and of the RPC layer, not of the chain. Reports µs per tx.
+func BenchmarkSubmitBatchEncoding(b *testing.B) {
+	h := newHarness(b)
+	g := newGated(b, h, acceptLedger{h.l}, 1<<30, 10<<20)
+	txs := make([]*types.Tx, 250)
+	raws := make([][]byte, len(txs))
+	b64 := make([]string, len(txs))
+	for i := range txs {
+		txs[i] = h.l.c.Tx("doctor456", chaintest.Audit(fmt.Sprintf("p%d", i), "doctor456"))
+		raws[i] = txs[i].Encode()
+		b64[i] = base64.StdEncoding.EncodeToString(raws[i])
+	}
+	for _, enc := range []struct {
+		name, ct string
+		body     []byte
+	}{
+		{"json", "application/json", []byte(call("tx_submitBatch", SubmitBatchParams{Txs: b64, Wait: true}))},
+		{"cbor", ContentTypeCBOR, cborReq(b, "tx_submitBatch", CBORSubmitBatchParams{Txs: raws, Wait: true})},
+	} {
+		b.Run(enc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(enc.body)))
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(enc.body))
+				req.Header.Set("Content-Type", enc.ct)
+				req.Header.Set("Authorization", "Bearer "+g.token)
+				rec := httptest.NewRecorder()
+				g.s.Handler().ServeHTTP(rec, req)
+				if rec.Code != 200 || bytes.Contains(rec.Body.Bytes(), []byte("error")) {
+					b.Fatalf("%d %.300s", rec.Code, rec.Body)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(txs)), "µs/tx")
+		})
 	}
 }
