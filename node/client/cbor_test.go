@@ -3,6 +3,12 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,5 +104,55 @@ func TestSubmitEncodingsAgree(t *testing.T) {
 				t.Fatalf("forged item: %+v", items[1])
 			}
 		})
+	}
+}
+
+// TestSubmitFallsBackToJSON: a node that refuses application/cbor (HTTP
+// 415, as one without the CBOR path does) gets the submission in JSON, and
+// every later one too, without another CBOR attempt.
+func TestSubmitFallsBackToJSON(t *testing.T) {
+	n := nodetest.Start(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	target, err := url.Parse(n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := client.HTTPClient(n.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = hc.Transport
+	var refused atomic.Int32
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/cbor") {
+			refused.Add(1)
+			http.Error(w, "unsupported content type", http.StatusUnsupportedMediaType)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer old.Close()
+	key := n.Key(t, "doctor456")
+	c, err := client.Dial(ctx, old.URL, n.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := c.Signer("doctor456", key)
+	for i := range 2 {
+		tx, err := s.Build(&types.AuditRecord{EventType: "data_access", Patient: fmt.Sprintf("p-old-%d", i), Actor: "doctor456",
+			Action: "view_record", Purpose: "treatment", Outcome: "success"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := c.Submit(ctx, tx, true)
+		if err != nil || r.Status != "committed" || r.TxHash != tx.Hash() {
+			t.Fatalf("submission %d through a node without CBOR: %+v %v", i, r, err)
+		}
+	}
+	if got := refused.Load(); got != 1 {
+		t.Fatalf("%d CBOR attempts, want 1", got)
 	}
 }

@@ -428,3 +428,34 @@ func TestCBORBatchParams(t *testing.T) {
 		})
 	}
 }
+
+// TestCBORBatchResponseLimit: once a batch's responses pass
+// rpc.batch_response_bytes, the calls not yet run get -32003, as in JSON.
+func TestCBORBatchResponseLimit(t *testing.T) {
+	h := newHarness(t)
+	s, err := NewServer(h.l, ServerConfig{MaxBodyBytes: 1 << 20, BatchLimit: 100, BatchResponseBytes: 100, MaxTxBytes: 16 << 10, WaitTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []any
+	for i := range 4 {
+		batch = append(batch, map[string]any{"jsonrpc": "2.0", "id": i, "method": "tx_submit", "params": []any{CBORSubmitParams{Tx: []byte{0xa1, 0x01}}}})
+	}
+	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(mustCBOR(t, batch)))
+	req.Header.Set("Content-Type", ContentTypeCBOR)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	var rs []CBORResponse
+	if err := CBORDecMode.Unmarshal(rec.Body.Bytes(), &rs); err != nil || len(rs) != 4 {
+		t.Fatalf("reply %x: %v", rec.Body.Bytes(), err)
+	}
+	if rs[0].Error == nil || rs[0].Error.Code != CodeInvalidParams || rs[3].Error == nil || rs[3].Error.Code != -32003 {
+		t.Fatalf("first %+v, last %+v", rs[0].Error, rs[3].Error)
+	}
+	for i, r := range rs {
+		var id int
+		if CBORDecMode.Unmarshal(r.ID, &id) != nil || id != i {
+			t.Fatalf("response %d has id %x", i, r.ID)
+		}
+	}
+}
