@@ -27,6 +27,7 @@ type BenchResult struct {
 	Errors      int     `json:"errors"`
 	FirstError  string  `json:"first_error,omitempty"`
 	RateLimited int     `json:"rate_limited,omitempty"` // calls the gate refused as rate-limited, then sent again
+	Encoding    string  `json:"encoding"`               // of the submissions: cbor or json
 	Clients     int     `json:"clients"`
 	Batch       int     `json:"batch"`
 	Seconds     float64 `json:"seconds"`
@@ -41,16 +42,22 @@ type BenchResult struct {
 
 func newBench(g *globals) *cobra.Command {
 	var n, clients, batch, patients int
+	var encoding string
 	var s signerFlags
 	c := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure committed tx/s and commit latency of a node over JSON-RPC",
 		Long: `bench pre-signs N audit txs (signing is not timed), then C clients submit
 them in tx_submitBatch calls of B txs that wait for commit. It reports
-committed tx/s and the commit latency (submit to receipt) p50 and p99.`,
+committed tx/s and the commit latency (submit to receipt) p50 and p99.
+Submissions are CBOR-encoded (application/cbor) unless --encoding json.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if n < 1 || clients < 1 || batch < 1 || patients < 1 {
 				return fmt.Errorf("-n, -c, --batch and --patients must be positive")
+			}
+			enc, err := client.ParseEncoding(encoding)
+			if err != nil {
+				return fmt.Errorf("--encoding: %w", err)
 			}
 			key, err := g.signerKey(s.as, s.key)
 			if err != nil {
@@ -63,6 +70,7 @@ committed tx/s and the commit latency (submit to receipt) p50 and p99.`,
 				return err
 			}
 			defer cl.Close()
+			cl.SetEncoding(enc)
 			signer := cl.Signer(s.as, key)
 
 			t0 := time.Now()
@@ -94,7 +102,7 @@ committed tx/s and the commit latency (submit to receipt) p50 and p99.`,
 			if e := signErr.Load(); e != nil {
 				return e.(error)
 			}
-			res := BenchResult{Txs: n, Clients: clients, Batch: batch, SignSeconds: time.Since(t0).Seconds()}
+			res := BenchResult{Txs: n, Encoding: enc.String(), Clients: clients, Batch: batch, SignSeconds: time.Since(t0).Seconds()}
 			if st, err := cl.Status(ctx); err == nil {
 				res.StartHeight = st.Height
 			}
@@ -172,7 +180,7 @@ committed tx/s and the commit latency (submit to receipt) p50 and p99.`,
 				res.EndHeight = st.Height
 			}
 			if err := g.print(res, func(w io.Writer) {
-				fmt.Fprintf(w, "medchain bench: %d signed audit txs, %d clients, batches of %d (pre-signing took %.1fs, not timed)\n", n, clients, batch, res.SignSeconds)
+				fmt.Fprintf(w, "medchain bench: %d signed audit txs, %d clients, batches of %d, %s (pre-signing took %.1fs, not timed)\n", n, clients, batch, res.Encoding, res.SignSeconds)
 				fmt.Fprintf(w, "  committed   %d in %.2fs = %.0f tx/s (blocks %d..%d)\n", res.Committed, res.Seconds, res.TxPerSec, res.StartHeight+1, res.EndHeight)
 				fmt.Fprintf(w, "  latency     p50 %.1f ms, p99 %.1f ms, max %.1f ms (submit to commit receipt)\n", res.LatencyP50, res.LatencyP99, res.LatencyMax)
 				if res.RateLimited > 0 {
@@ -196,6 +204,7 @@ committed tx/s and the commit latency (submit to receipt) p50 and p99.`,
 	f.IntVarP(&clients, "clients", "c", 8, "concurrent clients")
 	f.IntVar(&batch, "batch", 250, "txs per tx_submitBatch call")
 	f.IntVar(&patients, "patients", 1000, "spread the events over this many patients")
+	f.StringVar(&encoding, "encoding", "cbor", "encoding of the submissions: cbor (application/cbor, txs as bytes) or json (base64 in JSON)")
 	f.StringVar(&s.as, "as", "doctor456", "identity that signs the txs (needs the clinician, physician, ehr or admin role)")
 	f.StringVar(&s.key, "key", "", "key file of that identity (default <data-dir>/keys/<as>.key)")
 	return c

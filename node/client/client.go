@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,13 @@ type Client struct {
 	c       *gethrpc.Client
 	chainID string
 	sess    *session // nil without WithLogin
+	// hc and url post CBOR submissions (nil hc: a ws:// client, JSON only).
+	hc  *http.Client
+	url string
+	// enc is the encoding of submissions; noCBOR is set once the node
+	// refused application/cbor (an older node): submissions then use JSON.
+	enc    Encoding
+	noCBOR atomic.Bool
 }
 
 // Option configures Dial.
@@ -34,6 +42,7 @@ type Option func(*dialOptions) error
 type dialOptions struct {
 	tls   *tls.Config
 	login *Login
+	enc   Encoding
 }
 
 // WithCAFile trusts the PEM CA certificates in path for https:// URLs (the
@@ -97,7 +106,13 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: dial %s: %w", url, err)
 	}
-	cl := &Client{c: c, sess: sess}
+	cl := &Client{c: c, sess: sess, enc: EncodingCBOR}
+	if o.enc != 0 {
+		cl.enc = o.enc
+	}
+	if strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://") {
+		cl.hc, cl.url = hc, url
+	}
 	st, err := cl.Status(ctx)
 	if code, _, ok := RPCError(err); ok && code == rpc.CodeUnauthenticated {
 		return cl, nil // a gated node: the chain id comes with the login challenge
@@ -133,7 +148,14 @@ func RPCError(err error) (code int, data any, ok bool) {
 }
 
 // Submit sends a signed tx; with wait it returns after the tx commits.
+// It posts CBOR unless the client's encoding is EncodingJSON.
 func (c *Client) Submit(ctx context.Context, tx *types.Tx, wait bool) (*rpc.SubmitResult, error) {
+	if c.useCBOR() {
+		r, err := c.submitCBOR(ctx, tx, wait)
+		if !errors.Is(err, errNoCBOR) {
+			return r, err
+		}
+	}
 	var r rpc.SubmitResult
 	err := c.c.CallContext(ctx, &r, "tx_submit", rpc.SubmitParams{Tx: base64.StdEncoding.EncodeToString(tx.Encode()), Wait: wait})
 	if err != nil {
@@ -142,8 +164,15 @@ func (c *Client) Submit(ctx context.Context, tx *types.Tx, wait bool) (*rpc.Subm
 	return &r, nil
 }
 
-// SubmitBatch sends txs in one JSON-RPC batch; errs[i] is tx i's error.
+// SubmitBatch sends txs in one JSON-RPC batch of tx_submit calls (CBOR
+// unless the client's encoding is EncodingJSON); errs[i] is tx i's error.
 func (c *Client) SubmitBatch(ctx context.Context, txs []*types.Tx, wait bool) ([]rpc.SubmitResult, []error, error) {
+	if c.useCBOR() {
+		res, errs, err := c.submitBatchCBOR(ctx, txs, wait)
+		if !errors.Is(err, errNoCBOR) {
+			return res, errs, err
+		}
+	}
 	res := make([]rpc.SubmitResult, len(txs))
 	elems := make([]gethrpc.BatchElem, len(txs))
 	for i, tx := range txs {
@@ -305,9 +334,16 @@ func (s *Signer) Send(ctx context.Context, p types.Payload) (*rpc.Receipt, error
 	return r.Receipt, nil
 }
 
-// SubmitMany sends txs in one tx_submitBatch call; with wait it returns after
-// every admitted tx commits. Per-tx failures are in the items.
+// SubmitMany sends txs in one tx_submitBatch call (CBOR unless the
+// client's encoding is EncodingJSON); with wait it returns after every
+// admitted tx commits. Per-tx failures are in the items.
 func (c *Client) SubmitMany(ctx context.Context, txs []*types.Tx, wait bool) ([]rpc.BatchItem, error) {
+	if c.useCBOR() {
+		items, err := c.submitManyCBOR(ctx, txs, wait)
+		if !errors.Is(err, errNoCBOR) {
+			return items, err
+		}
+	}
 	p := rpc.SubmitBatchParams{Txs: make([]string, len(txs)), Wait: wait}
 	for i, tx := range txs {
 		p.Txs[i] = base64.StdEncoding.EncodeToString(tx.Encode())

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -438,7 +439,12 @@ func (s *session) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		resp.Body = io.NopCloser(bytes.NewReader(body))
-		e := gateRefusal(body)
+		var e *authError
+		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == rpc.ContentTypeCBOR {
+			e = cborGateRefusal(body)
+		} else {
+			e = gateRefusal(body)
+		}
 		if e == nil || !s.recover(ctx, token, e) {
 			return resp, nil
 		}

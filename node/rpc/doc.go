@@ -6,6 +6,11 @@
 // struct is called with [{...}]. docs/RPC.md documents each with an example
 // that TestRPCDocExamples checks against a running node.
 //
+// tx_submit and tx_submitBatch are also served over application/cbor
+// (serveCBOR): the same JSON-RPC 2.0 envelope encoded in CBOR, txs as byte
+// strings, answered in CBOR, under the same limits and gate, through the
+// same TxAPI methods; the wire types are the CBOR* types of this package.
+//
 // Errors are JSON-RPC errors: the standard codes for parse errors (-32700),
 // invalid requests (-32600), unknown methods (-32601) and bad params
 // (-32602), and medchain's own:

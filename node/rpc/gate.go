@@ -85,7 +85,8 @@ func bearer(r *http.Request) string {
 // next sees it. A batch runs only if every call in it is allowed; otherwise
 // each call gets an error (the refused ones their reason). The calls come
 // decoded from the validator (zerotrust.RequestFrom): the body is parsed
-// once here, and once more by the JSON-RPC server.
+// once here, and once more by the JSON-RPC server (a CBOR body is not: its
+// handler runs the calls scanned here). Refusals of a CBOR request are CBOR.
 func (s *Server) gateHandler(next http.Handler) http.Handler {
 	gc := s.cfg.Gate
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -98,24 +99,27 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 			return
 		}
 		req := zerotrust.RequestFrom(r.Context())
+		asCBOR := isCBOR(r.Header)
 		if req == nil { // not behind the validator: read and check the body here
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, gc.Gate.Config().Request.MaxBodyBytes))
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, errObj(nil, -32600, "unreadable body", nil))
+				writeReply(w, asCBOR, http.StatusBadRequest, errObj(nil, -32600, "unreadable body", nil))
 				return
 			}
-			if req, err = gc.Gate.Validator().Scan(body); err != nil {
+			if req, err = gc.Gate.Validator().ScanAs(body, asCBOR); err != nil {
 				code := -32600
-				if errors.Is(err, zerotrust.ErrMalformedJSON) {
+				if errors.Is(err, zerotrust.ErrMalformedJSON) || errors.Is(err, zerotrust.ErrMalformedCBOR) {
 					code = -32700
 				}
-				writeJSON(w, http.StatusOK, errObj(nil, code, err.Error(), nil))
+				writeReply(w, asCBOR, http.StatusOK, errObj(nil, code, err.Error(), nil))
 				return
 			}
+			r = r.WithContext(zerotrust.WithRequest(r.Context(), req))
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
+		asCBOR = req.CBOR
 		if req.CallErr != nil {
-			writeJSON(w, http.StatusOK, errObj(nil, -32600, "invalid request: "+req.CallErr.Error(), nil))
+			writeReply(w, asCBOR, http.StatusOK, errObj(nil, -32600, "invalid request: "+req.CallErr.Error(), nil))
 			return
 		}
 		calls, batch := req.Calls, req.Batch
@@ -168,9 +172,9 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 				}
 			}
 			if batch {
-				writeJSON(w, http.StatusOK, errs)
+				writeReply(w, asCBOR, http.StatusOK, errs)
 			} else {
-				writeJSON(w, http.StatusOK, errs[0])
+				writeReply(w, asCBOR, http.StatusOK, errs[0])
 			}
 			return
 		}

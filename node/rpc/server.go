@@ -47,6 +47,8 @@ type Server struct {
 	http *http.Server
 	ln   net.Listener
 	log  *slog.Logger
+	// tx is the tx_ service, which the CBOR path calls too (serveCBOR).
+	tx *TxAPI
 	// methods are the registered JSON-RPC method names (see Methods).
 	methods []string
 }
@@ -61,8 +63,9 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 	s.rpc.SetBatchLimits(cfg.BatchLimit, cfg.BatchResponseBytes)
 	s.rpc.SetWebsocketReadLimit(int64(cfg.MaxBodyBytes))
 	opts := Options{MaxTxBytes: cfg.MaxTxBytes, WaitTimeout: cfg.WaitTimeout}
+	s.tx = &TxAPI{l: l, opts: opts, gated: cfg.Gate != nil}
 	for name, svc := range map[string]any{
-		"tx":       &TxAPI{l: l, opts: opts, gated: cfg.Gate != nil},
+		"tx":       s.tx,
 		"audit":    &AuditAPI{l: l},
 		"consent":  &ConsentAPI{l: l},
 		"chain":    &ChainAPI{l: l, jobs: &verifyJobs{}},
@@ -112,7 +115,11 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 		}
 		if r.Method == http.MethodGet && r.URL.Path == "/" {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			fmt.Fprintln(w, "medchain JSON-RPC 2.0: POST application/json to this URL. Methods: docs/RPC.md")
+			fmt.Fprintln(w, "medchain JSON-RPC 2.0: POST application/json to this URL (or application/cbor for tx_submit and tx_submitBatch). Methods: docs/RPC.md")
+			return
+		}
+		if r.Method == http.MethodPost && isCBOR(r.Header) {
+			s.serveCBOR(w, r)
 			return
 		}
 		s.rpc.ServeHTTP(w, withRequestBase(r))

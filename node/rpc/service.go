@@ -37,6 +37,10 @@ type TxAPI struct {
 type SubmitParams struct {
 	Tx   string `json:"tx"`   // base64 (standard) of the tx's canonical CBOR
 	Wait bool   `json:"wait"` // return after commit with the receipt
+
+	// raw holds the tx bytes when the params came over CBOR (Tx is then
+	// empty); nil otherwise.
+	raw *rawTx
 }
 
 // SubmitResult is tx_submit's result.
@@ -48,7 +52,13 @@ type SubmitResult struct {
 
 // Submit decodes, admits and optionally waits for a signed tx.
 func (a *TxAPI) Submit(ctx context.Context, p SubmitParams) (*SubmitResult, error) {
-	tx, err := a.decode(p.Tx)
+	var tx *types.Tx
+	var err error
+	if p.raw != nil {
+		tx, err = a.decodeRaw(*p.raw)
+	} else {
+		tx, err = a.decode(p.Tx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +90,8 @@ type SubmitBatchParams struct {
 	Wait bool     `json:"wait"` // return after every admitted tx commits
 
 	// raw holds the txs already base64-decoded when UnmarshalJSON took its
-	// fast path (Txs is then empty); nil otherwise.
+	// fast path, or the tx bytes of CBOR params (Txs is then empty); nil
+	// otherwise.
 	raw []rawTx
 }
 
@@ -90,6 +101,17 @@ func (p *SubmitBatchParams) count() int {
 		return len(p.raw)
 	}
 	return len(p.Txs)
+}
+
+// checkSubmitCount checks the number of txs of one tx_submitBatch call.
+func checkSubmitCount(count int) error {
+	if count == 0 {
+		return invalidParams("txs: at least one tx required")
+	}
+	if count > MaxSubmitBatch {
+		return invalidParams("txs: %d txs, limit %d per call", count, MaxSubmitBatch)
+	}
+	return nil
 }
 
 // BatchItem is one tx's outcome in tx_submitBatch: a hash, status and (with
@@ -115,11 +137,8 @@ type BatchError struct {
 // the others.
 func (a *TxAPI) SubmitBatch(ctx context.Context, p SubmitBatchParams) ([]BatchItem, error) {
 	count := p.count()
-	if count == 0 {
-		return nil, invalidParams("txs: at least one tx required")
-	}
-	if count > MaxSubmitBatch {
-		return nil, invalidParams("txs: %d txs, limit %d per call", count, MaxSubmitBatch)
+	if err := checkSubmitCount(count); err != nil {
+		return nil, err
 	}
 	out := make([]BatchItem, count)
 	fail := func(i int, err error) {

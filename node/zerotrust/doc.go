@@ -7,7 +7,7 @@
 // Usage (the RPC server wires this; see Gate):
 //
 //	gate, err := zerotrust.NewGate(cfg, zerotrust.Options{Identities: ids, MFA: zerotrust.NewTOTP(seeds), Store: store})
-//	handler = gate.Validator().Middleware(handler)          // shape checks, one pass over the body
+//	handler = gate.Validator().Middleware(handler)          // shape checks, one pass over the body (JSON or CBOR)
 //	req := zerotrust.RequestFrom(r.Context())                // in handler: the calls, decoded once
 //	ch, _ := gate.IssueChallenge(ctx, "dr.lee", "laptop-7f3a", remote)
 //	sig, _ := key.Sign(ch.SignBytes())                       // on the client

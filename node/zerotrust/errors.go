@@ -93,6 +93,14 @@ var (
 	ErrBatchTooLarge = errors.New("zerotrust: batch too large")
 	// ErrMalformedJSON is returned for a body that is not one JSON value.
 	ErrMalformedJSON = errors.New("zerotrust: malformed JSON")
+	// ErrMalformedCBOR is returned for a CBOR body that is not one
+	// well-formed item.
+	ErrMalformedCBOR = errors.New("zerotrust: malformed CBOR")
+	// ErrCBORUnsupported is returned for well-formed CBOR outside the
+	// accepted subset: indefinite lengths, tags, unassigned simple values.
+	ErrCBORUnsupported = errors.New("zerotrust: CBOR feature not accepted")
+	// ErrCBORDepth is returned for CBOR nested deeper than the limit.
+	ErrCBORDepth = errors.New("zerotrust: CBOR nested too deep")
 
 	// ErrCorrupt is returned when a persisted session file cannot be decoded.
 	ErrCorrupt = errors.New("zerotrust: corrupt session store")

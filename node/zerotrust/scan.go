@@ -31,6 +31,9 @@ type Request struct {
 	Body []byte
 	// Batch is true when the body is a JSON array (a JSON-RPC batch).
 	Batch bool
+	// CBOR is true for an application/cbor body (ScanCBORRequest): each
+	// call's Params is then CBOR, its ID still the JSON form of the id.
+	CBOR bool
 	// Calls are the body's calls in order: one for a single call.
 	Calls []Call
 	// CallErr, if set, says why an entry is not a call the gate can read

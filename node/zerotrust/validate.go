@@ -13,27 +13,45 @@ import (
 )
 
 // Validator checks the shape of HTTP requests before anything parses them:
-// content type, a declared length within the cap, JSON nesting depth and
-// JSON-RPC batch size. It is stateless and safe for concurrent use.
+// content type, a declared length within the cap, JSON (or CBOR) nesting
+// depth and JSON-RPC batch size. It is stateless and safe for concurrent use.
 type Validator struct{ cfg RequestConfig }
 
 // NewValidator returns a validator for cfg (validated by Config.Validate).
 func NewValidator(cfg RequestConfig) *Validator { return &Validator{cfg: cfg} }
 
 // CheckHeaders checks the content type and the declared length. A length
-// of -1 means unknown (chunked).
+// of -1 means unknown (chunked). The allowed types are the configured ones
+// and ContentTypeCBOR, which takes no parameters.
 func (v *Validator) CheckHeaders(h http.Header, contentLength int64) error {
+	_, err := v.checkHeaders(h, contentLength)
+	return err
+}
+
+// checkHeaders is CheckHeaders, also reporting whether the body is CBOR.
+func (v *Validator) checkHeaders(h http.Header, contentLength int64) (cbor bool, err error) {
 	ct := h.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return fmt.Errorf("%w: %q", ErrContentType, ct)
+		return false, fmt.Errorf("%w: %q", ErrContentType, ct)
 	}
-	if !slices.Contains(v.cfg.AllowedContentTypes, mt) {
-		return fmt.Errorf("%w: %q (allowed: %s)", ErrContentType, mt, strings.Join(v.cfg.AllowedContentTypes, ", "))
+	switch {
+	case mt == ContentTypeCBOR:
+		if len(params) > 0 {
+			return true, fmt.Errorf("%w: %q takes no parameters", ErrContentType, ct)
+		}
+		cbor = true
+	case !slices.Contains(v.cfg.AllowedContentTypes, mt):
+		return false, fmt.Errorf("%w: %q (allowed: %s, %s)", ErrContentType, mt, strings.Join(v.cfg.AllowedContentTypes, ", "), ContentTypeCBOR)
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return fmt.Errorf("%w: charset %q (want utf-8)", ErrContentType, cs)
+		return false, fmt.Errorf("%w: charset %q (want utf-8)", ErrContentType, cs)
 	}
+	return cbor, v.checkLength(contentLength)
+}
+
+// checkLength checks a declared body length (-1: unknown).
+func (v *Validator) checkLength(contentLength int64) error {
 	if contentLength < 0 && v.cfg.RequireContentLength {
 		return ErrLengthRequired
 	}
@@ -96,9 +114,11 @@ func (v *Validator) Scan(body []byte) (*Request, error) {
 
 // Middleware validates POST requests and hands next a body that passed
 // every check (read once, bounded by MaxBodyBytes), with its calls decoded
-// once in the request's context (RequestFrom). Requests of other methods
-// pass only without a body. Refusals are JSON-RPC 2.0 error
-// objects with the matching HTTP status.
+// once in the request's context (RequestFrom). An application/cbor body is
+// scanned by ScanCBORRequest under the same limits. Requests of other
+// methods pass only without a body. Refusals are JSON-RPC 2.0 error
+// objects with the matching HTTP status, CBOR-encoded when the request
+// declared CBOR.
 func (v *Validator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -109,31 +129,32 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if err := v.CheckHeaders(r.Header, r.ContentLength); err != nil {
-			writeRPCError(w, statusFor(err), -32600, err.Error())
+		cbor, err := v.checkHeaders(r.Header, r.ContentLength)
+		if err != nil {
+			writeRefusal(w, cbor, statusFor(err), -32600, err.Error())
 			return
 		}
 		var buf bytes.Buffer
 		if r.ContentLength > 0 { // within MaxBodyBytes (checked above): one allocation
 			buf.Grow(int(r.ContentLength) + bytes.MinRead)
 		}
-		_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, v.cfg.MaxBodyBytes))
+		_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, v.cfg.MaxBodyBytes))
 		body := buf.Bytes()
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				err = fmt.Errorf("%w: limit %d", ErrBodyTooLarge, v.cfg.MaxBodyBytes)
 			}
-			writeRPCError(w, statusFor(err), -32600, err.Error())
+			writeRefusal(w, cbor, statusFor(err), -32600, err.Error())
 			return
 		}
-		req, err := v.Scan(body)
+		req, err := v.ScanAs(body, cbor)
 		if err != nil {
 			code := -32600
-			if errors.Is(err, ErrMalformedJSON) {
+			if errors.Is(err, ErrMalformedJSON) || errors.Is(err, ErrMalformedCBOR) {
 				code = -32700
 			}
-			writeRPCError(w, statusFor(err), code, err.Error())
+			writeRefusal(w, cbor, statusFor(err), code, err.Error())
 			return
 		}
 		r = r.WithContext(WithRequest(r.Context(), req))
@@ -153,6 +174,20 @@ func statusFor(err error) int {
 		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusBadRequest
+}
+
+// writeRefusal writes a JSON-RPC error with a null id, as CBOR when the
+// request declared CBOR.
+func writeRefusal(w http.ResponseWriter, cbor bool, status, code int, msg string) {
+	if !cbor {
+		writeRPCError(w, status, code, msg)
+		return
+	}
+	b, _ := encodeCBORError(code, msg) // strings and ints: cannot fail
+	w.Header().Set("Content-Type", ContentTypeCBOR)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
 }
 
 func writeRPCError(w http.ResponseWriter, status, code int, msg string) {
