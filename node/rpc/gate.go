@@ -20,7 +20,7 @@ import (
 const (
 	CodeUnauthenticated = -32020 // no, unknown or expired session; a failed login
 	CodeReauthRequired  = -32021 // sign a refresh challenge (auth_refresh) and retry
-	CodeForbidden       = -32022 // segment, policy, risk or unknown method
+	CodeForbidden       = -32022 // segment, policy, risk, or a served method outside the gate's table
 	CodeRateLimited     = -32023 // identity or address over its rate
 	CodeLocked          = -32024 // identity locked out or address quarantined
 )
@@ -59,6 +59,43 @@ var openMethods = map[string]bool{"auth_challenge": true, "auth_login": true, "a
 // sessionMethods need a live session but not a method rule: they manage it.
 var sessionMethods = map[string]bool{"auth_mfaEnroll": true, "session_status": true, "session_segment": true}
 
+// CodeMethodNotFound is JSON-RPC 2.0's "method not found". With the gate on,
+// the gate answers it itself for a method the server does not serve, before
+// any session check, so the call never reaches the JSON-RPC server.
+const CodeMethodNotFound = -32601
+
+// builtinMethods are the methods go-ethereum's server answers by itself for
+// any server. They exist, so the gate's table decides them like any other
+// (none has a rule: refused, -32022 unknown_method).
+var builtinMethods = []string{"rpc_modules"}
+
+// servedMethods is the set of methods the gate treats as existing: every
+// method the server registered, the compliance_ namespace (registered when
+// the ledger reports compliance, and not listed in s.methods), and
+// go-ethereum's built-ins. Anything else is answered CodeMethodNotFound by
+// the gate, so a name outside this set never reaches the server, whatever
+// go-ethereum would do with it (X_subscribe over HTTP, a future built-in).
+func (s *Server) servedMethods() map[string]bool {
+	known := map[string]bool{}
+	for _, m := range s.methods {
+		known[m] = true
+	}
+	for _, m := range serviceMethods("compliance", &ComplianceAPI{}) {
+		known[m] = true
+	}
+	for _, m := range builtinMethods {
+		known[m] = true
+	}
+	return known
+}
+
+// methodNotFound is the gate's answer to a call of a method the server does
+// not serve: the JSON-RPC server's own wording, so a client sees the same
+// error with the gate on or off.
+func methodNotFound(id json.RawMessage, method string) map[string]any {
+	return errObj(id, CodeMethodNotFound, fmt.Sprintf("the method %s does not exist/is not available", method), nil)
+}
+
 type ctxKey struct{}
 
 // reqInfo is what the gate middleware passes to the auth_ and session_
@@ -86,8 +123,14 @@ func bearer(r *http.Request) string {
 // each call gets an error (the refused ones their reason). The calls come
 // decoded from the validator (zerotrust.RequestFrom): the body is parsed
 // once here, and once more by the JSON-RPC server.
+//
+// A call of a method the server does not serve is answered -32601 (method
+// not found) before any session check, like a malformed call: it is a fault
+// of the request, not an access decision, so it is not audited as one. It
+// never reaches the server; in a batch, the other calls are not run.
 func (s *Server) gateHandler(next http.Handler) http.Handler {
 	gc := s.cfg.Gate
+	served := s.servedMethods()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "" {
 			writeJSON(w, http.StatusForbidden, errObj(nil, CodeForbidden, "WebSocket is not served while the zero-trust gate is on: POST JSON-RPC over HTTPS", nil))
@@ -123,7 +166,14 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 		errs := make([]map[string]any, len(calls))
 		denied := false
 		for i, c := range calls {
-			if openMethods[c.Method] || c.Method == "" { // no method: not a call, the server answers -32600
+			if c.Method == "" { // no method: not a call, the server answers -32600
+				continue
+			}
+			if !served[c.Method] {
+				errs[i], denied = methodNotFound(c.ID, c.Method), true
+				continue
+			}
+			if openMethods[c.Method] {
 				continue
 			}
 			if sessionMethods[c.Method] {
@@ -164,7 +214,7 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 		if denied {
 			for i := range errs {
 				if errs[i] == nil {
-					errs[i] = errObj(calls[i].ID, CodeForbidden, "not run: another call in this batch was refused", nil)
+					errs[i] = errObj(calls[i].ID, CodeForbidden, "not run: another call in this batch was refused or names an unknown method", nil)
 				}
 			}
 			if batch {
