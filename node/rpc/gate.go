@@ -37,10 +37,18 @@ type Denial struct {
 	Resource  string
 }
 
+// ErrAlreadyEnrolled is wrapped by Enroller.Enroll for an identity that
+// already has a TOTP seed.
+var ErrAlreadyEnrolled = errors.New("already enrolled in MFA")
+
 // Enroller enrols identities in TOTP MFA (the node's sealed seed store).
 type Enroller interface {
 	// Enroll creates id's seed and returns its otpauth:// URI, once; a
-	// second enrolment of the same id fails.
+	// second enrolment of the same id fails with ErrAlreadyEnrolled. It
+	// returns only once the node that runs it can verify codes of the new
+	// seed (a login right after it, on this node, must not fail for want
+	// of the seed), within a bounded wait: past it, an *Error with
+	// CodeTimeout.
 	Enroll(ctx context.Context, id string) (string, error)
 }
 
@@ -466,8 +474,11 @@ type MFAEnrollResult struct {
 }
 
 // MfaEnroll creates a TOTP seed for the session's identity and returns its
-// otpauth URI once. The session must be live and recently authenticated;
-// an identity already enrolled is refused.
+// otpauth URI once, after the enrolment is applied on this node: a login
+// with a code of it may follow at once. The session must be live and
+// recently authenticated; an identity already enrolled is refused
+// (-32022); an enrolment not applied within the node's wait timeout is
+// -32013 and may still commit.
 func (a *AuthAPI) MfaEnroll(ctx context.Context) (*MFAEnrollResult, error) {
 	ri := infoFrom(ctx)
 	if a.g.MFA == nil {
@@ -479,6 +490,13 @@ func (a *AuthAPI) MfaEnroll(ctx context.Context) (*MFAEnrollResult, error) {
 	}
 	uri, err := a.g.MFA.Enroll(ctx, s.Identity)
 	if err != nil {
+		var re *Error
+		switch {
+		case errors.As(err, &re):
+			return nil, re
+		case errors.Is(err, ErrTimeout), errors.Is(err, ErrUnavailable), errors.Is(err, ErrBusy):
+			return nil, toRPC(err)
+		}
 		return nil, &Error{Code: CodeForbidden, Msg: err.Error()}
 	}
 	return &MFAEnrollResult{Identity: s.Identity, URI: uri}, nil
