@@ -163,8 +163,16 @@ func (f *FSM) dropProposal(h types.Hash) {
 	f.cacheMu.Unlock()
 }
 
+// applyHook, when set (tests only, through export_test.go), runs at the
+// start of every Apply with the entry's index: a seam to slow the FSM down
+// and widen the windows between Raft and the FSM.
+var applyHook atomic.Pointer[func(index uint64)]
+
 // Apply implements raft.FSM.
 func (f *FSM) Apply(l *raft.Log) any {
+	if h := applyHook.Load(); h != nil {
+		(*h)(l.Index)
+	}
 	if err := f.Err(); err != nil {
 		return &ApplyResult{Err: err}
 	}

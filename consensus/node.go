@@ -310,8 +310,36 @@ func (n *Node) catchUpFromSnapshot() error {
 	return n.fsm.Restore(rc)
 }
 
+// await waits for f like f.Error, but returns ErrClosed as soon as the node
+// closes. hashicorp/raft answers every future it still holds when it shuts
+// down, except those whose entries were committed and queued for the FSM
+// but not yet applied: it drops that queue, and their Error waits for ever.
+// That is exactly where the leader's term-start barrier sits while a
+// restarted node replays its log, so a goroutine that Close waits for must
+// never wait on a future alone (Close hung after a SIGINT right after
+// start). The goroutine reading an abandoned future stays blocked after
+// Close; there is at most one per future in flight at shutdown.
+func (n *Node) await(f raft.Future) error {
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-n.done:
+		select { // an answer that is already there wins
+		case err := <-errc:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
 // Close stops the proposer and Raft and closes the stores and the transport.
-// Waiters get ErrClosed; subscriber channels are closed.
+// Waiters get ErrClosed; subscriber channels are closed. It returns promptly
+// in every state, from right after New to a leader with blocks in flight:
+// nothing it waits for blocks on a Raft future without watching for it
+// (see await).
 func (n *Node) Close() error {
 	n.closeMu.Lock()
 	defer n.closeMu.Unlock()

@@ -266,13 +266,14 @@ type denials struct {
 	q       chan rpc.Denial
 	nonce   atomic.Uint64
 	dropped atomic.Uint64
+	quit    chan struct{} // closed by close: stop submitting
 	done    chan struct{}
 }
 
 const denialQueue = 1024
 
 func newDenials(n *Node, key *crypto.PrivateKey) *denials {
-	d := &denials{n: n, key: key, q: make(chan rpc.Denial, denialQueue), done: make(chan struct{})}
+	d := &denials{n: n, key: key, q: make(chan rpc.Denial, denialQueue), quit: make(chan struct{}), done: make(chan struct{})}
 	d.nonce.Store(uint64(time.Now().UnixNano()))
 	go d.run()
 	return d
@@ -308,7 +309,26 @@ func clip(s string, n int) string {
 
 func (d *denials) run() {
 	defer close(d.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-d.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	unsent := 0
+	defer func() {
+		if unsent > 0 {
+			d.n.log.Warn("zerotrust: node closing; access denials not recorded on chain", "count", unsent)
+		}
+	}()
 	for x := range d.q {
+		if ctx.Err() != nil {
+			unsent++
+			continue
+		}
 		p := &types.AuditRecord{EventType: accessDeniedEvt, Patient: idOr(x.Patient, "unknown"), Actor: idOr(x.Identity, "anonymous"),
 			Action: idOr(x.Method, "unknown_method"), Outcome: "denied", SessionID: idOr(x.SessionID, ""),
 			Details: map[string]string{"reason": clip(x.Reason, 512), "address": clip(x.Address, 64), "node": d.n.cfg.Node.ID}}
@@ -324,9 +344,9 @@ func (d *denials) run() {
 			err = tx.Sign(d.key)
 		}
 		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, err = d.n.Submit(ctx, tx)
-			cancel()
+			sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err = d.n.Submit(sctx, tx)
+			scancel()
 		}
 		if err != nil {
 			d.n.log.Warn("zerotrust: could not record an access denial on chain", "method", x.Method, "identity", x.Identity, "err", err)
@@ -334,7 +354,12 @@ func (d *denials) run() {
 	}
 }
 
+// close stops the recorder: a submission in progress is cancelled and the
+// refusals still queued are counted in the log, not submitted, so closing a
+// node never waits on up to denialQueue submissions of 5 s each (on a
+// follower whose leader is gone, each would run to its timeout).
 func (d *denials) close() {
+	close(d.quit)
 	close(d.q)
 	<-d.done
 }
