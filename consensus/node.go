@@ -215,6 +215,9 @@ func New(cfg Config, g *state.Genesis, key *crypto.PrivateKey, trans raft.Transp
 	n.fsm.onCommit = n.committed
 	n.fsm.onReject = n.rejected
 	n.fsm.onErase = n.signalErase
+	if cfg.SnapshotLogBytes > 0 {
+		n.fsm.snapLogBytes, n.fsm.snapWanted = cfg.SnapshotLogBytes, make(chan struct{}, 1)
+	}
 	if err := n.checkKey(); err != nil {
 		return nil, err
 	}
@@ -235,6 +238,10 @@ func New(cfg Config, g *state.Genesis, key *crypto.PrivateKey, trans raft.Transp
 	n.raft = r
 	n.wg.Add(1)
 	go n.runProposer()
+	if n.fsm.snapWanted != nil {
+		n.wg.Add(1)
+		go n.runSnapshotter()
+	}
 	if n.pseudo != nil {
 		n.wg.Add(1)
 		go n.runEraser()
@@ -308,6 +315,44 @@ func (n *Node) catchUpFromSnapshot() error {
 	n.log.Warn("consensus: store is behind the newest snapshot; restoring it", "snapshot_index", meta.Index,
 		"applied_index", n.fsm.Store().AppliedIndex())
 	return n.fsm.Restore(rc)
+}
+
+// runSnapshotter takes a snapshot whenever the FSM reports
+// Config.SnapshotLogBytes of log since the last one (SnapshotThreshold
+// counts entries and is checked only every SnapshotInterval; this bounds the
+// log a restart replays by size, promptly). One snapshot at a time, with
+// the erasure snapshots (snapMu); after a failure it waits before the next
+// try. It runs until the node closes.
+func (n *Node) runSnapshotter() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-n.fsm.snapWanted:
+		}
+		logBytes := n.fsm.logBytes.Load()
+		if logBytes < n.cfg.SnapshotLogBytes {
+			continue // a snapshot came in the meantime
+		}
+		start := time.Now()
+		n.snapMu.Lock()
+		err := n.await(n.raft.Snapshot())
+		n.snapMu.Unlock()
+		switch {
+		case err == nil:
+			n.log.Info("consensus: snapshot after SnapshotLogBytes of log", "log_bytes", logBytes, "took", time.Since(start).Round(time.Millisecond))
+			continue
+		case errors.Is(err, ErrClosed), errors.Is(err, raft.ErrRaftShutdown):
+			return
+		}
+		n.log.Warn("consensus: snapshot for SnapshotLogBytes failed; will retry", "log_bytes", logBytes, "err", err)
+		select {
+		case <-n.done:
+			return
+		case <-time.After(min(n.cfg.SnapshotInterval, 30*time.Second)):
+		}
+	}
 }
 
 // await waits for f like f.Error, but returns ErrClosed as soon as the node
