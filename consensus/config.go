@@ -73,8 +73,8 @@ type Config struct {
 	// snapshot twice (Raft scans them for configuration changes, then hands
 	// them to the FSM, which skips the ones it has applied without decoding
 	// them): start-up time grows with the bytes of log since the last
-	// snapshot, about 6 ms per MB on this host (docs/ARCHITECTURE.md,
-	// "Snapshots and start-up"). A snapshot streams the whole store (a
+	// snapshot, about 9 ms per MB on the 2-core dev host under load
+	// (docs/ARCHITECTURE.md, "Snapshots and start-up"). A snapshot streams the whole store (a
 	// Pebble checkpoint), so its cost grows with the chain: the thresholds
 	// trade one against the other.
 	//
@@ -88,8 +88,8 @@ type Config struct {
 	// the FSM since the last snapshot (replayed ones included) reach this
 	// many bytes, checked at every entry rather than every SnapshotInterval.
 	// It bounds the log a restart replays by size: 1 GiB replays in about
-	// 6 s here, and costs one snapshot (the whole store written once) per
-	// GiB of blocks. 0 disables it. Default 1 GiB.
+	// 9 s there, and costs one snapshot (the whole store written once: 4.5 s
+	// for a 1.2 GB store) per GiB of blocks. 0 disables it. Default 1 GiB.
 	SnapshotLogBytes int64
 	// TrailingLogs is how many entries stay in the Raft log after a snapshot,
 	// so a follower that lags by fewer entries catches up from the log; one
