@@ -35,3 +35,10 @@ func (n *Node) CachedPatientForTest(patient string) (*seal.DataKey, int) {
 	}
 	return nil, c.lru.Len()
 }
+
+// SetApplyHook makes every FSM.Apply call h with the entry's index first,
+// until the returned function restores the default (no hook).
+func SetApplyHook(h func(index uint64)) (restore func()) {
+	applyHook.Store(&h)
+	return func() { applyHook.Store(nil) }
+}

@@ -63,6 +63,13 @@ type FSM struct {
 	halt      atomic.Pointer[error]
 	lastIndex atomic.Uint64 // last entry index applied, rejected or skipped
 
+	// logBytes counts the bytes of the entries handed to Apply since the
+	// last Snapshot (replayed ones included): the log a restart would read.
+	// Once it reaches snapLogBytes (0: never), Apply signals snapWanted.
+	logBytes     atomic.Int64
+	snapLogBytes int64
+	snapWanted   chan struct{} // capacity 1; nil without snapLogBytes
+
 	cacheMu sync.Mutex
 	// guards the following
 	cache map[types.Hash]*proposal // blocks this node proposed, by block hash
@@ -163,8 +170,17 @@ func (f *FSM) dropProposal(h types.Hash) {
 	f.cacheMu.Unlock()
 }
 
+// applyHook, when set (tests only, through export_test.go), runs at the
+// start of every Apply with the entry's index: a seam to slow the FSM down
+// and widen the windows between Raft and the FSM.
+var applyHook atomic.Pointer[func(index uint64)]
+
 // Apply implements raft.FSM.
 func (f *FSM) Apply(l *raft.Log) any {
+	if h := applyHook.Load(); h != nil {
+		(*h)(l.Index)
+	}
+	f.countLog(len(l.Data))
 	if err := f.Err(); err != nil {
 		return &ApplyResult{Err: err}
 	}
@@ -196,6 +212,21 @@ func (f *FSM) Apply(l *raft.Log) any {
 		f.lastIndex.Store(l.Index)
 	}
 	return res
+}
+
+// countLog adds an entry of n bytes to the log since the last snapshot and
+// asks for a snapshot once it reaches snapLogBytes. It never blocks and
+// never touches state: when the snapshot comes is a local matter.
+func (f *FSM) countLog(n int) {
+	if f.snapLogBytes <= 0 {
+		return
+	}
+	if f.logBytes.Add(int64(n)) >= f.snapLogBytes {
+		select {
+		case f.snapWanted <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // reject records a deterministic rejection: the applied index moves past the

@@ -215,6 +215,9 @@ func New(cfg Config, g *state.Genesis, key *crypto.PrivateKey, trans raft.Transp
 	n.fsm.onCommit = n.committed
 	n.fsm.onReject = n.rejected
 	n.fsm.onErase = n.signalErase
+	if cfg.SnapshotLogBytes > 0 {
+		n.fsm.snapLogBytes, n.fsm.snapWanted = cfg.SnapshotLogBytes, make(chan struct{}, 1)
+	}
 	if err := n.checkKey(); err != nil {
 		return nil, err
 	}
@@ -235,6 +238,10 @@ func New(cfg Config, g *state.Genesis, key *crypto.PrivateKey, trans raft.Transp
 	n.raft = r
 	n.wg.Add(1)
 	go n.runProposer()
+	if n.fsm.snapWanted != nil {
+		n.wg.Add(1)
+		go n.runSnapshotter()
+	}
 	if n.pseudo != nil {
 		n.wg.Add(1)
 		go n.runEraser()
@@ -310,8 +317,74 @@ func (n *Node) catchUpFromSnapshot() error {
 	return n.fsm.Restore(rc)
 }
 
+// runSnapshotter takes a snapshot whenever the FSM reports
+// Config.SnapshotLogBytes of log since the last one (SnapshotThreshold
+// counts entries and is checked only every SnapshotInterval; this bounds the
+// log a restart replays by size, promptly). One snapshot at a time, with
+// the erasure snapshots (snapMu); after a failure it waits before the next
+// try. It runs until the node closes.
+func (n *Node) runSnapshotter() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-n.fsm.snapWanted:
+		}
+		logBytes := n.fsm.logBytes.Load()
+		if logBytes < n.cfg.SnapshotLogBytes {
+			continue // a snapshot came in the meantime
+		}
+		start := time.Now()
+		n.snapMu.Lock()
+		err := n.await(n.raft.Snapshot())
+		n.snapMu.Unlock()
+		switch {
+		case err == nil:
+			n.log.Info("consensus: snapshot after SnapshotLogBytes of log", "log_bytes", logBytes, "took", time.Since(start).Round(time.Millisecond))
+			continue
+		case errors.Is(err, ErrClosed), errors.Is(err, raft.ErrRaftShutdown):
+			return
+		}
+		n.log.Warn("consensus: snapshot for SnapshotLogBytes failed; will retry", "log_bytes", logBytes, "err", err)
+		select {
+		case <-n.done:
+			return
+		case <-time.After(min(n.cfg.SnapshotInterval, 30*time.Second)):
+		}
+	}
+}
+
+// await waits for f like f.Error, but returns ErrClosed as soon as the node
+// closes. hashicorp/raft answers every future it still holds when it shuts
+// down, except those whose entries were committed and queued for the FSM
+// but not yet applied: it drops that queue, and their Error waits for ever.
+// That is exactly where the leader's term-start barrier sits while a
+// restarted node replays its log, so a goroutine that Close waits for must
+// never wait on a future alone (Close hung after a SIGINT right after
+// start). The goroutine reading an abandoned future stays blocked after
+// Close; there is at most one per future in flight at shutdown.
+func (n *Node) await(f raft.Future) error {
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-n.done:
+		select { // an answer that is already there wins
+		case err := <-errc:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
 // Close stops the proposer and Raft and closes the stores and the transport.
-// Waiters get ErrClosed; subscriber channels are closed.
+// Waiters get ErrClosed; subscriber channels are closed. It returns promptly
+// in every state, from right after New to a leader with blocks in flight:
+// nothing it waits for blocks on a Raft future without watching for it
+// (see await).
 func (n *Node) Close() error {
 	n.closeMu.Lock()
 	defer n.closeMu.Unlock()

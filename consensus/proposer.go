@@ -45,9 +45,12 @@ func (n *Node) runProposer() {
 func (n *Node) lead(leaderCh <-chan bool) {
 	// Apply everything committed in earlier terms before building on the head.
 	for {
-		err := n.raft.Barrier(n.cfg.ApplyTimeout).Error()
+		err := n.await(n.raft.Barrier(n.cfg.ApplyTimeout))
 		if err == nil {
 			break
+		}
+		if errors.Is(err, ErrClosed) {
+			return
 		}
 		n.log.Warn("consensus: leader barrier failed", "err", err)
 		if n.raft.State() != raft.Leader {
@@ -66,7 +69,7 @@ func (n *Node) lead(leaderCh <-chan bool) {
 	var flights []*flight // in Raft, oldest first
 	defer func() {
 		for _, fl := range flights {
-			<-fl.done // resolves promptly once leadership is lost or Raft shuts down
+			<-fl.done // resolves promptly once leadership is lost or the node closes (await)
 		}
 	}()
 	timer := time.NewTimer(time.Hour)
@@ -127,7 +130,7 @@ func (n *Node) keepLeading(err error) bool {
 	switch {
 	case err == nil:
 		return true
-	case errors.Is(err, ErrHalted):
+	case errors.Is(err, ErrHalted), errors.Is(err, ErrClosed):
 		return false
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
 		n.log.Info("consensus: stopped leading", "err", err)
@@ -365,7 +368,7 @@ func (fl *flight) hashes() []types.Hash {
 // otherwise its txs are back in the mempool.
 func (n *Node) resolve(fl *flight, f raft.ApplyFuture) error {
 	b := fl.block
-	if err := f.Error(); err != nil {
+	if err := n.await(f); err != nil {
 		n.fsm.dropProposal(fl.hash)
 		n.pool.requeue(fl.ps)
 		if errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout) {

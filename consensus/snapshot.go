@@ -55,6 +55,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if err := dropCheckpointWAL(fs, dir); err != nil { // erasure.go
 		return nil, fmt.Errorf("%w: %w", ErrSnapshot, err)
 	}
+	f.logBytes.Store(0) // the log a restart replays starts after this snapshot (SnapshotLogBytes)
 	return &snapshot{fs: fs, dir: dir}, nil
 }
 

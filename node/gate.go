@@ -116,12 +116,24 @@ type chainSeeds struct {
 	view    func() state.View  // committed state
 	keys    ClusterKeyring
 	submit  func(context.Context, *types.Tx) (rpc.Receipt, error) // submits and waits for the commit
+	// applied waits until the tx with the given hash is applied on this
+	// node (its block stored here), whoever proposed it; nil when submit's
+	// receipt already means that (a store with no replicas).
+	applied func(context.Context, types.Hash) error
+	// timeout bounds an enrolment from submission to local apply (the
+	// node's rpc.wait_timeout, as for tx_submit with wait).
+	timeout time.Duration
 	nonce   atomic.Uint64
 }
 
 func newChainSeeds(n *Node) *chainSeeds {
 	s := &chainSeeds{chainID: n.genesis.ChainID, nodeID: n.cfg.Node.ID, key: n.key, keys: n.keys,
-		view: func() state.View { return n.cons.Store() }, submit: n.SubmitAndWait}
+		view: func() state.View { return n.cons.Store() }, submit: n.SubmitAndWait,
+		applied: func(ctx context.Context, h types.Hash) error {
+			_, err := n.cons.WaitTx(ctx, h)
+			return mapErr(err)
+		},
+		timeout: n.cfg.RPC.WaitTimeout.D()}
 	s.nonce.Store(uint64(time.Now().UnixNano()))
 	return s
 }
@@ -162,13 +174,18 @@ func (s *chainSeeds) Seed(_ context.Context, id string) (string, error) {
 }
 
 // Enroll implements rpc.Enroller: a fresh seed, sealed under the cluster key
-// and committed on chain (it waits for the commit), once per identity.
+// and committed on chain, once per identity. It returns the URI only once
+// this node has applied the enrolment and its state holds this very seed,
+// so a login with a code of it on this node is verified at once (a code
+// refused for want of the seed would count toward the lockout). The wait,
+// from submission to local apply, is bounded by s.timeout; past it the
+// error (rpc.CodeTimeout) says the enrolment may still commit.
 func (s *chainSeeds) Enroll(ctx context.Context, id string) (string, error) {
 	if err := types.ValidateID("identity", id); err != nil {
 		return "", fmt.Errorf("node: bad identity: %w", err)
 	}
 	if s.enrolled(id) {
-		return "", fmt.Errorf("%q is already enrolled in MFA; an administrator must reset it", id)
+		return "", fmt.Errorf("%w: %q; an administrator must reset it", rpc.ErrAlreadyEnrolled, id)
 	}
 	dk, err := s.keys.ClusterKey()
 	if err != nil {
@@ -190,14 +207,48 @@ func (s *chainSeeds) Enroll(ctx context.Context, id string) (string, error) {
 	if err := tx.Sign(s.key); err != nil {
 		return "", err
 	}
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
 	r, err := s.submit(ctx, tx)
 	if err != nil {
-		return "", fmt.Errorf("node: MFA enrolment of %q not committed: %w", id, err)
+		return "", s.enrollErr(ctx, id, "not committed", err)
 	}
 	if !r.Result.OK() {
+		if r.Result.Code == types.CodeConflict && s.enrolled(id) { // another enrolment won the race
+			return "", fmt.Errorf("%w: %q (enrolled at the same time elsewhere); an administrator must reset it", rpc.ErrAlreadyEnrolled, id)
+		}
 		return "", fmt.Errorf("node: MFA enrolment of %q refused: %s: %s", id, r.Result.Code, r.Result.Reason)
 	}
+	// The receipt may come from another node's commit (a forwarded tx);
+	// the login that follows reads this node's state.
+	if s.applied != nil {
+		if err := s.applied(ctx, r.TxHash); err != nil {
+			return "", s.enrollErr(ctx, id, fmt.Sprintf("committed at height %d but not yet applied on this node", r.Height), err)
+		}
+	}
+	e, err := s.enrolment(id)
+	if err != nil {
+		return "", fmt.Errorf("node: read back the MFA enrolment of %q: %w", id, err)
+	}
+	if e == nil || e.TxHash != r.TxHash {
+		return "", fmt.Errorf("node: MFA enrolment of %q committed at height %d, but this node's state does not hold it after applying that block", id, r.Height)
+	}
 	return k.URL(), nil
+}
+
+// enrollErr explains a failed wait for an enrolment: past the deadline it
+// is rpc.CodeTimeout and says the enrolment may still commit (its seed is
+// then lost: the URI is never shown for an enrolment this node does not
+// hold, so an administrator resets it); other errors keep their kind.
+func (s *chainSeeds) enrollErr(ctx context.Context, id, what string, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, rpc.ErrTimeout) {
+		return &rpc.Error{Code: rpc.CodeTimeout, Msg: fmt.Sprintf("node: MFA enrolment of %q %s within %s: it may still commit; "+
+			"log in again and retry auth_mfaEnroll, and if it answers already enrolled, an administrator must reset it (medchain mfa reset)", id, what, s.timeout)}
+	}
+	return fmt.Errorf("node: MFA enrolment of %q %s: %w", id, what, err)
 }
 
 var (
@@ -215,13 +266,14 @@ type denials struct {
 	q       chan rpc.Denial
 	nonce   atomic.Uint64
 	dropped atomic.Uint64
+	quit    chan struct{} // closed by close: stop submitting
 	done    chan struct{}
 }
 
 const denialQueue = 1024
 
 func newDenials(n *Node, key *crypto.PrivateKey) *denials {
-	d := &denials{n: n, key: key, q: make(chan rpc.Denial, denialQueue), done: make(chan struct{})}
+	d := &denials{n: n, key: key, q: make(chan rpc.Denial, denialQueue), quit: make(chan struct{}), done: make(chan struct{})}
 	d.nonce.Store(uint64(time.Now().UnixNano()))
 	go d.run()
 	return d
@@ -257,7 +309,26 @@ func clip(s string, n int) string {
 
 func (d *denials) run() {
 	defer close(d.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-d.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	unsent := 0
+	defer func() {
+		if unsent > 0 {
+			d.n.log.Warn("zerotrust: node closing; access denials not recorded on chain", "count", unsent)
+		}
+	}()
 	for x := range d.q {
+		if ctx.Err() != nil {
+			unsent++
+			continue
+		}
 		p := &types.AuditRecord{EventType: accessDeniedEvt, Patient: idOr(x.Patient, "unknown"), Actor: idOr(x.Identity, "anonymous"),
 			Action: idOr(x.Method, "unknown_method"), Outcome: "denied", SessionID: idOr(x.SessionID, ""),
 			Details: map[string]string{"reason": clip(x.Reason, 512), "address": clip(x.Address, 64), "node": d.n.cfg.Node.ID}}
@@ -273,9 +344,9 @@ func (d *denials) run() {
 			err = tx.Sign(d.key)
 		}
 		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, err = d.n.Submit(ctx, tx)
-			cancel()
+			sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err = d.n.Submit(sctx, tx)
+			scancel()
 		}
 		if err != nil {
 			d.n.log.Warn("zerotrust: could not record an access denial on chain", "method", x.Method, "identity", x.Identity, "err", err)
@@ -283,7 +354,12 @@ func (d *denials) run() {
 	}
 }
 
+// close stops the recorder: a submission in progress is cancelled and the
+// refusals still queued are counted in the log, not submitted, so closing a
+// node never waits on up to denialQueue submissions of 5 s each (on a
+// follower whose leader is gone, each would run to its timeout).
 func (d *denials) close() {
+	close(d.quit)
 	close(d.q)
 	<-d.done
 }

@@ -20,7 +20,7 @@ import (
 const (
 	CodeUnauthenticated = -32020 // no, unknown or expired session; a failed login
 	CodeReauthRequired  = -32021 // sign a refresh challenge (auth_refresh) and retry
-	CodeForbidden       = -32022 // segment, policy, risk or unknown method
+	CodeForbidden       = -32022 // segment, policy, risk, or a served method outside the gate's table
 	CodeRateLimited     = -32023 // identity or address over its rate
 	CodeLocked          = -32024 // identity locked out or address quarantined
 )
@@ -37,10 +37,18 @@ type Denial struct {
 	Resource  string
 }
 
+// ErrAlreadyEnrolled is wrapped by Enroller.Enroll for an identity that
+// already has a TOTP seed.
+var ErrAlreadyEnrolled = errors.New("already enrolled in MFA")
+
 // Enroller enrols identities in TOTP MFA (the node's sealed seed store).
 type Enroller interface {
 	// Enroll creates id's seed and returns its otpauth:// URI, once; a
-	// second enrolment of the same id fails.
+	// second enrolment of the same id fails with ErrAlreadyEnrolled. It
+	// returns only once the node that runs it can verify codes of the new
+	// seed (a login right after it, on this node, must not fail for want
+	// of the seed), within a bounded wait: past it, an *Error with
+	// CodeTimeout.
 	Enroll(ctx context.Context, id string) (string, error)
 }
 
@@ -58,6 +66,43 @@ var openMethods = map[string]bool{"auth_challenge": true, "auth_login": true, "a
 
 // sessionMethods need a live session but not a method rule: they manage it.
 var sessionMethods = map[string]bool{"auth_mfaEnroll": true, "session_status": true, "session_segment": true}
+
+// CodeMethodNotFound is JSON-RPC 2.0's "method not found". With the gate on,
+// the gate answers it itself for a method the server does not serve, before
+// any session check, so the call never reaches the JSON-RPC server.
+const CodeMethodNotFound = -32601
+
+// builtinMethods are the methods go-ethereum's server answers by itself for
+// any server. They exist, so the gate's table decides them like any other
+// (none has a rule: refused, -32022 unknown_method).
+var builtinMethods = []string{"rpc_modules"}
+
+// servedMethods is the set of methods the gate treats as existing: every
+// method the server registered, the compliance_ namespace (registered when
+// the ledger reports compliance, and not listed in s.methods), and
+// go-ethereum's built-ins. Anything else is answered CodeMethodNotFound by
+// the gate, so a name outside this set never reaches the server, whatever
+// go-ethereum would do with it (X_subscribe over HTTP, a future built-in).
+func (s *Server) servedMethods() map[string]bool {
+	known := map[string]bool{}
+	for _, m := range s.methods {
+		known[m] = true
+	}
+	for _, m := range serviceMethods("compliance", &ComplianceAPI{}) {
+		known[m] = true
+	}
+	for _, m := range builtinMethods {
+		known[m] = true
+	}
+	return known
+}
+
+// methodNotFound is the gate's answer to a call of a method the server does
+// not serve: the JSON-RPC server's own wording, so a client sees the same
+// error with the gate on or off.
+func methodNotFound(id json.RawMessage, method string) map[string]any {
+	return errObj(id, CodeMethodNotFound, fmt.Sprintf("the method %s does not exist/is not available", method), nil)
+}
 
 type ctxKey struct{}
 
@@ -87,8 +132,14 @@ func bearer(r *http.Request) string {
 // decoded from the validator (zerotrust.RequestFrom): the body is parsed
 // once here, and once more by the JSON-RPC server (a CBOR body is not: its
 // handler runs the calls scanned here). Refusals of a CBOR request are CBOR.
+//
+// A call of a method the server does not serve is answered -32601 (method
+// not found) before any session check, like a malformed call: it is a fault
+// of the request, not an access decision, so it is not audited as one. It
+// never reaches the server; in a batch, the other calls are not run.
 func (s *Server) gateHandler(next http.Handler) http.Handler {
 	gc := s.cfg.Gate
+	served := s.servedMethods()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "" {
 			writeJSON(w, http.StatusForbidden, errObj(nil, CodeForbidden, "WebSocket is not served while the zero-trust gate is on: POST JSON-RPC over HTTPS", nil))
@@ -127,7 +178,14 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 		errs := make([]map[string]any, len(calls))
 		denied := false
 		for i, c := range calls {
-			if openMethods[c.Method] || c.Method == "" { // no method: not a call, the server answers -32600
+			if c.Method == "" { // no method: not a call, the server answers -32600
+				continue
+			}
+			if !served[c.Method] {
+				errs[i], denied = methodNotFound(c.ID, c.Method), true
+				continue
+			}
+			if openMethods[c.Method] {
 				continue
 			}
 			if sessionMethods[c.Method] {
@@ -168,7 +226,7 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 		if denied {
 			for i := range errs {
 				if errs[i] == nil {
-					errs[i] = errObj(calls[i].ID, CodeForbidden, "not run: another call in this batch was refused", nil)
+					errs[i] = errObj(calls[i].ID, CodeForbidden, "not run: another call in this batch was refused or names an unknown method", nil)
 				}
 			}
 			if batch {
@@ -423,8 +481,11 @@ type MFAEnrollResult struct {
 }
 
 // MfaEnroll creates a TOTP seed for the session's identity and returns its
-// otpauth URI once. The session must be live and recently authenticated;
-// an identity already enrolled is refused.
+// otpauth URI once, after the enrolment is applied on this node: a login
+// with a code of it may follow at once. The session must be live and
+// recently authenticated; an identity already enrolled is refused
+// (-32022); an enrolment not applied within the node's wait timeout is
+// -32013 and may still commit.
 func (a *AuthAPI) MfaEnroll(ctx context.Context) (*MFAEnrollResult, error) {
 	ri := infoFrom(ctx)
 	if a.g.MFA == nil {
@@ -436,6 +497,13 @@ func (a *AuthAPI) MfaEnroll(ctx context.Context) (*MFAEnrollResult, error) {
 	}
 	uri, err := a.g.MFA.Enroll(ctx, s.Identity)
 	if err != nil {
+		var re *Error
+		switch {
+		case errors.As(err, &re):
+			return nil, re
+		case errors.Is(err, ErrTimeout), errors.Is(err, ErrUnavailable), errors.Is(err, ErrBusy):
+			return nil, toRPC(err)
+		}
 		return nil, &Error{Code: CodeForbidden, Msg: err.Error()}
 	}
 	return &MFAEnrollResult{Identity: s.Identity, URI: uri}, nil
