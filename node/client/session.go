@@ -117,22 +117,22 @@ func segmentOf(method string) string {
 }
 
 // wantSegment returns the one segment every method named in the first 4 KiB
-// of a request body needs, or "" (unknown, mixed, or the gate's own methods).
-func wantSegment(body []byte) string {
+// of a request body needs, or "" (unknown, mixed, or the gate's own
+// methods). The body is JSON, or CBOR when cbor is set (the client's own
+// tx submissions, node/client/cbor.go).
+func wantSegment(body []byte, cbor bool) string {
 	body = body[:min(len(body), 4096)]
-	const key = `"method":"`
+	next := nextJSONMethod
+	if cbor {
+		next = nextCBORMethod
+	}
 	want := ""
 	for {
-		i := bytes.Index(body, []byte(key))
-		if i < 0 {
+		m, rest, ok := next(body)
+		if !ok {
 			return want
 		}
-		body = body[i+len(key):]
-		j := bytes.IndexByte(body, '"')
-		if j < 0 {
-			return want
-		}
-		m := string(body[:j])
+		body = rest
 		if strings.HasPrefix(m, "auth_") || strings.HasPrefix(m, "session_") {
 			return ""
 		}
@@ -141,6 +141,48 @@ func wantSegment(body []byte) string {
 			return ""
 		}
 		want = seg
+	}
+}
+
+// nextJSONMethod finds the next "method":"NAME" in body.
+func nextJSONMethod(body []byte) (method string, rest []byte, ok bool) {
+	const key = `"method":"`
+	i := bytes.Index(body, []byte(key))
+	if i < 0 {
+		return "", nil, false
+	}
+	body = body[i+len(key):]
+	j := bytes.IndexByte(body, '"')
+	if j < 0 {
+		return "", nil, false
+	}
+	return string(body[:j]), body[j:], true
+}
+
+// nextCBORMethod finds the next map key "method" in a CBOR body and the text
+// string after it (a method name is shorter than 256 bytes).
+func nextCBORMethod(body []byte) (method string, rest []byte, ok bool) {
+	const key = "\x66method" // text string of 6 bytes
+	for {
+		i := bytes.Index(body, []byte(key))
+		if i < 0 {
+			return "", nil, false
+		}
+		body = body[i+len(key):]
+		if len(body) == 0 {
+			return "", nil, false
+		}
+		n, off := -1, 0
+		switch h := body[0]; {
+		case h >= 0x60 && h < 0x78: // text string, length in the head
+			n, off = int(h-0x60), 1
+		case h == 0x78 && len(body) > 1: // text string, one length byte
+			n, off = int(body[1]), 2
+		}
+		if n < 0 || len(body) < off+n {
+			continue
+		}
+		return string(body[off : off+n]), body[off+n:], true
 	}
 }
 
@@ -415,7 +457,11 @@ func (s *session) RoundTrip(req *http.Request) (*http.Response, error) {
 			if token != "" && attempt == 0 {
 				head := make([]byte, 4096)
 				k, _ := io.ReadFull(r.Body, head)
-				if seg := wantSegment(head[:k]); seg != "" {
+				cbor := false
+				if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt == rpc.ContentTypeCBOR {
+					cbor = true
+				}
+				if seg := wantSegment(head[:k], cbor); seg != "" {
 					s.moveTo(ctx, seg)
 					if token, err = s.current(ctx); err != nil {
 						return nil, err
