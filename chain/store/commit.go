@@ -134,6 +134,10 @@ func (s *Store) Commit(c Commit) error {
 		}
 		key = append(append(key[:0], PrefixTx), th[:]...)
 		set(key, txLoc{Height: h.Height, Index: uint32(i), Leaf: firstLeaf + uint64(i)}.encode())
+		// The filter must hold the hash before the batch makes it visible:
+		// HasTx trusts its "absent". A commit that fails below leaves a
+		// false positive, which costs a Pebble read and nothing else.
+		s.txs.add(th)
 	}
 
 	// State writes.

@@ -35,6 +35,15 @@
 // The 't' record is both the tx location index and the log leaf index: one key
 // per tx keeps Commit and HasTx cheap.
 //
+// # The tx filter
+//
+// Every new tx is looked up twice (admission and block execution) and is not
+// there. An in-memory Bloom filter over every 't' key (txfilter.go, about 1.5
+// bytes per tx, bounded by Options.TxFilterBytes) answers those misses without
+// a Pebble read; it is rebuilt from the 't' keyspace at Open and fed before
+// each batch that adds a 't' key commits, so it has no false negatives, and a
+// "maybe" is read from Pebble (invariant 8).
+//
 // # The global log
 //
 // The log is an RFC 6962 Merkle tree (types.LogHasher) whose leaves are the
@@ -77,4 +86,6 @@
 //     with the key named; they are never served.
 //  7. Returned slices are owned by the caller, except inside Scan and ScanRaw
 //     callbacks, where they are valid only during the call.
+//  8. HasTx answers exactly what the tx index holds: the tx filter only
+//     skips reads whose answer is "absent".
 package store

@@ -15,6 +15,9 @@ const (
 	DefaultCacheSize    = 256 << 20 // bytes of Pebble block cache
 	DefaultMemTableSize = 64 << 20  // bytes per memtable
 	DefaultBlockLRU     = 16        // decoded blocks kept for Tx lookups
+	// DefaultTxFilterBytes bounds the in-memory tx-hash filter: at 12 bits
+	// per tx it covers about 170 million txs.
+	DefaultTxFilterBytes = 256 << 20
 )
 
 // Options configures a Store. The zero value is valid: it writes without
@@ -39,6 +42,13 @@ type Options struct {
 	// BlockLRU is how many decoded blocks Tx keeps; 0 means DefaultBlockLRU,
 	// a negative value disables the cache.
 	BlockLRU int
+	// TxFilterBytes bounds the memory of the tx-hash filter that answers
+	// HasTx misses without reading Pebble (txfilter.go): about 1.5 bytes per
+	// indexed tx. 0 means DefaultTxFilterBytes; a negative value turns the
+	// filter off. A store whose tx index outgrows the bound turns the filter
+	// off until it is reopened with a larger one; answers never change, only
+	// their cost.
+	TxFilterBytes int64
 	// Logger receives Pebble's messages (info as debug); nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -46,7 +56,8 @@ type Options struct {
 // DefaultOptions returns the production options: synced commits on the
 // default filesystem.
 func DefaultOptions() Options {
-	return Options{Sync: true, CacheSize: DefaultCacheSize, MemTableSize: DefaultMemTableSize, BlockLRU: DefaultBlockLRU}
+	return Options{Sync: true, CacheSize: DefaultCacheSize, MemTableSize: DefaultMemTableSize, BlockLRU: DefaultBlockLRU,
+		TxFilterBytes: DefaultTxFilterBytes}
 }
 
 // TestOptions returns options for tests: an in-memory filesystem, synced
@@ -85,6 +96,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.BlockLRU == 0 {
 		o.BlockLRU = DefaultBlockLRU
+	}
+	if o.TxFilterBytes == 0 {
+		o.TxFilterBytes = DefaultTxFilterBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -25,6 +25,10 @@ type Store struct {
 	wo     *pebble.WriteOptions
 	blocks *blockLRU
 	rf     *compact.RangeFactory
+	// txs holds every tx index key (and perhaps a few more) so HasTx answers
+	// most misses from memory; a Snapshot shares its store's filter, a
+	// superset of what the snapshot holds.
+	txs *txFilter
 
 	// life is held shared by every call for its duration and exclusively by
 	// Close, so no call ever reaches a closed Pebble.
@@ -129,6 +133,9 @@ func (s *Store) load() error {
 	} else if hasBlocks {
 		return corrupt(headKey, fmt.Errorf("missing, but block %d is stored", last))
 	}
+	if s.txs, err = loadTxFilter(s.db, s.head.LogSize, s.opts.TxFilterBytes); err != nil {
+		return err
+	}
 	appliedKey := MetaKey(metaApplied)
 	raw, found, err = s.get(appliedKey)
 	if err != nil {
@@ -214,7 +221,7 @@ func (s *Store) Snapshot() (*Store, error) {
 	snap := s.db.NewSnapshot()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return &Store{db: s.db, r: snap, snap: snap, opts: s.opts, wo: s.wo, blocks: s.blocks, rf: s.rf,
+	return &Store{db: s.db, r: snap, snap: snap, opts: s.opts, wo: s.wo, blocks: s.blocks, rf: s.rf, txs: s.txs,
 		head: s.head, headHash: s.headHash, hasHead: s.hasHead, applied: s.applied, border: s.border, genesisHash: s.genesisHash}, nil
 }
 
@@ -254,12 +261,16 @@ func (s *Store) Get(key []byte) ([]byte, bool, error) {
 }
 
 // HasTx reports whether a tx with hash h is in a committed block. It
-// implements state.View.
+// implements state.View. Most misses are answered by the in-memory tx filter
+// without reading Pebble; every "yes" is read from Pebble.
 func (s *Store) HasTx(h types.Hash) (bool, error) {
 	if err := s.enter(); err != nil {
 		return false, err
 	}
 	defer s.exit()
+	if !s.txs.mayContain(h) {
+		return false, nil
+	}
 	key := TxKey(h)
 	v, closer, err := s.r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -660,6 +671,9 @@ func (s *Store) Checkpoint(dir string) error {
 // for tamper tests and repair tools only: the in-memory head and log border
 // are not updated (reopen the store to reload them).
 func (s *Store) RawSetUnsafe(key, value []byte) error {
+	if len(key) == 1+hashSize && key[0] == PrefixTx {
+		s.txs.add(types.Hash(key[1:])) // before the key is visible
+	}
 	return s.rawWrite(func(b *pebble.Batch) error { return b.Set(key, value, nil) })
 }
 

@@ -1,0 +1,159 @@
+package store
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/types"
+)
+
+// The benchmarks in this file measure the storage cost of one signed audit tx
+// the way `medchain bench` drives a node: blocks of nodeBlockTxs realistic
+// txs (about 3.9 KB each, so a block body is about 1 MB), each with the small
+// state writes the executor produces for an audit record, committed with
+// DefaultOptions (synced) on the real filesystem.
+const nodeBlockTxs = 250
+
+// auditWrites returns the state writes of a block of n audit records starting
+// at tx number first: a trail entry by patient and one by actor, about the
+// size the executor writes.
+func auditWrites(first uint64, n int) []state.Write {
+	ws := make([]state.Write, 0, 2*n)
+	for i := range n {
+		id := first + uint64(i)
+		ws = append(ws,
+			state.Write{Key: fmt.Appendf(nil, "a/p/patient%d/%016x", id%1000, id), Value: make([]byte, 180)},
+			state.Write{Key: fmt.Appendf(nil, "a/a/doctor456/%016x", id), Value: make([]byte, 180)})
+	}
+	return ws
+}
+
+// commitRealistic commits blocks of nodeBlockTxs realistic txs until c's log
+// holds n more leaves.
+func commitRealistic(b *testing.B, c *chain, n int) {
+	b.Helper()
+	for done := 0; done < n; done += nodeBlockTxs {
+		next := uint64(len(c.leaves))
+		c.commit(c.block(realisticTxs(b, next, nodeBlockTxs)), auditWrites(next, nodeBlockTxs))
+	}
+}
+
+// cpuTime returns the CPU time this process has used (user + system), which
+// includes Pebble's background flushes and compactions.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkCommitBlocks commits b.N blocks of 250 realistic txs (about 1 MB of
+// body each) with their audit state writes, synced, and reports the block
+// body bytes committed per second, the process CPU per tx (foreground commit
+// plus Pebble's background flushes and compactions, measured after the LSM
+// has settled) and Pebble's write amplification. Run it with a fixed count,
+// e.g. -benchtime=400x (100,000 txs), so before and after do the same work.
+func BenchmarkCommitBlocks(b *testing.B) {
+	opts := DefaultOptions()
+	opts.FS = vfs.Default
+	s, err := Open(b.TempDir(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c := newChain(b, s)
+	var body int64
+	cpu0 := cpuTime(b)
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		next := uint64(len(c.leaves))
+		blk := c.block(realisticTxs(b, next, nodeBlockTxs))
+		raw := blk.Encode()
+		ws := auditWrites(next, nodeBlockTxs)
+		hashes := blk.TxHashes()
+		body += int64(len(raw))
+		b.StartTimer()
+		if err := s.Commit(Commit{Block: blk, Writes: ws, Raw: raw, TxHashes: hashes, AppliedIndex: uint64(len(c.leaves)) + 1}); err != nil {
+			b.Fatal(err)
+		}
+		c.leaves = append(c.leaves, hashes...)
+	}
+	b.StopTimer()
+	elapsed := b.Elapsed()
+	// Let the flushes and compactions this load caused finish, so their CPU
+	// is counted: they are part of every tx's cost.
+	if err := s.db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	waitCompactions(b, s)
+	cpu := cpuTime(b) - cpu0
+	txs := float64(b.N * nodeBlockTxs)
+	m := s.db.Metrics()
+	total := m.Total()
+	b.ReportMetric(float64(body)/elapsed.Seconds()/1e6, "body-MB/s")
+	b.ReportMetric(txs/elapsed.Seconds(), "tx/s")
+	b.ReportMetric(float64(cpu.Microseconds())/txs, "cpu-µs/tx")
+	b.ReportMetric(total.WriteAmp(), "write-amp")
+	b.ReportMetric(float64(total.TableBytesCompacted+total.BlobBytesCompacted)/float64(body), "compacted/body")
+}
+
+// waitCompactions waits until Pebble runs no compaction (at most a minute).
+func waitCompactions(b *testing.B, s *Store) {
+	b.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for quiet := 0; quiet < 5 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		if m := s.db.Metrics(); m.Compact.NumInProgress == 0 && m.Flush.NumInProgress == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+	}
+}
+
+// BenchmarkHasTx100k measures HasTx on a store of 100,000 realistic txs
+// committed in blocks of 250, as a node under `medchain bench` holds them:
+// a miss (every new tx is one, twice) and a hit (a replay).
+func BenchmarkHasTx100k(b *testing.B) {
+	opts := DefaultOptions()
+	opts.FS = vfs.Default
+	s, err := Open(b.TempDir(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c := newChain(b, s)
+	commitRealistic(b, c, 100_000)
+	waitCompactions(b, s)
+	b.Logf("LSM after 100,000 txs:\n%s", s.db.Metrics())
+	rng := rand.New(rand.NewPCG(7, 7))
+	b.Run("miss", func(b *testing.B) {
+		var h types.Hash
+		for b.Loop() {
+			for i := 0; i < len(h); i += 8 {
+				v := rng.Uint64()
+				for j := range 8 {
+					h[i+j] = byte(v >> (8 * j))
+				}
+			}
+			if ok, err := s.HasTx(h); ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+	b.Run("hit", func(b *testing.B) {
+		for b.Loop() {
+			if ok, err := s.HasTx(c.leaves[rng.IntN(len(c.leaves))]); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+}
