@@ -32,6 +32,13 @@
 //	| 'v'   | vault key (opaque, consensus)      | vault value (opaque): pseudonym vault   |
 //	+-------+------------------------------------+-----------------------------------------+
 //
+// A 'b' value of at least Options.BlobMinSize (a block body of more than a few
+// txs) is separated by Pebble into a blob file when its memtable is flushed:
+// the sstable keeps a reference, so compactions move a few bytes per block
+// instead of rewriting the body. No other keyspace is ever separated; in
+// particular a vault record lives only in sstables (and the WAL), so erasure's
+// forced compaction removes it.
+//
 // The 't' record is both the tx location index and the log leaf index: one key
 // per tx keeps Commit and HasTx cheap.
 //

@@ -232,16 +232,26 @@ func (s *Store) get(key []byte) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("store: read %s: %w", describeKey(key), err)
+		return nil, false, readErr(key, err)
 	}
 	out := bytes.Clone(v)
 	if out == nil {
 		out = []byte{}
 	}
-	if err := closer.Close(); err != nil {
-		return nil, false, fmt.Errorf("store: read %s: %w", describeKey(key), err)
+	if err := closer.Close(); err != nil { // a separated value is read lazily: its errors come here
+		return nil, false, readErr(key, err)
 	}
 	return out, true, nil
+}
+
+// readErr wraps a failed read of key: a checksum failure Pebble reports in
+// an sstable or blob file (a flipped byte on disk) is ErrCorrupt naming the
+// record, like any other record that does not decode.
+func readErr(key []byte, err error) error {
+	if pebble.IsCorruptionError(err) {
+		return corrupt(key, err)
+	}
+	return fmt.Errorf("store: read %s: %w", describeKey(key), err)
 }
 
 func (s *Store) write(b *pebble.Batch) error {
@@ -277,11 +287,11 @@ func (s *Store) HasTx(h types.Hash) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("store: read %s: %w", describeKey(key), err)
+		return false, readErr(key, err)
 	}
 	n := len(v)
 	if err := closer.Close(); err != nil {
-		return false, fmt.Errorf("store: read %s: %w", describeKey(key), err)
+		return false, readErr(key, err)
 	}
 	if n != txLocSize {
 		return false, corrupt(key, fmt.Errorf("tx location is %d bytes, want %d", n, txLocSize))
@@ -337,13 +347,16 @@ func (s *Store) iterate(lower, upper []byte, reverse bool, strip int, fn func(k,
 		v, err := it.ValueAndErr()
 		if err != nil {
 			_ = it.Close()
-			return fmt.Errorf("store: read %s: %w", describeKey(it.Key()), err)
+			return readErr(it.Key(), err)
 		}
 		if !fn(it.Key()[strip:], v) {
 			break
 		}
 	}
 	if err := it.Close(); err != nil {
+		if pebble.IsCorruptionError(err) {
+			return fmt.Errorf("%w: scan from %s: %v", ErrCorrupt, describeKey(lower), err)
+		}
 		return fmt.Errorf("store: iterate: %w", err)
 	}
 	return nil
