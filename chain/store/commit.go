@@ -171,8 +171,12 @@ func (s *Store) Commit(c Commit) error {
 	if setErr != nil {
 		return fmt.Errorf("store: build batch for height %d: %w", h.Height, setErr)
 	}
-	if err := s.write(batch); err != nil {
-		return fmt.Errorf("store: commit height %d: %w", h.Height, err)
+	keys := make([][]byte, len(c.Writes))
+	for i, w := range c.Writes {
+		keys[i] = w.Key
+	}
+	if err := s.writeState(batch, keys, s.wo); err != nil {
+		return fmt.Errorf("store: commit height %d: write batch: %w", h.Height, err)
 	}
 
 	s.mu.Lock()

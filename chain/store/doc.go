@@ -51,6 +51,16 @@
 // each batch that adds a 't' key commits, so it has no false negatives, and a
 // "maybe" is read from Pebble (invariant 8).
 //
+// # The state cache
+//
+// Get answers recent state reads, values and absences, from a bounded LRU
+// (statecache.go, Options.StateCacheEntries): every tx reads its signer's
+// identity and its patient's erasure record at admission and again in its
+// block. Every write that can change a state key (Commit, SetGenesis, the raw
+// writes) drops the keys it writes before and after its batch commits, and a
+// generation counter refuses to cache a read that overlapped a write, so Get
+// answers exactly what Pebble holds (invariant 9). Snapshots bypass it.
+//
 // # The global log
 //
 // The log is an RFC 6962 Merkle tree (types.LogHasher) whose leaves are the
@@ -95,4 +105,6 @@
 //     callbacks, where they are valid only during the call.
 //  8. HasTx answers exactly what the tx index holds: the tx filter only
 //     skips reads whose answer is "absent".
+//  9. Get answers exactly what Pebble holds: the state cache never serves a
+//     value that a returned write replaced.
 package store

@@ -61,6 +61,10 @@ type Options struct {
 	// and the vault stay in the sstables whatever their size. 0 means
 	// DefaultBlobMinSize; a negative value turns separation off.
 	BlobMinSize int
+	// StateCacheEntries is how many recent state reads (values up to 4 KiB,
+	// and absences) Get answers from memory; 0 means
+	// DefaultStateCacheEntries, a negative value turns the cache off.
+	StateCacheEntries int
 	// Logger receives Pebble's messages (info as debug); nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -69,7 +73,7 @@ type Options struct {
 // default filesystem.
 func DefaultOptions() Options {
 	return Options{Sync: true, CacheSize: DefaultCacheSize, MemTableSize: DefaultMemTableSize, BlockLRU: DefaultBlockLRU,
-		TxFilterBytes: DefaultTxFilterBytes, BlobMinSize: DefaultBlobMinSize}
+		TxFilterBytes: DefaultTxFilterBytes, BlobMinSize: DefaultBlobMinSize, StateCacheEntries: DefaultStateCacheEntries}
 }
 
 // TestOptions returns options for tests: an in-memory filesystem, synced
@@ -108,6 +112,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.BlockLRU == 0 {
 		o.BlockLRU = DefaultBlockLRU
+	}
+	if o.StateCacheEntries == 0 {
+		o.StateCacheEntries = DefaultStateCacheEntries
 	}
 	if o.BlobMinSize == 0 {
 		o.BlobMinSize = DefaultBlobMinSize

@@ -25,6 +25,8 @@ type Store struct {
 	wo     *pebble.WriteOptions
 	blocks *blockLRU
 	rf     *compact.RangeFactory
+	// state caches recent state reads (nil: off, and in a Snapshot).
+	state *stateCache
 	// txs holds every tx index key (and perhaps a few more) so HasTx answers
 	// most misses from memory; a Snapshot shares its store's filter, a
 	// superset of what the snapshot holds.
@@ -80,6 +82,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		wo:     pebble.NoSync,
 		blocks: newBlockLRU(opts.BlockLRU),
 		rf:     &compact.RangeFactory{Hash: types.LogHasher.HashChildren},
+		state:  newStateCache(opts.StateCacheEntries),
 	}
 	if opts.Sync {
 		s.wo = pebble.Sync
@@ -221,7 +224,8 @@ func (s *Store) Snapshot() (*Store, error) {
 	snap := s.db.NewSnapshot()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return &Store{db: s.db, r: snap, snap: snap, opts: s.opts, wo: s.wo, blocks: s.blocks, rf: s.rf, txs: s.txs,
+	return &Store{db: s.db, r: snap, snap: snap, // no state cache: it follows the live store
+		opts: s.opts, wo: s.wo, blocks: s.blocks, rf: s.rf, txs: s.txs,
 		head: s.head, headHash: s.headHash, hasHead: s.hasHead, applied: s.applied, border: s.border, genesisHash: s.genesisHash}, nil
 }
 
@@ -254,20 +258,46 @@ func readErr(key []byte, err error) error {
 	return fmt.Errorf("store: read %s: %w", describeKey(key), err)
 }
 
-func (s *Store) write(b *pebble.Batch) error {
-	if err := b.Commit(s.wo); err != nil {
-		return fmt.Errorf("store: write batch: %w", err)
-	}
-	return nil
-}
-
-// Get returns the state value at key. It implements state.View.
+// Get returns the state value at key. It implements state.View. Recent
+// reads are answered from the state cache (statecache.go), which holds
+// exactly what Pebble does.
 func (s *Store) Get(key []byte) ([]byte, bool, error) {
 	if err := s.enter(); err != nil {
 		return nil, false, err
 	}
 	defer s.exit()
-	return s.get(StateKey(key))
+	if s.state == nil {
+		return s.get(StateKey(key))
+	}
+	v, found, ok, gen := s.state.lookup(key)
+	if ok {
+		return v, found, nil
+	}
+	v, found, err := s.get(StateKey(key))
+	if err == nil {
+		s.state.fill(gen, key, v, found)
+	}
+	return v, found, err
+}
+
+// writeState commits a batch that may change any state key, keeping the
+// state cache exact: keys nil means "any key" (the whole cache is dropped).
+func (s *Store) writeState(b *pebble.Batch, keys [][]byte, wo *pebble.WriteOptions) error {
+	if s.state == nil {
+		return b.Commit(wo)
+	}
+	s.state.begin()
+	defer s.state.end()
+	forget := func() {
+		if keys == nil {
+			s.state.purge()
+		} else {
+			s.state.drop(keys)
+		}
+	}
+	forget()
+	defer forget()
+	return b.Commit(wo)
 }
 
 // HasTx reports whether a tx with hash h is in a committed block. It
@@ -417,7 +447,7 @@ func (s *Store) SetGenesis(raw []byte, writes []state.Write) error {
 			return fmt.Errorf("store: write genesis state: %w", err)
 		}
 	}
-	if err := batch.Commit(s.wo); err != nil {
+	if err := s.writeState(batch, nil, s.wo); err != nil {
 		return fmt.Errorf("store: write genesis: %w", err)
 	}
 	s.mu.Lock()
@@ -708,7 +738,7 @@ func (s *Store) rawWrite(op func(*pebble.Batch) error) error {
 	if err := op(b); err != nil {
 		return fmt.Errorf("store: raw write: %w", err)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := s.writeState(b, nil, pebble.Sync); err != nil {
 		return fmt.Errorf("store: raw write: %w", err)
 	}
 	s.blocks.purge()
