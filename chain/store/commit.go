@@ -171,9 +171,12 @@ func (s *Store) Commit(c Commit) error {
 	if setErr != nil {
 		return fmt.Errorf("store: build batch for height %d: %w", h.Height, setErr)
 	}
-	keys := make([][]byte, len(c.Writes))
-	for i, w := range c.Writes {
-		keys[i] = w.Key
+	keys := make([][]byte, 0, len(c.Writes)+len(c.Vault))
+	for _, w := range c.Writes {
+		keys = append(keys, StateKey(w.Key))
+	}
+	for _, w := range c.Vault {
+		keys = append(keys, VaultKey(w.Key))
 	}
 	if err := s.writeState(batch, keys, s.wo); err != nil {
 		return fmt.Errorf("store: commit height %d: write batch: %w", h.Height, err)

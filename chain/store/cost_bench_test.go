@@ -168,7 +168,8 @@ func waitCompactions(b *testing.B, s *Store) {
 // committed in blocks of 250, as a node under `medchain bench` holds them: a
 // miss (every new tx is one, twice) and a hit (a replay), with the tx filter
 // ("filter") and with every lookup read from Pebble ("pebble", the cost
-// before the filter); and the rebuild of the filter that Open does.
+// before the filter); the rebuild of the filter that Open does; and repeated
+// state reads, with and without the state cache.
 func BenchmarkHasTx100k(b *testing.B) {
 	opts := DefaultOptions()
 	opts.FS = vfs.Default
@@ -214,6 +215,34 @@ func BenchmarkHasTx100k(b *testing.B) {
 			for b.Loop() {
 				if ok, err := s.HasTx(c.leaves[rng.IntN(len(c.leaves))]); !ok || err != nil {
 					b.Fatal(ok, err)
+				}
+			}
+		})
+	}
+	s.txs = filter
+
+	// State reads every tx repeats: a hot key that is there (the signer's
+	// identity) and one that is not (the patient's erasure record), with the
+	// state cache ("cache") and read from Pebble ("pebble").
+	hot := auditWrites(4321, 1)[0].Key
+	cache := s.state
+	defer func() { s.state = cache }()
+	for _, mode := range []struct {
+		name  string
+		cache *stateCache
+	}{{"cache", cache}, {"pebble", nil}} {
+		s.state = mode.cache
+		b.Run("state-get-hit/"+mode.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, found, err := s.Get(hot); !found || err != nil {
+					b.Fatal(found, err)
+				}
+			}
+		})
+		b.Run("state-get-miss/"+mode.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, found, err := s.Get([]byte("erased/bench-patient-7")); found || err != nil {
+					b.Fatal(found, err)
 				}
 			}
 		})

@@ -53,10 +53,10 @@
 //
 // # The state cache
 //
-// Get answers recent state reads, values and absences, from a bounded LRU
-// (statecache.go, Options.StateCacheEntries): every tx reads its signer's
-// identity and its patient's erasure record at admission and again in its
-// block. Every write that can change a state key (Commit, SetGenesis, the raw
+// Get and VaultGet answer recent reads, values and absences, from a bounded
+// LRU (statecache.go, Options.StateCacheEntries): every tx reads its signer's
+// identity, its patient's erasure record and pseudonym mapping at admission
+// and again in its block. Every write that can change a state key (Commit, SetGenesis, the raw
 // writes) drops the keys it writes before and after its batch commits, and a
 // generation counter refuses to cache a read that overlapped a write, so Get
 // answers exactly what Pebble holds (invariant 9). Snapshots bypass it.
@@ -105,6 +105,6 @@
 //     callbacks, where they are valid only during the call.
 //  8. HasTx answers exactly what the tx index holds: the tx filter only
 //     skips reads whose answer is "absent".
-//  9. Get answers exactly what Pebble holds: the state cache never serves a
-//     value that a returned write replaced.
+//  9. Get and VaultGet answer exactly what Pebble holds: the read cache
+//     never serves a value that a returned write replaced or deleted.
 package store

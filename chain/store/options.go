@@ -61,8 +61,8 @@ type Options struct {
 	// and the vault stay in the sstables whatever their size. 0 means
 	// DefaultBlobMinSize; a negative value turns separation off.
 	BlobMinSize int
-	// StateCacheEntries is how many recent state reads (values up to 4 KiB,
-	// and absences) Get answers from memory; 0 means
+	// StateCacheEntries is how many recent state and vault reads (values up
+	// to 4 KiB, and absences) Get and VaultGet answer from memory; 0 means
 	// DefaultStateCacheEntries, a negative value turns the cache off.
 	StateCacheEntries int
 	// Logger receives Pebble's messages (info as debug); nil means slog.Default().

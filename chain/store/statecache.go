@@ -17,10 +17,11 @@ const (
 	stateCacheMaxValue = 4 << 10
 )
 
-// stateCache keeps the most recent state reads, values and absences alike,
-// so the reads every tx repeats (its signer's identity at admission and again
-// in the block, the erasure record of its patient, which is absent) cost a
-// map lookup instead of a Pebble Get through every memtable and level.
+// stateCache keeps the most recent state and vault reads, values and
+// absences alike, keyed by store key, so the reads every tx repeats (its
+// signer's identity at admission and again in the block, the erasure record
+// of its patient, which is absent, and its patient's pseudonym mapping) cost
+// a map lookup instead of a Pebble Get through every memtable and level.
 //
 // It answers exactly what Pebble holds. The store is the only writer, and
 // every write goes through begin/end, which drop the keys written; a read
@@ -108,7 +109,7 @@ func (c *stateCache) begin() { c.gen.Add(1) }
 // end marks the write done.
 func (c *stateCache) end() { c.gen.Add(1) }
 
-// drop forgets the reads of keys (state keys without the store prefix).
+// drop forgets the reads of keys (store keys).
 func (c *stateCache) drop(keys [][]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

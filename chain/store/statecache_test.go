@@ -25,9 +25,9 @@ func storeGet(t *testing.T, s *Store, k []byte) ([]byte, bool) {
 }
 
 // TestStateGetAnswersExactlyWhatPebbleHolds interleaves commits that set and
-// delete state keys, raw writes, snapshots and a reopen with Gets, and checks
-// every Get against a direct Pebble read, with the cache on, tiny (always
-// evicting) and off.
+// delete state and vault keys, raw and vault writes, snapshots and a reopen
+// with Gets and VaultGets, and checks each against a direct Pebble read, with
+// the cache on, tiny (always evicting) and off.
 func TestStateGetAnswersExactlyWhatPebbleHolds(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -61,6 +61,17 @@ func TestStateGetAnswersExactlyWhatPebbleHolds(t *testing.T) {
 					if found && len(got) > 0 {
 						got[0] ^= 0xff // the caller owns it: the cache must not change
 					}
+					got, found, err = s.VaultGet(k)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, wantFound, err = s.get(VaultKey(k))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if found != wantFound || !bytes.Equal(got, want) {
+						t.Fatalf("%s: VaultGet(%s) = %q, %v; Pebble holds %q, %v", stage, k, got, found, want, wantFound)
+					}
 				}
 			}
 			for round := range 30 {
@@ -75,10 +86,29 @@ func TestStateGetAnswersExactlyWhatPebbleHolds(t *testing.T) {
 				}
 				state.SortWrites(ws)
 				ws = dedupWrites(ws)
-				c.commit(c.block([]*types.Tx{fakeTx(uint64(round))}), ws)
+				var vs []state.Write // the vault: mappings set, erasures delete
+				for range rng.IntN(4) {
+					if rng.IntN(2) == 0 {
+						vs = append(vs, state.Write{Key: key(), Delete: true})
+					} else {
+						vs = append(vs, state.Write{Key: key(), Value: fmt.Appendf(nil, "wrapped-%d", round)})
+					}
+				}
+				state.SortWrites(vs)
+				vs = dedupWrites(vs)
+				blk := c.block([]*types.Tx{fakeTx(uint64(round))})
+				c.raft += 2
+				if err := s.Commit(Commit{Block: blk, Writes: ws, Vault: vs, AppliedIndex: c.raft}); err != nil {
+					t.Fatal(err)
+				}
+				c.leaves = append(c.leaves, blk.TxHashes()...)
 				switch round % 10 {
 				case 3:
 					if err := s.RawSetUnsafe(StateKey(key()), []byte("raw")); err != nil {
+						t.Fatal(err)
+					}
+				case 4:
+					if err := s.VaultSet(key(), []byte("progress")); err != nil {
 						t.Fatal(err)
 					}
 				case 6:

@@ -25,7 +25,7 @@ type Store struct {
 	wo     *pebble.WriteOptions
 	blocks *blockLRU
 	rf     *compact.RangeFactory
-	// state caches recent state reads (nil: off, and in a Snapshot).
+	// state caches recent state and vault reads (nil: off, and in a Snapshot).
 	state *stateCache
 	// txs holds every tx index key (and perhaps a few more) so HasTx answers
 	// most misses from memory; a Snapshot shares its store's filter, a
@@ -259,29 +259,35 @@ func readErr(key []byte, err error) error {
 }
 
 // Get returns the state value at key. It implements state.View. Recent
-// reads are answered from the state cache (statecache.go), which holds
+// reads are answered from the read cache (statecache.go), which holds
 // exactly what Pebble does.
 func (s *Store) Get(key []byte) ([]byte, bool, error) {
 	if err := s.enter(); err != nil {
 		return nil, false, err
 	}
 	defer s.exit()
+	return s.cachedGet(StateKey(key))
+}
+
+// cachedGet is get through the read cache, for state and vault keys.
+func (s *Store) cachedGet(key []byte) ([]byte, bool, error) {
 	if s.state == nil {
-		return s.get(StateKey(key))
+		return s.get(key)
 	}
 	v, found, ok, gen := s.state.lookup(key)
 	if ok {
 		return v, found, nil
 	}
-	v, found, err := s.get(StateKey(key))
+	v, found, err := s.get(key)
 	if err == nil {
 		s.state.fill(gen, key, v, found)
 	}
 	return v, found, err
 }
 
-// writeState commits a batch that may change any state key, keeping the
-// state cache exact: keys nil means "any key" (the whole cache is dropped).
+// writeState commits a batch that may change state or vault keys, keeping
+// the read cache exact: keys are the store keys the batch writes, nil means
+// "any key" (the whole cache is dropped).
 func (s *Store) writeState(b *pebble.Batch, keys [][]byte, wo *pebble.WriteOptions) error {
 	if s.state == nil {
 		return b.Commit(wo)
