@@ -169,7 +169,11 @@ func waitCompactions(b *testing.B, s *Store) {
 // miss (every new tx is one, twice) and a hit (a replay), with the tx filter
 // ("filter") and with every lookup read from Pebble ("pebble", the cost
 // before the filter); the rebuild of the filter that Open does; and repeated
-// state reads, with and without the state cache.
+// state reads, with and without the read cache. Give the probes many
+// iterations and the rebuild few:
+//
+//	go test -run '^$' -bench 'HasTx100k/(miss|hit|state)' -benchtime=100000x ./chain/store/
+//	go test -run '^$' -bench 'HasTx100k/rebuild' -benchtime=20x ./chain/store/
 func BenchmarkHasTx100k(b *testing.B) {
 	opts := DefaultOptions()
 	opts.FS = vfs.Default
