@@ -173,7 +173,7 @@ func waitCompactions(b *testing.B, s *Store) {
 // iterations and the rebuild few:
 //
 //	go test -run '^$' -bench 'HasTx100k/(miss|hit|state)' -benchtime=100000x ./chain/store/
-//	go test -run '^$' -bench 'HasTx100k/rebuild' -benchtime=20x ./chain/store/
+//	go test -run '^$' -bench 'HasTx100k/rebuild' -benchtime=400x ./chain/store/
 func BenchmarkHasTx100k(b *testing.B) {
 	opts := DefaultOptions()
 	opts.FS = vfs.Default
