@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"fmt"
+	"slices"
 
 	"github.com/transparency-dev/merkle/compact"
 
@@ -28,6 +31,19 @@ type Commit struct {
 	// Vault are writes to the pseudonym vault (vault.go) that travel with
 	// Block: keys relative to PrefixVault, outside the state and its hash.
 	Vault []state.Write
+}
+
+// logNode is a log node Commit writes.
+type logNode struct {
+	level uint
+	index uint64
+	hash  types.Hash
+}
+
+// txIndexEntry is a tx index record Commit writes.
+type txIndexEntry struct {
+	hash types.Hash
+	loc  txLoc
 }
 
 // Commit appends c.Block to the chain in one atomic Pebble batch: the block
@@ -89,19 +105,30 @@ func (s *Store) Commit(c Commit) error {
 	batch := s.db.NewBatchWithSize(len(raw) + len(txHashes)*(2*(nodeKeySize+hashSize)+1+hashSize+txLocSize+16) + 256)
 	defer batch.Close()
 
-	// The log: append the leaves to a copy of the border, writing every node
-	// the compact range completes.
+	// The batch is built in key order ('b', 'h', 'm', 'n', 's', 't', 'v'):
+	// Pebble inserts a batch into its memtable skiplist in batch order and
+	// reuses the last insert position, so sorted keys skip most of the
+	// search that random tx hashes would each pay.
 	var setErr error
 	set := func(k, v []byte) {
 		if err := batch.Set(k, v, nil); err != nil && setErr == nil {
 			setErr = err
 		}
 	}
+	del := func(k []byte) {
+		if err := batch.Delete(k, nil); err != nil && setErr == nil {
+			setErr = err
+		}
+	}
+
+	// The log: append the leaves to a copy of the border, keeping every node
+	// the compact range completes.
 	next := cloneRange(s.rf, border)
-	key := make([]byte, 0, 64)
+	nodes := make([]logNode, 0, 2*len(txHashes)+64)
 	visit := func(id compact.NodeID, hash []byte) {
-		key = appendNodeKey(key[:0], id.Level, id.Index)
-		set(key, hash)
+		n := logNode{level: id.Level, index: id.Index}
+		copy(n.hash[:], hash)
+		nodes = append(nodes, n)
 	}
 	firstLeaf := next.End()
 	for _, th := range txHashes {
@@ -118,6 +145,7 @@ func (s *Store) Commit(c Commit) error {
 	// Tx index: first occurrence wins (invariant 4). Only txs the executor
 	// marked as replays can already be indexed, so only they cost a read.
 	seen := make(map[types.Hash]struct{}, len(txHashes))
+	index := make([]txIndexEntry, 0, len(txHashes))
 	for i, th := range txHashes {
 		if _, dup := seen[th]; dup {
 			continue
@@ -132,43 +160,64 @@ func (s *Store) Commit(c Commit) error {
 				continue
 			}
 		}
-		key = append(append(key[:0], PrefixTx), th[:]...)
-		set(key, txLoc{Height: h.Height, Index: uint32(i), Leaf: firstLeaf + uint64(i)}.encode())
-	}
-
-	// State writes.
-	for _, w := range c.Writes {
-		key = append(append(key[:0], PrefixState), w.Key...)
-		if w.Delete {
-			if err := batch.Delete(key, nil); err != nil && setErr == nil {
-				setErr = err
-			}
-			continue
-		}
-		set(key, w.Value)
-	}
-
-	for _, w := range c.Vault {
-		key = append(append(key[:0], PrefixVault), w.Key...)
-		if w.Delete {
-			if err := batch.Delete(key, nil); err != nil && setErr == nil {
-				setErr = err
-			}
-			continue
-		}
-		set(key, w.Value)
+		index = append(index, txIndexEntry{hash: th, loc: txLoc{Height: h.Height, Index: uint32(i), Leaf: firstLeaf + uint64(i)}})
 	}
 
 	blockHash := b.Hash()
 	set(BlockKey(h.Height), raw)
 	set(BlockHashKey(blockHash), encodeU64(h.Height))
-	set(MetaKey(metaHead), encodeU64(h.Height))
 	set(MetaKey(metaApplied), encodeU64(c.AppliedIndex))
+	set(MetaKey(metaHead), encodeU64(h.Height))
+
+	slices.SortFunc(nodes, func(a, b logNode) int {
+		return cmp.Or(cmp.Compare(a.level, b.level), cmp.Compare(a.index, b.index))
+	})
+	key := make([]byte, 0, 64)
+	for _, n := range nodes {
+		key = appendNodeKey(key[:0], n.level, n.index)
+		set(key, n.hash[:])
+	}
+
+	// State writes (the executor sorts them).
+	for _, w := range c.Writes {
+		key = append(append(key[:0], PrefixState), w.Key...)
+		if w.Delete {
+			del(key)
+			continue
+		}
+		set(key, w.Value)
+	}
+
+	slices.SortFunc(index, func(a, b txIndexEntry) int { return bytes.Compare(a.hash[:], b.hash[:]) })
+	for _, e := range index {
+		key = append(append(key[:0], PrefixTx), e.hash[:]...)
+		set(key, e.loc.encode())
+		// The filter must hold the hash before the batch makes it visible:
+		// HasTx trusts its "absent". A commit that fails below leaves a
+		// false positive, which costs a Pebble read and nothing else.
+		s.txs.add(e.hash)
+	}
+
+	for _, w := range c.Vault {
+		key = append(append(key[:0], PrefixVault), w.Key...)
+		if w.Delete {
+			del(key)
+			continue
+		}
+		set(key, w.Value)
+	}
 	if setErr != nil {
 		return fmt.Errorf("store: build batch for height %d: %w", h.Height, setErr)
 	}
-	if err := s.write(batch); err != nil {
-		return fmt.Errorf("store: commit height %d: %w", h.Height, err)
+	keys := make([][]byte, 0, len(c.Writes)+len(c.Vault))
+	for _, w := range c.Writes {
+		keys = append(keys, StateKey(w.Key))
+	}
+	for _, w := range c.Vault {
+		keys = append(keys, VaultKey(w.Key))
+	}
+	if err := s.writeState(batch, keys, s.wo); err != nil {
+		return fmt.Errorf("store: commit height %d: write batch: %w", h.Height, err)
 	}
 
 	s.mu.Lock()

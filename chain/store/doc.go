@@ -32,8 +32,34 @@
 //	| 'v'   | vault key (opaque, consensus)      | vault value (opaque): pseudonym vault   |
 //	+-------+------------------------------------+-----------------------------------------+
 //
+// A 'b' value of at least Options.BlobMinSize (a block body of more than a few
+// txs) is separated by Pebble into a blob file when its memtable is flushed:
+// the sstable keeps a reference, so compactions move a few bytes per block
+// instead of rewriting the body. No other keyspace is ever separated; in
+// particular a vault record lives only in sstables (and the WAL), so erasure's
+// forced compaction removes it.
+//
 // The 't' record is both the tx location index and the log leaf index: one key
 // per tx keeps Commit and HasTx cheap.
+//
+// # The tx filter
+//
+// Every new tx is looked up twice (admission and block execution) and is not
+// there. An in-memory Bloom filter over every 't' key (txfilter.go, about 1.5
+// bytes per tx, bounded by Options.TxFilterBytes) answers those misses without
+// a Pebble read; it is rebuilt from the 't' keyspace at Open and fed before
+// each batch that adds a 't' key commits, so it has no false negatives, and a
+// "maybe" is read from Pebble (invariant 8).
+//
+// # The state cache
+//
+// Get and VaultGet answer recent reads, values and absences, from a bounded
+// LRU (statecache.go, Options.StateCacheEntries): every tx reads its signer's
+// identity, its patient's erasure record and pseudonym mapping at admission
+// and again in its block. Every write that can change a state key (Commit, SetGenesis, the raw
+// writes) drops the keys it writes before and after its batch commits, and a
+// generation counter refuses to cache a read that overlapped a write, so Get
+// answers exactly what Pebble holds (invariant 9). Snapshots bypass it.
 //
 // # The global log
 //
@@ -77,4 +103,8 @@
 //     with the key named; they are never served.
 //  7. Returned slices are owned by the caller, except inside Scan and ScanRaw
 //     callbacks, where they are valid only during the call.
+//  8. HasTx answers exactly what the tx index holds: the tx filter only
+//     skips reads whose answer is "absent".
+//  9. Get and VaultGet answer exactly what Pebble holds: the read cache
+//     never serves a value that a returned write replaced or deleted.
 package store

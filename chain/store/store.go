@@ -25,6 +25,12 @@ type Store struct {
 	wo     *pebble.WriteOptions
 	blocks *blockLRU
 	rf     *compact.RangeFactory
+	// state caches recent state and vault reads (nil: off, and in a Snapshot).
+	state *stateCache
+	// txs holds every tx index key (and perhaps a few more) so HasTx answers
+	// most misses from memory; a Snapshot shares its store's filter, a
+	// superset of what the snapshot holds.
+	txs *txFilter
 
 	// life is held shared by every call for its duration and exclusively by
 	// Close, so no call ever reaches a closed Pebble.
@@ -76,6 +82,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		wo:     pebble.NoSync,
 		blocks: newBlockLRU(opts.BlockLRU),
 		rf:     &compact.RangeFactory{Hash: types.LogHasher.HashChildren},
+		state:  newStateCache(opts.StateCacheEntries),
 	}
 	if opts.Sync {
 		s.wo = pebble.Sync
@@ -128,6 +135,9 @@ func (s *Store) load() error {
 		s.border = border
 	} else if hasBlocks {
 		return corrupt(headKey, fmt.Errorf("missing, but block %d is stored", last))
+	}
+	if s.txs, err = loadTxFilter(s.db, s.head.LogSize, s.opts.TxFilterBytes); err != nil {
+		return err
 	}
 	appliedKey := MetaKey(metaApplied)
 	raw, found, err = s.get(appliedKey)
@@ -214,7 +224,8 @@ func (s *Store) Snapshot() (*Store, error) {
 	snap := s.db.NewSnapshot()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return &Store{db: s.db, r: snap, snap: snap, opts: s.opts, wo: s.wo, blocks: s.blocks, rf: s.rf,
+	return &Store{db: s.db, r: snap, snap: snap, // no state cache: it follows the live store
+		opts: s.opts, wo: s.wo, blocks: s.blocks, rf: s.rf, txs: s.txs,
 		head: s.head, headHash: s.headHash, hasHead: s.hasHead, applied: s.applied, border: s.border, genesisHash: s.genesisHash}, nil
 }
 
@@ -225,52 +236,98 @@ func (s *Store) get(key []byte) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("store: read %s: %w", describeKey(key), err)
+		return nil, false, readErr(key, err)
 	}
 	out := bytes.Clone(v)
 	if out == nil {
 		out = []byte{}
 	}
-	if err := closer.Close(); err != nil {
-		return nil, false, fmt.Errorf("store: read %s: %w", describeKey(key), err)
+	if err := closer.Close(); err != nil { // a separated value is read lazily: its errors come here
+		return nil, false, readErr(key, err)
 	}
 	return out, true, nil
 }
 
-func (s *Store) write(b *pebble.Batch) error {
-	if err := b.Commit(s.wo); err != nil {
-		return fmt.Errorf("store: write batch: %w", err)
+// readErr wraps a failed read of key: a checksum failure Pebble reports in
+// an sstable or blob file (a flipped byte on disk) is ErrCorrupt naming the
+// record, like any other record that does not decode.
+func readErr(key []byte, err error) error {
+	if pebble.IsCorruptionError(err) {
+		return corrupt(key, err)
 	}
-	return nil
+	return fmt.Errorf("store: read %s: %w", describeKey(key), err)
 }
 
-// Get returns the state value at key. It implements state.View.
+// Get returns the state value at key. It implements state.View. Recent
+// reads are answered from the read cache (statecache.go), which holds
+// exactly what Pebble does.
 func (s *Store) Get(key []byte) ([]byte, bool, error) {
 	if err := s.enter(); err != nil {
 		return nil, false, err
 	}
 	defer s.exit()
-	return s.get(StateKey(key))
+	return s.cachedGet(StateKey(key))
+}
+
+// cachedGet is get through the read cache, for state and vault keys.
+func (s *Store) cachedGet(key []byte) ([]byte, bool, error) {
+	if s.state == nil {
+		return s.get(key)
+	}
+	v, found, ok, gen := s.state.lookup(key)
+	if ok {
+		return v, found, nil
+	}
+	v, found, err := s.get(key)
+	if err == nil {
+		s.state.fill(gen, key, v, found)
+	}
+	return v, found, err
+}
+
+// writeState commits a batch that may change state or vault keys, keeping
+// the read cache exact: keys are the store keys the batch writes, nil means
+// "any key" (the whole cache is dropped).
+func (s *Store) writeState(b *pebble.Batch, keys [][]byte, wo *pebble.WriteOptions) error {
+	if s.state == nil {
+		return b.Commit(wo)
+	}
+	s.state.begin()
+	defer s.state.end()
+	forget := func() {
+		if keys == nil {
+			s.state.purge()
+		} else {
+			s.state.drop(keys)
+		}
+	}
+	forget()
+	defer forget()
+	return b.Commit(wo)
 }
 
 // HasTx reports whether a tx with hash h is in a committed block. It
-// implements state.View.
+// implements state.View. Most misses are answered by the in-memory tx filter
+// without reading Pebble; every "yes" is read from Pebble.
 func (s *Store) HasTx(h types.Hash) (bool, error) {
 	if err := s.enter(); err != nil {
 		return false, err
 	}
 	defer s.exit()
+	if !s.txs.mayContain(h) {
+		return false, nil
+	}
 	key := TxKey(h)
 	v, closer, err := s.r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("store: read %s: %w", describeKey(key), err)
+		return false, readErr(key, err)
 	}
 	n := len(v)
 	if err := closer.Close(); err != nil {
-		return false, fmt.Errorf("store: read %s: %w", describeKey(key), err)
+		return false, readErr(key, err)
 	}
 	if n != txLocSize {
 		return false, corrupt(key, fmt.Errorf("tx location is %d bytes, want %d", n, txLocSize))
@@ -326,13 +383,16 @@ func (s *Store) iterate(lower, upper []byte, reverse bool, strip int, fn func(k,
 		v, err := it.ValueAndErr()
 		if err != nil {
 			_ = it.Close()
-			return fmt.Errorf("store: read %s: %w", describeKey(it.Key()), err)
+			return readErr(it.Key(), err)
 		}
 		if !fn(it.Key()[strip:], v) {
 			break
 		}
 	}
 	if err := it.Close(); err != nil {
+		if pebble.IsCorruptionError(err) {
+			return fmt.Errorf("%w: scan from %s: %v", ErrCorrupt, describeKey(lower), err)
+		}
 		return fmt.Errorf("store: iterate: %w", err)
 	}
 	return nil
@@ -393,7 +453,7 @@ func (s *Store) SetGenesis(raw []byte, writes []state.Write) error {
 			return fmt.Errorf("store: write genesis state: %w", err)
 		}
 	}
-	if err := batch.Commit(s.wo); err != nil {
+	if err := s.writeState(batch, nil, s.wo); err != nil {
 		return fmt.Errorf("store: write genesis: %w", err)
 	}
 	s.mu.Lock()
@@ -660,6 +720,9 @@ func (s *Store) Checkpoint(dir string) error {
 // for tamper tests and repair tools only: the in-memory head and log border
 // are not updated (reopen the store to reload them).
 func (s *Store) RawSetUnsafe(key, value []byte) error {
+	if len(key) == 1+hashSize && key[0] == PrefixTx {
+		s.txs.add(types.Hash(key[1:])) // before the key is visible
+	}
 	return s.rawWrite(func(b *pebble.Batch) error { return b.Set(key, value, nil) })
 }
 
@@ -681,7 +744,7 @@ func (s *Store) rawWrite(op func(*pebble.Batch) error) error {
 	if err := op(b); err != nil {
 		return fmt.Errorf("store: raw write: %w", err)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := s.writeState(b, nil, pebble.Sync); err != nil {
 		return fmt.Errorf("store: raw write: %w", err)
 	}
 	s.blocks.purge()

@@ -19,13 +19,15 @@ const PrefixVault byte = 'v'
 // VaultKey returns the store key of the vault key k.
 func VaultKey(k []byte) []byte { return append([]byte{PrefixVault}, k...) }
 
-// VaultGet reads the vault key k. The returned value is the caller's.
+// VaultGet reads the vault key k. The returned value is the caller's. Like
+// Get it goes through the read cache; a commit that deletes a vault record
+// drops it from the cache too.
 func (s *Store) VaultGet(k []byte) ([]byte, bool, error) {
 	if err := s.enter(); err != nil {
 		return nil, false, err
 	}
 	defer s.exit()
-	return s.get(VaultKey(k))
+	return s.cachedGet(VaultKey(k))
 }
 
 // VaultScan calls fn for every vault record whose key starts with prefix, in
