@@ -106,6 +106,9 @@ func newCallError(e *rpc.CBORError) *callError {
 // and returns the responses in the order of the calls. A transport or
 // decoding failure is the error; JSON-RPC errors are in the responses.
 func (c *Client) cborCall(ctx context.Context, calls []rpc.CBORRequest, batch bool) ([]rpc.CBORResponse, error) {
+	if len(calls) == 0 {
+		return nil, errors.New("client: a CBOR request needs at least one call")
+	}
 	var v any = calls
 	if !batch {
 		v = calls[0]

@@ -167,6 +167,9 @@ func (c *Client) Submit(ctx context.Context, tx *types.Tx, wait bool) (*rpc.Subm
 // SubmitBatch sends txs in one JSON-RPC batch of tx_submit calls (CBOR
 // unless the client's encoding is EncodingJSON); errs[i] is tx i's error.
 func (c *Client) SubmitBatch(ctx context.Context, txs []*types.Tx, wait bool) ([]rpc.SubmitResult, []error, error) {
+	if len(txs) == 0 {
+		return nil, nil, nil // nothing to send (a JSON-RPC batch may not be empty)
+	}
 	if c.useCBOR() {
 		res, errs, err := c.submitBatchCBOR(ctx, txs, wait)
 		if !errors.Is(err, errNoCBOR) {
@@ -338,6 +341,9 @@ func (s *Signer) Send(ctx context.Context, p types.Payload) (*rpc.Receipt, error
 // client's encoding is EncodingJSON); with wait it returns after every
 // admitted tx commits. Per-tx failures are in the items.
 func (c *Client) SubmitMany(ctx context.Context, txs []*types.Tx, wait bool) ([]rpc.BatchItem, error) {
+	if len(txs) == 0 {
+		return nil, nil
+	}
 	if c.useCBOR() {
 		items, err := c.submitManyCBOR(ctx, txs, wait)
 		if !errors.Is(err, errNoCBOR) {

@@ -446,7 +446,7 @@ func (p *SubmitBatchParams) unmarshalCBOR(b []byte) error {
 		return err
 	}
 	if q.Txs.n > MaxSubmitBatch {
-		return checkSubmitCount(int(min(q.Txs.n, 1<<31)))
+		return checkSubmitCount(int(min(q.Txs.n, MaxSubmitBatch+1)))
 	}
 	*p = SubmitBatchParams{Wait: q.Wait, raw: make([]rawTx, len(q.Txs.txs))}
 	for i, tx := range q.Txs.txs {

@@ -142,7 +142,7 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 	served := s.servedMethods()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "" {
-			writeJSON(w, http.StatusForbidden, errObj(nil, CodeForbidden, "WebSocket is not served while the zero-trust gate is on: POST JSON-RPC over HTTPS", nil))
+			writeReply(w, isCBOR(r.Header), http.StatusForbidden, errObj(nil, CodeForbidden, "WebSocket is not served while the zero-trust gate is on: POST JSON-RPC over HTTPS", nil))
 			return
 		}
 		if r.Method != http.MethodPost {

@@ -33,7 +33,8 @@ const ContentTypeCBOR = "application/cbor"
 // A body that passes but is not calls is returned with CallErr set: an
 // entry that is not a map, a key that is not a text string, a repeated or
 // unknown key, "jsonrpc" other than "2.0", a missing or non-text "method",
-// an "id" that is not a text string, an integer within int64 or null.
+// an empty "method", an "id" that is not a text string of at most
+// MaxCBORIDBytes, an integer within int64 or null.
 // Unlike the JSON path, which answers such entries one by one, no call of
 // such a body runs: the envelope is strict because only clients of this
 // encoding write it. A call without "id" is a notification.
@@ -338,7 +339,7 @@ func (s *cborScanner) call(d int, r *Request) error {
 				return err
 			}
 			if id == nil {
-				bad(`"id" must be a text string, an integer within int64 or null`)
+				bad(`"id" must be a text string of at most %d bytes, an integer within int64 or null`, MaxCBORIDBytes)
 			}
 			c.ID = id
 		case 2: // method
@@ -348,6 +349,8 @@ func (s *cborScanner) call(d int, r *Request) error {
 			}
 			if !ok {
 				bad(`"method" is not a text string`)
+			} else if v == "" {
+				bad(`"method" is empty`) // the gate skips calls without a method: none may reach the handler
 			}
 			c.Method, haveMethod = v, ok
 		case 3: // params
@@ -390,11 +393,21 @@ func (s *cborScanner) id(d int) (json.RawMessage, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(v) > MaxCBORIDBytes {
+			// Every reply repeats the id in its JSON form, which can be
+			// six times its size: refuse rather than amplify.
+			return nil, nil
+		}
 		b, _ := json.Marshal(string(v)) // valid UTF-8: encodes as it is
 		return b, nil
 	}
 	return nil, s.rest(h, d)
 }
+
+// MaxCBORIDBytes bounds a text "id" in a CBOR request: it comes back in
+// every response (and in the gate's refusals), so a long one would make the
+// node hold many times the request's size before any session check.
+const MaxCBORIDBytes = 256
 
 // params consumes the params item at container depth d; when it is an
 // array whose first element is a map, that map's "patient" and "resource"

@@ -89,6 +89,9 @@ func TestScanCBORRequest(t *testing.T) {
 		{"wrong version", cborOf(t, map[string]any{"jsonrpc": "1.0", "method": "a"}), nil, `"2.0"`, nil, "", ""},
 		{"float id", cborOf(t, map[string]any{"jsonrpc": "2.0", "id": 1.5, "method": "a"}), nil, `"id"`, nil, "", ""},
 		{"id beyond int64", cborOf(t, map[string]any{"jsonrpc": "2.0", "id": uint64(1) << 63, "method": "a"}), nil, `"id"`, nil, "", ""},
+		{"id at the length limit", cborOf(t, map[string]any{"jsonrpc": "2.0", "id": strings.Repeat("<", MaxCBORIDBytes), "method": "a"}), nil, "", []string{"a"}, "", `"` + strings.Repeat(`\u003c`, MaxCBORIDBytes) + `"`},
+		{"id over the length limit", cborOf(t, map[string]any{"jsonrpc": "2.0", "id": strings.Repeat("<", MaxCBORIDBytes+1), "method": "a"}), nil, `"id"`, nil, "", ""},
+		{"empty method", cborOf(t, map[string]any{"jsonrpc": "2.0", "id": 1, "method": ""}), nil, `"method" is empty`, nil, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
