@@ -86,23 +86,8 @@ func canonJSON(raw json.RawMessage) string {
 func TestCBORErrorsMatchJSON(t *testing.T) {
 	h := newHarness(t)
 	c := h.l.c
-	applied := c.Tx("doctor456", chaintest.Audit("patient123", "doctor456"))
-	if r := h.call("tx_submit", SubmitParams{Tx: enc(applied), Wait: true}); r.Error != nil {
-		t.Fatal(r.Error)
-	}
-	forged := c.Tx("doctor456", chaintest.Audit("p1", "doctor456"))
-	forged.Signature.Sig[7] ^= 1
-	stale := c.Tx("doctor456", chaintest.Audit("p1", "doctor456"))
-	stale.Timestamp -= 11 * 60 * 1000
-	stale.Sign(c.Keys["doctor456"])
-	unsigned := c.Tx("doctor456", chaintest.Audit("p1", "doctor456"))
-	unsigned.Signature.Sig = nil
-	noPurpose := c.Tx("patient123", &types.ConsentGrant{Patient: "patient123", ConsentType: "c", Granted: true})
-	big := chaintest.Audit("p1", "doctor456")
-	big.Details = map[string]string{}
-	for i := 0; i < 20; i++ {
-		big.Details[string(rune('a'+i))] = strings.Repeat("x", 1000)
-	}
+	bad := newBadTxs(t, h)
+	applied, forged, stale, unsigned, noPurpose := bad.applied, bad.forged, bad.stale, bad.unsigned, bad.noPurpose
 	txs := []struct {
 		name string
 		raw  []byte
@@ -112,7 +97,7 @@ func TestCBORErrorsMatchJSON(t *testing.T) {
 		{"timestamp outside the window", stale.Encode()},
 		{"missing signature", unsigned.Encode()},
 		{"consent without purposes", noPurpose.Encode()},
-		{"oversized tx", c.Tx("doctor456", big).Encode()},
+		{"oversized tx", bad.oversized.Encode()},
 		{"unknown signer", c.Tx("mallory", chaintest.Audit("p1", "mallory")).Encode()},
 		{"revoked signer", c.Tx("gone", chaintest.Audit("p1", "gone")).Encode()},
 		{"not a tx", []byte{0xa1, 0x01}},

@@ -158,30 +158,45 @@ func TestSeedWorkflowOverRPC(t *testing.T) {
 	}
 }
 
+// badTxs are the signed-tx bad inputs of the submit path: applied is
+// already committed (a replay), the others fail a check each.
+type badTxs struct {
+	applied, forged, stale, unsigned, noPurpose, oversized *types.Tx
+}
+
+// newBadTxs commits applied on h's node and builds the other bad txs.
+func newBadTxs(t *testing.T, h *harness) badTxs {
+	t.Helper()
+	c := h.l.c
+	b := badTxs{applied: c.Tx("doctor456", chaintest.Audit("patient123", "doctor456"))}
+	if r := h.call("tx_submit", SubmitParams{Tx: enc(b.applied), Wait: true}); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	b.forged = c.Tx("doctor456", chaintest.Audit("p1", "doctor456"))
+	b.forged.Signature.Sig[7] ^= 1
+	b.stale = c.Tx("doctor456", chaintest.Audit("p1", "doctor456"))
+	b.stale.Timestamp -= 11 * 60 * 1000
+	b.stale.Sign(c.Keys["doctor456"])
+	b.unsigned = c.Tx("doctor456", chaintest.Audit("p1", "doctor456"))
+	b.unsigned.Signature.Sig = nil
+	b.noPurpose = c.Tx("patient123", &types.ConsentGrant{Patient: "patient123", ConsentType: "c", Granted: true})
+	big := chaintest.Audit("p1", "doctor456")
+	big.Details = map[string]string{}
+	for i := 0; i < 20; i++ {
+		big.Details[string(rune('a'+i))] = strings.Repeat("x", 1000)
+	}
+	b.oversized = c.Tx("doctor456", big)
+	return b
+}
+
 // TestBadInputNeverChangesState sends each bad input the issue names and
 // checks the JSON-RPC code, that the message names the problem, and that the
 // head did not move.
 func TestBadInputNeverChangesState(t *testing.T) {
 	h := newHarness(t)
 	c := h.l.c
-	applied := c.Tx("doctor456", chaintest.Audit("patient123", "doctor456"))
-	if r := h.call("tx_submit", SubmitParams{Tx: enc(applied), Wait: true}); r.Error != nil {
-		t.Fatal(r.Error)
-	}
-	forged := c.Tx("doctor456", chaintest.Audit("p1", "doctor456"))
-	forged.Signature.Sig[7] ^= 1
-	stale := c.Tx("doctor456", chaintest.Audit("p1", "doctor456"))
-	stale.Timestamp -= 11 * 60 * 1000
-	stale.Sign(c.Keys["doctor456"])
-	unsigned := c.Tx("doctor456", chaintest.Audit("p1", "doctor456"))
-	unsigned.Signature.Sig = nil
-	noPurpose := c.Tx("patient123", &types.ConsentGrant{Patient: "patient123", ConsentType: "c", Granted: true})
-	big := chaintest.Audit("p1", "doctor456")
-	big.Details = map[string]string{}
-	for i := 0; i < 20; i++ {
-		big.Details[string(rune('a'+i))] = strings.Repeat("x", 1000)
-	}
-	oversized := c.Tx("doctor456", big)
+	bad := newBadTxs(t, h)
+	applied, forged, stale, unsigned, noPurpose, oversized := bad.applied, bad.forged, bad.stale, bad.unsigned, bad.noPurpose, bad.oversized
 
 	tests := []struct {
 		name string
