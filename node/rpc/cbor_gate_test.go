@@ -56,20 +56,7 @@ func newGated(t testing.TB, h *harness, l Ledger, burst int, maxBody int64) *gat
 	if err != nil {
 		t.Fatal(err)
 	}
-	const remote = "192.0.2.1:1234" // httptest.NewRequest's
-	ctx := context.Background()
-	ch, err := g.IssueChallenge(ctx, "doctor456", "laptop", remote)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := key.Sign(ch.SignBytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, _, err := g.Login(ctx, zerotrust.LoginRequest{Identity: "doctor456", DeviceKeyID: "laptop", Nonce: ch.Nonce, Signature: sig, RemoteAddr: remote})
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := loginDoctor(t, g, key)
 	return &gatedCBOR{h: h, s: s, token: token}
 }
 

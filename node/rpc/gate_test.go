@@ -42,20 +42,7 @@ func TestGateAuthorizesTheCallTheServerRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const remote = "192.0.2.1:1234" // httptest.NewRequest's
-	ctx := context.Background()
-	ch, err := g.IssueChallenge(ctx, "doctor456", "laptop", remote)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := key.Sign(ch.SignBytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, _, err := g.Login(ctx, zerotrust.LoginRequest{Identity: "doctor456", DeviceKeyID: "laptop", Nonce: ch.Nonce, Signature: sig, RemoteAddr: remote})
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := loginDoctor(t, g, key)
 	// The session is public; audit_trail is clinical.
 	tests := []struct {
 		name    string
@@ -102,4 +89,25 @@ func TestGateAuthorizesTheCallTheServerRuns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loginDoctor logs doctor456 (whose ML-DSA key is key) in to g from
+// httptest.NewRequest's address, without TOTP, and returns the token.
+func loginDoctor(t testing.TB, g *zerotrust.Gate, key *crypto.PrivateKey) string {
+	t.Helper()
+	const remote = "192.0.2.1:1234" // httptest.NewRequest's
+	ctx := context.Background()
+	ch, err := g.IssueChallenge(ctx, "doctor456", "laptop", remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := key.Sign(ch.SignBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := g.Login(ctx, zerotrust.LoginRequest{Identity: "doctor456", DeviceKeyID: "laptop", Nonce: ch.Nonce, Signature: sig, RemoteAddr: remote})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
 }

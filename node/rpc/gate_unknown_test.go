@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
@@ -52,20 +51,7 @@ func newGatedServer(t *testing.T) *gatedServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const remote = "192.0.2.1:1234" // httptest.NewRequest's
-	ctx := context.Background()
-	ch, err := g.IssueChallenge(ctx, "doctor456", "laptop", remote)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := key.Sign(ch.SignBytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs.token, _, err = g.Login(ctx, zerotrust.LoginRequest{Identity: "doctor456", DeviceKeyID: "laptop", Nonce: ch.Nonce, Signature: sig, RemoteAddr: remote})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gs.token = loginDoctor(t, g, key)
 	return gs
 }
 
