@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medchain/medchain/chain/store"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/consensus"
 	"github.com/medchain/medchain/consensus/consensustest"
@@ -35,7 +34,7 @@ func BenchmarkCommitSignedAudit(b *testing.B) {
 func benchCommitSignedAudit(b *testing.B, inflight int, key consensus.ClusterKey) {
 	c := consensustest.New(b, consensustest.Options{Configure: func(_ int, cfg *consensus.Config) {
 		d := consensus.DefaultConfig(cfg.NodeID, cfg.DataDir)
-		cfg.MaxBlockTxs, cfg.MaxBlockDelay, cfg.MempoolSize, cfg.Store = d.MaxBlockTxs, d.MaxBlockDelay, d.MempoolSize, store.DefaultOptions()
+		cfg.MaxBlockTxs, cfg.MaxBlockDelay, cfg.MempoolSize, cfg.Store = d.MaxBlockTxs, d.MaxBlockDelay, d.MempoolSize, d.Store
 		cfg.CommitTimeout, cfg.ApplyTimeout = d.CommitTimeout, d.ApplyTimeout
 		cfg.MaxBlocksInFlight = inflight
 		cfg.ClusterKey = key

@@ -112,7 +112,8 @@ type Config struct {
 	VerifyTxSignatures bool
 
 	// Store configures the Pebble store under StoreDir. Default
-	// store.DefaultOptions (synced commits).
+	// FSMStoreOptions: no Pebble WAL, the Raft log being the write-ahead
+	// log of every block.
 	Store store.Options
 	// Logger receives the node's and Raft's messages; nil means slog.Default().
 	Logger *slog.Logger
@@ -150,8 +151,25 @@ func DefaultConfig(nodeID, dataDir string) Config {
 		SnapshotLogBytes:   1 << 30,
 		TrailingLogs:       2048,
 		SnapshotRetain:     2,
-		Store:              store.DefaultOptions(),
+		Store:              FSMStoreOptions(),
 	}
+}
+
+// FSMStoreOptions returns the production options of the FSM's store:
+// store.DefaultOptions without Pebble's WAL. Every block is already durable
+// in the Raft log (raft-boltdb fsyncs it before the entry counts towards the
+// commit), and the FSM re-applies the entries after its applied index on
+// start, so a second log of the same bytes buys nothing but a faster restart
+// after a crash. The invariants that make this safe: the store is flushed
+// before a Raft snapshot lets Raft compact the log (FSM.Snapshot), before a
+// clean close (store.Close), and a crash keeps a prefix of the commits
+// (chain/store invariant 1), so the store's applied index never runs ahead of
+// what it holds. Without the WAL no wrapped patient key is ever written to a
+// WAL file either.
+func FSMStoreOptions() store.Options {
+	o := store.DefaultOptions()
+	o.Sync, o.DisableWAL = false, true
+	return o
 }
 
 // TestConfig returns DefaultConfig with fast timeouts, small blocks and a
@@ -170,7 +188,7 @@ func TestConfig(nodeID, dataDir string) Config {
 	c.SnapshotThreshold = 1 << 20
 	c.SnapshotLogBytes = 0
 	c.TrailingLogs = 64
-	c.Store = store.DefaultOptions()
+	c.Store = FSMStoreOptions()
 	c.Store.CacheSize = 8 << 20
 	c.Store.MemTableSize = 4 << 20
 	return c

@@ -36,7 +36,8 @@ import (
 //
 // What this does not reach, and the docs say so: bytes of deleted records may
 // survive in free pages of raft.db (bbolt does not zero them), in a recycled
-// Pebble WAL file and in filesystem blocks until overwritten. Every such copy
+// Pebble WAL file (only with the WAL turned on: FSMStoreOptions has none) and
+// in filesystem blocks until overwritten. Every such copy
 // is the key wrapped under the cluster key, never the key in clear.
 
 // eraseProgress is this node's clean-up record for one erased patient.

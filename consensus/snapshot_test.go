@@ -92,12 +92,24 @@ func TestSnapshotRestoreIntoFreshNodeGivesSameHeadAndState(t *testing.T) {
 // TestCrashLosesNoAcknowledgedTx runs the store without syncing on a
 // crashable memory filesystem, "crashes" it (keeping only synced data), and
 // restarts on the durable Raft log: Raft re-delivers, the FSM re-applies what
-// the store lost and every acknowledged tx is in the chain once.
+// the store lost and every acknowledged tx is in the chain once. It runs with
+// the production store (no Pebble WAL: the crash keeps only flushed
+// memtables) and with an unsynced WAL.
 func TestCrashLosesNoAcknowledgedTx(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wal  bool
+	}{{"no WAL", false}, {"unsynced WAL", true}} {
+		t.Run(tc.name, func(t *testing.T) { testCrashLosesNoAcknowledgedTx(t, tc.wal) })
+	}
+}
+
+func testCrashLosesNoAcknowledgedTx(t *testing.T, wal bool) {
 	mem := vfs.NewCrashableMem()
 	c := consensustest.New(t, consensustest.Options{Configure: func(_ int, cfg *consensus.Config) {
 		cfg.Store.FS = mem
 		cfg.Store.Sync = false
+		cfg.Store.DisableWAL = !wal
 	}})
 	ctx := ctxT(t)
 	n := c.WaitLeader(10 * time.Second)

@@ -86,7 +86,8 @@
 //  1. Commit is atomic: after a crash either everything a block changed
 //     (block, indexes, log nodes, state, head, applied index) is on disk, or
 //     none of it is. With Options.Sync, a Commit that returned nil survives a
-//     crash.
+//     crash; without it (and with DisableWAL), once a later Flush or Close
+//     returned. What a crash keeps is always a prefix of the commits.
 //  2. Blocks form a chain: Commit accepts only Height == head+1 (1 for the
 //     first block) and PrevHash == the head's hash (zero for the first block);
 //     anything else is ErrNotNext and writes nothing.

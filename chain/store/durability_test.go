@@ -99,6 +99,48 @@ func TestCrashWithoutSync(t *testing.T) {
 	}
 }
 
+// TestNoWALKeepsWhatCloseAndVaultSetWrote: without a WAL a clean Close
+// flushes the memtables, and the writes no Raft entry can replay (genesis,
+// VaultSet) are flushed at once, so a crash right after them keeps them.
+func TestNoWALKeepsWhatCloseAndVaultSetWrote(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	opts := TestOptions()
+	opts.Sync, opts.DisableWAL = false, true
+	g := openTest(t, fs, "g", opts)
+	if err := g.SetGenesis([]byte("genesis"), nil); err != nil {
+		t.Fatal(err)
+	}
+	s := openTest(t, fs, "db", opts)
+	c := newChain(t, s)
+	for h := range 3 {
+		c.commit(c.block([]*types.Tx{fakeTx(uint64(h))}), nil)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, fs, "db", opts)
+	if err := s.VaultSet([]byte("progress"), []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	c.s = s
+	c.commit(c.block([]*types.Tx{fakeTx(10)}), nil) // unflushed: the crash loses it
+	r := openTest(t, fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0}), "db", opts)
+	defer r.Close()
+	if head, _ := r.Head(); head.Height != 3 {
+		t.Fatalf("head after close and crash %d, want 3", head.Height)
+	}
+	crashedG := openTest(t, fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0}), "g", opts)
+	defer crashedG.Close()
+	if raw, err := crashedG.Genesis(); err != nil || string(raw) != "genesis" {
+		t.Fatalf("genesis after crash %q, %v", raw, err)
+	}
+	if v, ok, err := r.VaultGet([]byte("progress")); err != nil || !ok || string(v) != "v1" {
+		t.Fatalf("vault record after crash: %q %v %v, want v1", v, ok, err)
+	}
+	s.Close()
+	g.Close()
+}
+
 // TestCorruptionIsDetectedAndLocated tampers with stored bytes and proves each
 // tampering is ErrCorrupt naming the record, never a wrong answer.
 func TestCorruptionIsDetectedAndLocated(t *testing.T) {

@@ -36,8 +36,13 @@ type Options struct {
 	// durable, so the FSM can re-apply them); call Flush before Raft compacts
 	// its log. DefaultOptions sets it.
 	Sync bool
-	// DisableWAL turns Pebble's write-ahead log off: writes are durable only
-	// after Flush. Requires Sync to be false.
+	// DisableWAL turns Pebble's write-ahead log off: a block's Commit is
+	// durable only after Flush (or Close, or a memtable flush Pebble starts
+	// when a memtable fills), so a crash loses the blocks since the last one
+	// and the FSM must re-apply them from the Raft log. Each block is then
+	// written once to the Raft log and once to an sstable or blob file,
+	// instead of a third time to Pebble's WAL. The genesis and node-local
+	// vault records (VaultSet) are flushed at once. Requires Sync to be false.
 	DisableWAL bool
 	// CacheSize is the Pebble block cache in bytes; 0 means DefaultCacheSize.
 	CacheSize int64

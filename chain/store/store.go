@@ -183,6 +183,14 @@ func (s *Store) Close() error {
 		}
 		return nil
 	}
+	if s.opts.DisableWAL {
+		// Without a WAL the memtables are the only copy of the last writes:
+		// a clean close keeps them (a crash leaves them to the Raft log).
+		if err := s.db.Flush(); err != nil {
+			_ = s.db.Close()
+			return fmt.Errorf("store: close: flush: %w", err)
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -453,7 +461,7 @@ func (s *Store) SetGenesis(raw []byte, writes []state.Write) error {
 			return fmt.Errorf("store: write genesis state: %w", err)
 		}
 	}
-	if err := s.writeState(batch, nil, s.wo); err != nil {
+	if err := s.writeDurable(batch); err != nil {
 		return fmt.Errorf("store: write genesis: %w", err)
 	}
 	s.mu.Lock()
@@ -744,11 +752,25 @@ func (s *Store) rawWrite(op func(*pebble.Batch) error) error {
 	if err := op(b); err != nil {
 		return fmt.Errorf("store: raw write: %w", err)
 	}
-	if err := s.writeState(b, nil, pebble.Sync); err != nil {
+	if err := s.writeDurable(b); err != nil {
 		return fmt.Errorf("store: raw write: %w", err)
 	}
 	s.blocks.purge()
 	return nil
+}
+
+// writeDurable commits b so that it survives a crash on its own, whatever the
+// options: a synced WAL write, or with DisableWAL a memtable flush. It is for
+// the rare writes no Raft entry can replay (the genesis, node-local vault
+// records, repairs); blocks go through Commit. The caller holds writeMu.
+func (s *Store) writeDurable(b *pebble.Batch) error {
+	if !s.opts.DisableWAL {
+		return s.writeState(b, nil, pebble.Sync)
+	}
+	if err := s.writeState(b, nil, pebble.NoSync); err != nil {
+		return err
+	}
+	return s.db.Flush()
 }
 
 // maxIntegrityErrors bounds how many corrupt records CheckIntegrity reports.

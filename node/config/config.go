@@ -174,8 +174,17 @@ type Consensus struct {
 
 // Store tunes Pebble.
 type Store struct {
-	// Sync makes every block commit durable before it is acknowledged. Default true.
+	// Sync makes Pebble sync its write-ahead log on every block commit when WAL
+	// is on. Default true. Every block is durable before it is applied
+	// whatever this says: raft-boltdb fsyncs the Raft log.
 	Sync bool `toml:"sync"`
+	// WAL turns Pebble's own write-ahead log on. Default false: the Raft log
+	// is the write-ahead log of every block, the store is flushed before each
+	// Raft snapshot and on a clean stop, and after a crash the node re-applies
+	// from the Raft log the blocks written since the last memtable flush.
+	// Turning it on writes every block a third time (Raft log, WAL,
+	// sstable), for a faster restart after a crash.
+	WAL bool `toml:"wal"`
 	// CacheMB is Pebble's block cache. Default 256.
 	CacheMB int `toml:"cache_mb"`
 }
