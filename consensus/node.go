@@ -58,7 +58,7 @@ type Node struct {
 
 	waitMu sync.Mutex
 	// guards the following
-	waiters map[types.Hash][]chan Receipt
+	waiters map[types.Hash][]chan waitOutcome
 
 	subMu sync.Mutex
 	// guards the following
@@ -192,7 +192,7 @@ func New(cfg Config, g *state.Genesis, key *crypto.PrivateKey, trans raft.Transp
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, m: cfg.metrics(), key: key, exec: exec, trans: trans, logs: rs.logs, snaps: rs.snaps,
-		pool: newMempool(cfg.MempoolSize), done: make(chan struct{}), waiters: make(map[types.Hash][]chan Receipt),
+		pool: newMempool(cfg.MempoolSize), done: make(chan struct{}), waiters: make(map[types.Hash][]chan waitOutcome),
 		subs: make(map[*subscriber]struct{}), pseudo: newPseudonymizer(cfg.ClusterKey), eraseCh: make(chan struct{}, 1)}
 	ok := false
 	defer func() {

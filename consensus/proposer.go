@@ -307,6 +307,7 @@ func (n *Node) propose(ps []*pending, prev *flight) (*flight, error) {
 				for _, p := range ps {
 					if rerr, ok := refused[p.hash]; ok {
 						n.log.Warn("consensus: tx left out of the block", "tx", p.hash, "err", rerr)
+						n.leftOut(p.hash, rerr)
 						continue
 					}
 					kept = append(kept, p)

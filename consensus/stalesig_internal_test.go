@@ -1,6 +1,8 @@
 package consensus
 
 import (
+	"context"
+	"errors"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -95,5 +97,35 @@ func TestStaleSignatureRefusedWhileTheRotationIsInFlight(t *testing.T) {
 	close(prev.done)
 	if refused, err := n.refuseStaleSignatures(st, prev, now, txs[:1], hashes[:1]); err != nil || len(refused) != 0 {
 		t.Fatalf("cut on the store: refused %v, %v", refused, err)
+	}
+}
+
+// TestLeftOutTxWakesItsWaiters: a tx the proposer leaves out of its block at
+// the cut (a stale signature, an erased patient) will never commit as
+// submitted, so its local waiters get the refusal at once instead of waiting
+// for their timeout; waiters of other txs keep waiting.
+func TestLeftOutTxWakesItsWaiters(t *testing.T) {
+	n := &Node{waiters: make(map[types.Hash][]chan waitOutcome), done: make(chan struct{})}
+	left, other := types.Hash{1}, types.Hash{2}
+	a, b, c := n.addWaiter(left), n.addWaiter(left), n.addWaiter(other)
+	refusal := &state.TxError{Code: types.CodeBadSignature, Reason: "stale"}
+	n.leftOut(left, refusal)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	for i, ch := range []chan waitOutcome{a, b} {
+		start := time.Now()
+		_, err := n.wait(ctx, left, ch)
+		if !errors.Is(err, refusal) {
+			t.Fatalf("waiter %d of the left-out tx got %v, want the refusal", i, err)
+		}
+		if d := time.Since(start); d > 20*time.Millisecond {
+			t.Fatalf("waiter %d woke after %v", i, d)
+		}
+	}
+	if _, err := n.wait(ctx, other, c); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiter of another tx got %v, want its own timeout", err)
+	}
+	if len(n.waiters[left]) != 0 {
+		t.Fatalf("left-out tx still has %d waiters registered", len(n.waiters[left]))
 	}
 }

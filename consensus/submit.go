@@ -161,7 +161,7 @@ func (n *Node) SubmitBatchAndWait(ctx context.Context, txs []*types.Tx) (receipt
 	ps := n.checkBatch(ctx, txs, hashes, errs)
 	// Register the waiters before admission, so the receipt comes from the
 	// commit itself and never from reading the block back.
-	chs := make([]chan Receipt, len(txs))
+	chs := make([]chan waitOutcome, len(txs))
 	for i, p := range ps {
 		if p != nil || isReplay(errs[i]) {
 			chs[i] = n.addWaiter(hashes[i])
@@ -200,7 +200,7 @@ func (n *Node) SubmitBatchAndWait(ctx context.Context, txs []*types.Tx) (receipt
 // tx with hash hs[i] when errs[i] is nil.
 func (n *Node) WaitTxs(ctx context.Context, hs []types.Hash) (receipts []Receipt, errs []error) {
 	receipts, errs = make([]Receipt, len(hs)), make([]error, len(hs))
-	chs := make([]chan Receipt, len(hs))
+	chs := make([]chan waitOutcome, len(hs))
 	for i, h := range hs {
 		chs[i] = n.addWaiter(h)
 	}
@@ -287,10 +287,17 @@ func (n *Node) Receipt(h types.Hash) (Receipt, error) {
 	return r, err
 }
 
-func (n *Node) wait(ctx context.Context, h types.Hash, ch chan Receipt) (Receipt, error) {
+// waitOutcome is what a waiter receives: the receipt of its tx, or why the
+// leader left the tx out of its block (it will not commit as submitted).
+type waitOutcome struct {
+	r   Receipt
+	err error
+}
+
+func (n *Node) wait(ctx context.Context, h types.Hash, ch chan waitOutcome) (Receipt, error) {
 	select {
-	case r := <-ch:
-		return r, nil
+	case o := <-ch:
+		return o.r, o.err
 	case <-ctx.Done():
 		return Receipt{}, fmt.Errorf("consensus: waiting for tx %s: %w", h, ctx.Err())
 	case <-n.done:
@@ -319,15 +326,15 @@ func (n *Node) lookup(h types.Hash) (Receipt, bool, error) {
 	return r, found, err
 }
 
-func (n *Node) addWaiter(h types.Hash) chan Receipt {
-	ch := make(chan Receipt, 1)
+func (n *Node) addWaiter(h types.Hash) chan waitOutcome {
+	ch := make(chan waitOutcome, 1)
 	n.waitMu.Lock()
 	n.waiters[h] = append(n.waiters[h], ch)
 	n.waitMu.Unlock()
 	return ch
 }
 
-func (n *Node) removeWaiter(h types.Hash, ch chan Receipt) {
+func (n *Node) removeWaiter(h types.Hash, ch chan waitOutcome) {
 	n.waitMu.Lock()
 	defer n.waitMu.Unlock()
 	ws := n.waiters[h]
@@ -366,7 +373,7 @@ func (n *Node) committed(c *Committed) {
 			r := Receipt{TxHash: h, Height: c.Block.Header.Height, Index: uint32(i), Result: c.Block.Results[i], BlockHash: c.Hash}
 			for _, ch := range ws {
 				select {
-				case ch <- r:
+				case ch <- waitOutcome{r: r}:
 				default:
 				}
 			}
@@ -375,6 +382,22 @@ func (n *Node) committed(c *Committed) {
 	}
 	n.waitMu.Unlock()
 	n.publish(c)
+}
+
+// leftOut wakes the local waiters of a tx the proposer left out of its block
+// with err, the reason (a *state.TxError): the tx will never commit as
+// submitted, so they need not wait for their timeout. Waiters on other nodes
+// (a follower that forwarded the tx) still wait for theirs.
+func (n *Node) leftOut(h types.Hash, err error) {
+	n.waitMu.Lock()
+	defer n.waitMu.Unlock()
+	for _, ch := range n.waiters[h] {
+		select {
+		case ch <- waitOutcome{err: err}:
+		default:
+		}
+	}
+	delete(n.waiters, h)
 }
 
 // rejected runs on the FSM goroutine for a committed block that was not
