@@ -35,6 +35,11 @@ type Options struct {
 	Transport raft.Transport
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+
+	// noPseudonyms leaves the cluster key out of consensus, so the leader
+	// stores patient ids in clear: only benchmarks set it (through a test
+	// hook), to measure what pseudonyms cost.
+	noPseudonyms bool
 }
 
 // Node is a running medchain node.
@@ -111,7 +116,9 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 	cc := consensusConfig(cfg, log)
 	cc.Metrics = m
 	vk := &vaultKey{} // pseudonyms (node/pseudonym.go): the cluster key, once the keyring exists
-	cc.ClusterKey = vk
+	if !opts.noPseudonyms {
+		cc.ClusterKey = vk
+	}
 	trans := opts.Transport
 	var cl *cluster
 	if trans == nil && cfg.P2P.Enabled {

@@ -38,6 +38,13 @@ type Node struct {
 // nil, adjusts the config before init.
 func Start(t testing.TB, configure func(*config.Config)) *Node {
 	t.Helper()
+	return StartWith(t, configure, node.Options{})
+}
+
+// StartWith is Start with node options (the transport and logger are the
+// harness's own).
+func StartWith(t testing.TB, configure func(*config.Config), opts node.Options) *Node {
+	t.Helper()
 	cfg := config.DefaultConfig()
 	cfg.Node.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.RPC.Listen = "127.0.0.1:0"
@@ -50,7 +57,7 @@ func Start(t testing.TB, configure func(*config.Config)) *Node {
 	if _, err := node.Init(node.InitOptions{DataDir: cfg.Node.DataDir, Dev: true, Config: &cfg, Algorithm: crypto.MLDSA65}); err != nil {
 		t.Fatalf("init: %v", err)
 	}
-	return Restart(t, cfg)
+	return restart(t, cfg, opts)
 }
 
 // allowTestLoad lets tests open many sessions of one identity and load the
@@ -64,8 +71,15 @@ func allowTestLoad(c *config.Config) {
 // Restart starts a node on an existing data dir.
 func Restart(t testing.TB, cfg config.Config) *Node {
 	t.Helper()
+	return restart(t, cfg, node.Options{})
+}
+
+func restart(t testing.TB, cfg config.Config, opts node.Options) *Node {
+	t.Helper()
 	_, trans := raft.NewInmemTransport(raft.ServerAddress(cfg.Consensus.RaftListen))
-	n, err := node.Open(cfg, node.Options{Transport: trans, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	opts.Transport = trans
+	opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	n, err := node.Open(cfg, opts)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
