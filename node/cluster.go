@@ -237,13 +237,17 @@ func (c *cluster) reconcile() error {
 				continue
 			}
 			if srv.Suffrage == raft.Nonvoter && r.Role == types.NodeRoleVoter {
-				lag, err := c.lag(r)
+				st, lag, err := c.lag(r)
 				if err != nil {
 					c.log.Debug("node: new node not reachable yet", "node_id", id, "err", err)
 					continue
 				}
 				if lag > catchUpLag {
 					c.log.Debug("node: new node catching up", "node_id", id, "lag", lag)
+					continue
+				}
+				if why, err := c.awaitsClusterKey(id, st.Height); err != nil || why != "" {
+					c.log.Debug("node: new node waits for the cluster data key before it may vote", "node_id", id, "reason", why, "err", err)
 					continue
 				}
 				c.log.Info("node: promoting caught-up node to voter", "node_id", id, "lag", lag)
@@ -360,18 +364,50 @@ func (c *cluster) revokeRemoved() {
 }
 
 // lag asks node r for its status and returns how far it trails this node.
-func (c *cluster) lag(r state.NodeRecord) (uint64, error) {
+func (c *cluster) lag(r state.NodeRecord) (peerStatus, uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
 	defer cancel()
 	st, err := c.peerStatus(ctx, r.PeerID)
 	if err != nil {
-		return 0, err
+		return st, 0, err
 	}
 	own := c.n.cons.AppliedIndex()
 	if st.AppliedIndex >= own {
-		return 0, nil
+		return st, 0, nil
 	}
-	return own - st.AppliedIndex, nil
+	return st, own - st.AppliedIndex, nil
+}
+
+// awaitsClusterKey says why node id (whose chain is at height) may not vote
+// yet, or "" if it may: on a chain with a cluster data key, a voter must
+// hold it, since any voter may be elected leader and a leader without the
+// key cannot cut a block that names a patient (pseudonyms) nor open MFA
+// seeds. So a node is promoted only once a grant of the current key to it
+// is on chain and the node has applied the block that carries it.
+func (c *cluster) awaitsClusterKey(id string, height uint64) (why string, err error) {
+	err = c.n.cons.WithStore(func(st *store.Store) error {
+		why, err = awaitsClusterKey(st, id, height)
+		return err
+	})
+	return why, err
+}
+
+// awaitsClusterKey is cluster.awaitsClusterKey on committed state v.
+func awaitsClusterKey(v state.View, id string, height uint64) (string, error) {
+	info, err := state.GetClusterKeyInfo(v)
+	if err != nil || info == nil {
+		return "", err // no error and no info: a chain without a cluster key
+	}
+	g, err := state.GetClusterKeyGrant(v, id)
+	switch {
+	case err != nil:
+		return "", err
+	case g == nil || g.KeyID != info.KeyID:
+		return "no grant of the current cluster key on chain yet", nil
+	case height < g.Height:
+		return fmt.Sprintf("has not applied its grant (height %d, grant at %d)", height, g.Height), nil
+	}
+	return "", nil
 }
 
 // Queries between nodes (p2p QueryProtocol), CBOR-encoded.

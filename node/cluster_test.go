@@ -139,6 +139,11 @@ func TestJoinApproveRemoveFlow(t *testing.T) {
 		t.Fatalf("approve 2: %+v %v", r, err)
 	}
 	waitFor(t, "node-4 promoted to voter", 20*time.Second, func() bool { return suffrage(t, c, "node-4") == "Voter" })
+	// Any voter may lead, and a leader needs the cluster data key to cut a
+	// block that names a patient: a node votes only once it holds the key.
+	if _, err := n4.ClusterKey(); err != nil {
+		t.Fatalf("node-4 became a voter without the cluster data key: %v", err)
+	}
 	c.Nodes = append(c.Nodes, n4)
 	if r, err := n4.Client.Signer("doctor456", c.Key("doctor456")).Send(ctx, auditRec(4)); err != nil || !r.Result.OK() {
 		t.Fatalf("tx through the new node: %+v %v", r, err)
