@@ -71,6 +71,8 @@ func consensusConfig(cfg config.Config, log *slog.Logger) consensus.Config {
 	cc.VerifyTxSignatures = cfg.Consensus.VerifyTxSignatures
 	cc.SnapshotInterval = cfg.Consensus.SnapshotInterval.D()
 	cc.SnapshotThreshold = cfg.Consensus.SnapshotThreshold
+	cc.SnapshotLogBytes = int64(cfg.Consensus.SnapshotLogMB) << 20
+	cc.TrailingLogs = cfg.Consensus.TrailingLogs
 	cc.Store.DisableWAL = !cfg.Store.WAL
 	cc.Store.Sync = cfg.Store.Sync && cfg.Store.WAL
 	cc.Store.CacheSize = int64(cfg.Store.CacheMB) << 20

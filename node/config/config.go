@@ -167,6 +167,14 @@ type Consensus struct {
 	SnapshotInterval Duration `toml:"snapshot_interval"`
 	// SnapshotThreshold is how many log entries trigger a snapshot. Default 8192.
 	SnapshotThreshold uint64 `toml:"snapshot_threshold"`
+	// SnapshotLogMB is how many MiB of Raft log since the last snapshot
+	// trigger one (blocks are large, so this usually fires before
+	// SnapshotThreshold). At least 16 (the largest block). Default 1024.
+	SnapshotLogMB int `toml:"snapshot_log_mb"`
+	// TrailingLogs is how many Raft entries (blocks) a snapshot leaves in
+	// the log: a follower at most this far behind catches up from the log,
+	// one further behind (or a new node) installs a snapshot. Default 2048.
+	TrailingLogs uint64 `toml:"trailing_logs"`
 	// Join starts a node with no Raft state that waits for the leader to add
 	// it after its admission on chain (medchain join). Default false.
 	Join bool `toml:"join"`
@@ -201,7 +209,8 @@ func DefaultConfig() Config {
 	return Config{
 		Node:      Node{ID: "node-1", DataDir: ".medchain", KeyFile: "keys/node.key", LogLevel: "info", Enabled: true},
 		RPC:       RPC{Listen: "127.0.0.1:8545", MaxBodyBytes: 10 << 20, BatchLimit: 1000, BatchResponseBytes: 25 << 20, WaitTimeout: Duration(30 * time.Second), TLSCert: "tls/server.crt", TLSKey: "tls/server.key"},
-		Consensus: Consensus{RaftListen: "127.0.0.1:7400", MaxBlockTxs: 2000, MaxBlockDelay: Duration(10 * time.Millisecond), MempoolSize: 50000, SnapshotInterval: Duration(2 * time.Minute), SnapshotThreshold: 8192},
+		Consensus: Consensus{RaftListen: "127.0.0.1:7400", MaxBlockTxs: 2000, MaxBlockDelay: Duration(10 * time.Millisecond), MempoolSize: 50000, SnapshotInterval: Duration(2 * time.Minute), SnapshotThreshold: 8192,
+			SnapshotLogMB: 1024, TrailingLogs: 2048},
 		Store:     Store{Sync: true, CacheMB: 256},
 		EHR:       EHR{DefaultSyncInterval: 300},
 		ZeroTrust: ZeroTrust{Enabled: true, ReauthInterval: Duration(300 * time.Second), IdleTimeout: Duration(30 * time.Minute),
@@ -384,6 +393,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Consensus.SnapshotThreshold < 16 {
 		bad("consensus.snapshot_threshold", "%d is below 16", c.Consensus.SnapshotThreshold)
+	}
+	if c.Consensus.SnapshotLogMB < 16 || c.Consensus.SnapshotLogMB > 1<<20 {
+		bad("consensus.snapshot_log_mb", "%d is outside [16, %d] (a snapshot every block or never)", c.Consensus.SnapshotLogMB, 1<<20)
+	}
+	if c.Consensus.TrailingLogs < 1 {
+		bad("consensus.trailing_logs", "%d is below 1", c.Consensus.TrailingLogs)
 	}
 	if c.Store.CacheMB < 8 {
 		bad("store.cache_mb", "%d is below 8", c.Store.CacheMB)

@@ -85,6 +85,8 @@ func TestLoadRejects(t *testing.T) {
 		{"bad env duration", "", []string{"MEDCHAIN_CONSENSUS_MAX_BLOCK_DELAY=soon"}, []string{"MAX_BLOCK_DELAY"}},
 		{"every bad field named", "", []string{"MEDCHAIN_RPC_LISTEN=nohost", "MEDCHAIN_CONSENSUS_MAX_BLOCK_TXS=0", "MEDCHAIN_NODE_LOG_LEVEL=loud"},
 			[]string{"rpc.listen", "consensus.max_block_txs", "node.log_level"}},
+		{"snapshot and log bounds", "", []string{"MEDCHAIN_CONSENSUS_TRAILING_LOGS=0", "MEDCHAIN_CONSENSUS_SNAPSHOT_LOG_MB=8"},
+			[]string{"consensus.trailing_logs", "consensus.snapshot_log_mb"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
