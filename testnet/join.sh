@@ -4,22 +4,26 @@
 
 usage() {
 	cat <<USAGE
-usage: testnet/join.sh [-r observer]
+usage: testnet/join.sh [-r observer] [-t SECONDS]
 
 Prepares node-(N+1) with medchain join (keys, genesis, config, and its
 signed join request submitted through node-1), approves it as the genesis
 admin, starts it, and waits until the leader has added it (and promoted it
-to voter unless -r observer).
+to voter, once caught up, unless -r observer): at most SECONDS (default 60;
+a long chain takes longer to catch up). Prints how long the wait took.
 USAGE
 }
 ROLE=voter
-while getopts "r:h" o; do
+WAIT=60
+while getopts "r:t:h" o; do
 	case $o in
 	r) ROLE=$OPTARG ;;
+	t) WAIT=$OPTARG ;;
 	h) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
 done
+case $WAIT in '' | *[!0-9]*) die "-t wants whole seconds, got '$WAIT'" ;; esac
 load_env
 TOTAL=$(ls "$RUN"/node-*.pid 2>/dev/null | wc -l)
 [ "$TOTAL" -ge 1 ] || die "no testnet is running (testnet/up.sh)"
@@ -38,13 +42,14 @@ rm -rf "$DATA/$ID/sessions" # admin's session, cached while joining: not the new
 enroll_admin # links admin's dev TOTP secret into the new node's dir too
 cli 1 tx node approve --node-id "$ID" --as admin || die "approval failed"
 start_node "$K"
-want=Voter
+started=$(date +%s%N)
+want=voter
 [ "$ROLE" = observer ] && want=nonvoter
-for _ in $(seq 1 300); do
-	if cli 1 cluster status 2>/dev/null | grep -qE "^$ID +$( [ "$ROLE" = observer ] && echo nonvoter || echo voter ) "; then
-		echo "$ID joined as $ROLE: JSON-RPC $(rpc_url "$K")"
+for _ in $(seq 1 $((WAIT * 5))); do
+	if cli 1 cluster status 2>/dev/null | grep -qE "^$ID +$want "; then
+		echo "$ID joined as $ROLE after $((($(date +%s%N) - started) / 1000000)) ms: JSON-RPC $(rpc_url "$K")"
 		exit 0
 	fi
 	sleep 0.2
 done
-die "$ID was not added within 60 s (log: $RUN/$ID.log)"
+die "$ID was not added within $WAIT s (log: $RUN/$ID.log)"
