@@ -238,6 +238,9 @@ func Unredact(r *Tx, payload []byte) (*Tx, error) {
 	if r.Redaction == nil {
 		return nil, fmt.Errorf("%w: tx is not redacted", ErrInvalid)
 	}
+	if r.Redaction.Pruned() {
+		return nil, fmt.Errorf("%w: redacted tx %s", ErrPruned, r.Redaction.Original)
+	}
 	tx := r.Clone()
 	tx.Redaction = nil
 	tx.Payload = bytes.Clone(payload)

@@ -1,0 +1,304 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/types"
+)
+
+// Retention pruning (see doc.go, "Pruning sealed payloads"). A redacted tx
+// carries the signed payload sealed with its patient's key
+// (types.Redaction.Sealed). Commit keeps a copy of each one under
+// PrefixSealed so the audit trail opens it with one point read; Prune
+// removes both, the block's and the copy, and leaves the redaction's digest
+// (types.Redaction.PruneSealed), so headers, tx roots, the log, the indexes
+// and every proof stay exactly as they were.
+
+// PrefixSealed is the keyspace of the sealed payload copies:
+//
+//	| 'r'   | height u64 | index u32           | sealed payload of tx index of the block |
+//
+// They are outside the state and its hash, like the vault: a node prunes them
+// by its own clock.
+const PrefixSealed byte = 'r'
+
+const sealedKeySize = 1 + 8 + 4
+
+// metaPrunePrefix starts the meta names of pruning marks ("prune/audit").
+const metaPrunePrefix = "prune/"
+
+// pruneMarkSize is the encoded size of a PruneMark.
+const pruneMarkSize = 3 * 8
+
+// ErrBadPruneRun is returned by Prune for a run that cannot start (no name,
+// a name that is not an identifier, no selector or no block budget).
+var ErrBadPruneRun = errors.New("store: invalid prune run")
+
+var _ state.SealedReader = (*Store)(nil)
+
+// SealedKey returns the key of the sealed payload copy of tx index of the
+// block at height.
+func SealedKey(height uint64, index uint32) []byte {
+	return appendSealedKey(make([]byte, 0, sealedKeySize), height, index)
+}
+
+func appendSealedKey(b []byte, height uint64, index uint32) []byte {
+	b = binary.BigEndian.AppendUint64(append(b, PrefixSealed), height)
+	return binary.BigEndian.AppendUint32(b, index)
+}
+
+// SealedPayload returns the sealed payload of tx index of the block at
+// height, from its copy; found is false when the tx is not redacted or its
+// sealed payload was pruned. It implements state.SealedReader. The slice is
+// the caller's.
+func (s *Store) SealedPayload(height uint64, index uint32) ([]byte, bool, error) {
+	if err := s.enter(); err != nil {
+		return nil, false, err
+	}
+	defer s.exit()
+	return s.get(appendSealedKey(make([]byte, 0, sealedKeySize), height, index))
+}
+
+// PruneMark is how far one pruning pass has gone, stored under the meta name
+// "prune/" + the pass's name in the same batch as what it pruned, so a
+// pruner that stops at any moment resumes where its last batch ended.
+type PruneMark struct {
+	// Height: every block up to Height was visited by the pass.
+	Height uint64 `json:"height"`
+	// Txs is how many sealed payloads the pass pruned in all.
+	Txs uint64 `json:"txs"`
+	// Bytes is how many sealed payload bytes it removed from block bodies
+	// (their copies under PrefixSealed were the same size again).
+	Bytes uint64 `json:"bytes"`
+}
+
+func (m PruneMark) encode() []byte {
+	b := make([]byte, 0, pruneMarkSize)
+	b = binary.BigEndian.AppendUint64(b, m.Height)
+	b = binary.BigEndian.AppendUint64(b, m.Txs)
+	return binary.BigEndian.AppendUint64(b, m.Bytes)
+}
+
+func decodePruneMark(b []byte) (PruneMark, error) {
+	if len(b) != pruneMarkSize {
+		return PruneMark{}, fmt.Errorf("prune mark is %d bytes, want %d", len(b), pruneMarkSize)
+	}
+	return PruneMark{Height: binary.BigEndian.Uint64(b), Txs: binary.BigEndian.Uint64(b[8:]), Bytes: binary.BigEndian.Uint64(b[16:])}, nil
+}
+
+// PruneMarkOf returns the mark of the pass name (the zero mark if it never ran).
+func (s *Store) PruneMarkOf(name string) (PruneMark, error) {
+	if err := checkPruneName(name); err != nil {
+		return PruneMark{}, err
+	}
+	if err := s.enter(); err != nil {
+		return PruneMark{}, err
+	}
+	defer s.exit()
+	return s.pruneMark(name)
+}
+
+func (s *Store) pruneMark(name string) (PruneMark, error) {
+	key := MetaKey(metaPrunePrefix + name)
+	raw, found, err := s.get(key)
+	if err != nil || !found {
+		return PruneMark{}, err
+	}
+	m, err := decodePruneMark(raw)
+	if err != nil {
+		return PruneMark{}, corrupt(key, err)
+	}
+	return m, nil
+}
+
+func checkPruneName(name string) error {
+	if name == "" || strings.ContainsFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	}) || len(name) > 32 {
+		return fmt.Errorf("%w: pass name %q (want 1-32 of a-z, 0-9, _ and -)", ErrBadPruneRun, name)
+	}
+	return nil
+}
+
+// PruneRun is one bounded step of a pruning pass.
+type PruneRun struct {
+	// Name names the pass and its mark (e.g. "audit", "research"); each pass
+	// visits every block once, in height order, from its mark.
+	Name string
+	// Before is the retention cutoff, a block time in Unix ms: the step stops
+	// at the first block whose time is not before it (block times never
+	// decrease), which is left for a later run.
+	Before int64
+	// MaxBlocks bounds the blocks this step visits, and so the batch it
+	// writes and how long it holds the write lock.
+	MaxBlocks int
+	// Select reports whether the sealed payload of tx (index i of the block
+	// with header h, a redacted tx whose sealed payload is still stored,
+	// payload its decoded redacted payload) goes. It must not keep or
+	// modify tx or h.
+	Select func(h *types.Header, i int, tx *types.Tx, payload types.Payload) bool
+}
+
+// PruneResult is what one Prune step did.
+type PruneResult struct {
+	// From and To are the heights the step visited (From > To: none).
+	From, To uint64
+	// Blocks visited, and of them Rewritten with fewer sealed payloads.
+	Blocks, Rewritten int
+	// Txs pruned and the sealed Bytes removed from block bodies.
+	Txs, Bytes int
+	// Done is set when the pass reached the head or the cutoff: nothing more
+	// to do until the head or the cutoff moves.
+	Done bool
+	// Mark is the pass's mark after the step.
+	Mark PruneMark
+}
+
+// Prune runs one step of the pass r.Name: it visits at most r.MaxBlocks
+// blocks after the pass's mark, stopping before the head's successor and at
+// the first block not older than r.Before, and in each removes the sealed
+// payloads r.Select picks from the stored block body and their copies. The
+// rewritten bodies, the deleted copies and the new mark are one atomic
+// batch: after a crash either all of a step is on disk or none of it.
+//
+// Pruning never changes a header, a tx hash, a tx root (the redaction keeps
+// the payload's hash), the log, an index or the state: the stored chain
+// verifies and every proof holds as before. A body whose tx root no longer
+// matches its header after the rewrite is ErrCorrupt, and nothing is written.
+//
+// Blocks are read and rewritten outside the write lock (only Prune changes a
+// committed block, and one Prune runs at a time); the lock is held only for
+// the batch commit, so block apply waits at most one step's write. The
+// decoded block cache forgets the rewritten heights.
+func (s *Store) Prune(r PruneRun) (PruneResult, error) {
+	if err := checkPruneName(r.Name); err != nil {
+		return PruneResult{}, err
+	}
+	if r.Select == nil || r.MaxBlocks < 1 {
+		return PruneResult{}, fmt.Errorf("%w: a selector and a positive block budget are required", ErrBadPruneRun)
+	}
+	if err := s.enterWrite(); err != nil {
+		return PruneResult{}, err
+	}
+	defer s.exit()
+	s.pruneMu.Lock()
+	defer s.pruneMu.Unlock()
+
+	mark, err := s.pruneMark(r.Name)
+	if err != nil {
+		return PruneResult{}, err
+	}
+	head := s.Height()
+	res := PruneResult{From: mark.Height + 1, To: mark.Height}
+	batch := s.db.NewBatch()
+	defer batch.Close()
+	var rewritten []uint64
+	for h := mark.Height + 1; ; h++ {
+		if h > head {
+			res.Done = true
+			break
+		}
+		if res.Blocks == r.MaxBlocks {
+			break
+		}
+		b, err := s.readBlock(h)
+		if err != nil {
+			return PruneResult{}, fmt.Errorf("store: prune %s: %w", r.Name, err)
+		}
+		if b.Header.Time >= r.Before {
+			res.Done = true
+			break
+		}
+		res.Blocks++
+		res.To = h
+		nb, txs, n := pruneBlock(b, r.Select)
+		if txs == 0 {
+			continue
+		}
+		res.Txs += txs
+		res.Bytes += n
+		if root := types.TxRoot(nb.Txs, nb.TxHashes()); root != b.Header.TxRoot {
+			return PruneResult{}, corrupt(BlockKey(h), fmt.Errorf("pruned body gives tx root %s, the header says %s", root, b.Header.TxRoot))
+		}
+		if err := batch.Set(BlockKey(h), nb.Encode(), nil); err != nil {
+			return PruneResult{}, fmt.Errorf("store: prune %s: %w", r.Name, err)
+		}
+		for i, tx := range b.Txs {
+			if tx.Redaction != nil && !tx.Redaction.Pruned() && nb.Txs[i].Redaction.Pruned() {
+				if err := batch.Delete(SealedKey(h, uint32(i)), nil); err != nil {
+					return PruneResult{}, fmt.Errorf("store: prune %s: %w", r.Name, err)
+				}
+			}
+		}
+		rewritten = append(rewritten, h)
+		res.Rewritten++
+	}
+	if res.Blocks == 0 {
+		res.Mark = mark
+		return res, nil
+	}
+	next := PruneMark{Height: res.To, Txs: mark.Txs + uint64(res.Txs), Bytes: mark.Bytes + uint64(res.Bytes)}
+	if err := batch.Set(MetaKey(metaPrunePrefix+r.Name), next.encode(), nil); err != nil {
+		return PruneResult{}, fmt.Errorf("store: prune %s: %w", r.Name, err)
+	}
+	s.writeMu.Lock()
+	err = batch.Commit(s.wo)
+	for _, h := range rewritten {
+		s.blocks.remove(h)
+	}
+	s.writeMu.Unlock()
+	if err != nil {
+		return PruneResult{}, fmt.Errorf("store: prune %s: write batch: %w", r.Name, err)
+	}
+	res.Mark = next
+	return res, nil
+}
+
+// pruneBlock returns b with the sealed payloads sel picks replaced by their
+// hashes (a new block sharing every untouched tx with b; b is not
+// modified), how many it pruned and their sealed bytes.
+func pruneBlock(b *types.Block, sel func(*types.Header, int, *types.Tx, types.Payload) bool) (*types.Block, int, int) {
+	var nb *types.Block
+	txs, n := 0, 0
+	for i, tx := range b.Txs {
+		if tx.Redaction == nil || tx.Redaction.Pruned() {
+			continue
+		}
+		p, err := tx.DecodePayload()
+		if err != nil {
+			continue // a committed tx that does not decode was rejected; its sealed bytes are kept
+		}
+		if !sel(&b.Header, i, tx, p) {
+			continue
+		}
+		if nb == nil {
+			cp := *b
+			cp.Txs = append([]*types.Tx(nil), b.Txs...)
+			nb = &cp
+		}
+		ptx := *tx
+		red := tx.Redaction.PruneSealed()
+		ptx.Redaction = &red
+		nb.Txs[i] = &ptx
+		txs++
+		n += len(tx.Redaction.Sealed)
+	}
+	if nb == nil {
+		return b, 0, 0
+	}
+	return nb, txs, n
+}
+
+// remove forgets the decoded block at height.
+func (c *blockLRU) remove(height uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[height]; ok {
+		c.ll.Remove(e)
+		delete(c.m, height)
+	}
+}
