@@ -150,8 +150,10 @@ const progressEvery = 10 * time.Second
 // step at a time, each under WithStore (a snapshot restore waits for a
 // step, never for a pass). It stops early when ctx is done; every pass
 // resumes from its mark on the next run.
-func (p *pruner) runOnce(ctx context.Context) error {
-	now := p.now()
+func (p *pruner) runOnce(ctx context.Context) error { return p.runAt(ctx, p.now()) }
+
+// runAt is runOnce with the cutoffs computed from now.
+func (p *pruner) runAt(ctx context.Context, now time.Time) error {
 	err := p.run(ctx, now)
 	p.mu.Lock()
 	p.lastRun, p.lastErr = p.now(), err
@@ -257,4 +259,20 @@ func (p *pruner) Status(now time.Time) compliance.RetentionEvidence {
 	}
 	ev.Err = errors.Join(errs...)
 	return ev
+}
+
+// RunRetention runs every retention pass once, as the background pruner
+// does, but with the cutoffs computed from at instead of the clock (each
+// pass prunes the blocks older than at minus its period), and returns when
+// it is done or ctx is. It is for tests and operators' tools: an at in the
+// future prunes data before its period ends. The store runs one pruning
+// step at a time, so the background pruner may run meanwhile.
+func (n *Node) RunRetention(ctx context.Context, at time.Time) error {
+	return n.pruner.runAt(ctx, at)
+}
+
+// RetentionStatus returns the retention pruner's state at now, as the
+// compliance report shows it.
+func (n *Node) RetentionStatus(now time.Time) compliance.RetentionEvidence {
+	return n.pruner.Status(now)
 }
