@@ -34,6 +34,10 @@ const metaPrunePrefix = "prune/"
 // pruneMarkSize is the encoded size of a PruneMark.
 const pruneMarkSize = 3 * 8
 
+// DefaultPruneBytes is PruneRun.MaxBytes's default: about 12 ms of
+// sequential writing on the reference disk (320 MB/s).
+const DefaultPruneBytes = 4 << 20
+
 // ErrBadPruneRun is returned by Prune for a run that cannot start (no name,
 // a name that is not an identifier, no selector or no block budget).
 var ErrBadPruneRun = errors.New("store: invalid prune run")
@@ -133,9 +137,12 @@ type PruneRun struct {
 	// at the first block whose time is not before it (block times never
 	// decrease), which is left for a later run.
 	Before int64
-	// MaxBlocks bounds the blocks this step visits, and so the batch it
-	// writes and how long it holds the write lock.
+	// MaxBlocks bounds the blocks this step visits.
 	MaxBlocks int
+	// MaxBytes bounds the rewritten bodies this step writes in its batch,
+	// and so how long it holds the write lock (Commit waits that long): the
+	// step ends after the block that reaches it. 0 means DefaultPruneBytes.
+	MaxBytes int
 	// Select reports whether the sealed payload of tx (index i of the block
 	// with header h, a redacted tx whose sealed payload is still stored,
 	// payload its decoded redacted payload) goes. It must not keep or
@@ -159,7 +166,7 @@ type PruneResult struct {
 }
 
 // Prune runs one step of the pass r.Name: it visits at most r.MaxBlocks
-// blocks after the pass's mark, stopping before the head's successor and at
+// blocks (and rewrites about r.MaxBytes of bodies) after the pass's mark, stopping before the head's successor and at
 // the first block not older than r.Before, and in each removes the sealed
 // payloads r.Select picks from the stored block body and their copies. The
 // rewritten bodies, the deleted copies and the new mark are one atomic
@@ -178,8 +185,11 @@ func (s *Store) Prune(r PruneRun) (PruneResult, error) {
 	if err := checkPruneName(r.Name); err != nil {
 		return PruneResult{}, err
 	}
-	if r.Select == nil || r.MaxBlocks < 1 {
-		return PruneResult{}, fmt.Errorf("%w: a selector and a positive block budget are required", ErrBadPruneRun)
+	if r.Select == nil || r.MaxBlocks < 1 || r.MaxBytes < 0 {
+		return PruneResult{}, fmt.Errorf("%w: a selector, a positive block budget and a byte budget not below 0 are required", ErrBadPruneRun)
+	}
+	if r.MaxBytes == 0 {
+		r.MaxBytes = DefaultPruneBytes
 	}
 	if err := s.enterWrite(); err != nil {
 		return PruneResult{}, err
@@ -197,12 +207,13 @@ func (s *Store) Prune(r PruneRun) (PruneResult, error) {
 	batch := s.db.NewBatch()
 	defer batch.Close()
 	var rewritten []uint64
+	written := 0 // bytes of rewritten bodies in the batch
 	for h := mark.Height + 1; ; h++ {
 		if h > head {
 			res.Done = true
 			break
 		}
-		if res.Blocks == r.MaxBlocks {
+		if res.Blocks == r.MaxBlocks || written >= r.MaxBytes {
 			break
 		}
 		b, err := s.readBlock(h)
@@ -224,7 +235,9 @@ func (s *Store) Prune(r PruneRun) (PruneResult, error) {
 		if root := types.TxRoot(nb.Txs, nb.TxHashes()); root != b.Header.TxRoot {
 			return PruneResult{}, corrupt(BlockKey(h), fmt.Errorf("pruned body gives tx root %s, the header says %s", root, b.Header.TxRoot))
 		}
-		if err := batch.Set(BlockKey(h), nb.Encode(), nil); err != nil {
+		body := nb.Encode()
+		written += len(body)
+		if err := batch.Set(BlockKey(h), body, nil); err != nil {
 			return PruneResult{}, fmt.Errorf("store: prune %s: %w", r.Name, err)
 		}
 		for i, tx := range b.Txs {

@@ -207,6 +207,7 @@ func TestPruneRefusesBadRuns(t *testing.T) {
 		{"upper-case name", PruneRun{Name: "Audit", Before: 10, MaxBlocks: 1, Select: all}},
 		{"no selector", PruneRun{Name: "audit", Before: 10, MaxBlocks: 1}},
 		{"no block budget", PruneRun{Name: "audit", Before: 10, Select: all}},
+		{"negative byte budget", PruneRun{Name: "audit", Before: 10, MaxBlocks: 1, MaxBytes: -1, Select: all}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -272,6 +273,22 @@ func TestSnapshotKeepsItsBlocksWhilePruneRewritesThem(t *testing.T) {
 		now, _ := s.Block(h)
 		if old.Txs[0].Redaction.Pruned() || !now.Txs[0].Redaction.Pruned() {
 			t.Fatalf("height %d: snapshot sees pruned %v, live store %v", h, old.Txs[0].Redaction.Pruned(), now.Txs[0].Redaction.Pruned())
+		}
+	}
+}
+
+// TestPruneByteBudgetEndsAStep: a step ends after the rewritten block that
+// reaches its byte budget, however many blocks it may still visit.
+func TestPruneByteBudgetEndsAStep(t *testing.T) {
+	s := newTestStore(t)
+	prunableChain(t, s, 4)
+	for want := uint64(1); want <= 4; want++ {
+		res, err := s.Prune(PruneRun{Name: "audit", Before: 1 << 40, MaxBlocks: 100, MaxBytes: 1, Select: notResearch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Blocks != 1 || res.Rewritten != 1 || res.Mark.Height != want {
+			t.Fatalf("step %d: %+v", want, res)
 		}
 	}
 }
