@@ -78,6 +78,10 @@ type pruner struct {
 	// step, when set, is called after each committed step (tests stop a
 	// run there).
 	step func(pass string, res store.PruneResult)
+	// paced: after each step the pruner waits as long as the step took, so
+	// a long pass uses at most half of a core and of the disk beside block
+	// apply (tests turn it off).
+	paced bool
 
 	mu sync.Mutex // guards the following
 	// lastRun is when the last run ended, lastErr its error.
@@ -120,7 +124,7 @@ func newPruner(withStore func(func(*store.Store) error) error, cfg config.Retent
 	if err != nil {
 		return nil, err
 	}
-	return &pruner{withStore: withStore, cfg: cfg, now: time.Now, log: log, m: m}, nil
+	return &pruner{withStore: withStore, cfg: cfg, now: time.Now, log: log, m: m, paced: true}, nil
 }
 
 // Run prunes at once, then every cfg.PruneInterval, until ctx is done. A
@@ -179,6 +183,7 @@ func (p *pruner) run(ctx context.Context, now time.Time) error {
 				return err
 			}
 			var res store.PruneResult
+			stepStart := time.Now()
 			err := p.withStore(func(st *store.Store) error {
 				var err error
 				res, err = st.Prune(run)
@@ -202,6 +207,13 @@ func (p *pruner) run(ctx context.Context, now time.Time) error {
 			}
 			if res.Done {
 				break
+			}
+			if p.paced {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(time.Since(stepStart)):
+				}
 			}
 			if t := p.now(); t.Sub(lastLog) >= progressEvery {
 				lastLog = t

@@ -62,6 +62,7 @@ func testPrunerReg(t *testing.T, c *chaintest.Chain, auditDays, researchDays, ba
 		t.Fatal(err)
 	}
 	p.now = func() time.Time { return *now }
+	p.paced = false // no waits between steps in tests
 	return p, reg
 }
 
