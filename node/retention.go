@@ -1,16 +1,19 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/store"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/node/compliance"
@@ -28,6 +31,7 @@ import (
 //	pass      txs                                          period
 //	audit     audit_record whose purpose is not research   retention.audit_logs_days
 //	research  audit_record whose purpose is research       retention.research_data_days
+//	erased    audit_record of an erased patient            at once (the key is destroyed)
 //	(none)    patient_erase: the record of an erasure      never pruned
 //
 // medical_data_days and api_logs_days govern nothing the node stores (see
@@ -60,6 +64,14 @@ var retentionPasses = []retentionPass{
 			return ok && strings.EqualFold(a.Purpose, ResearchPurpose)
 		}},
 }
+
+// erasedPass prunes the sealed payloads of an erased patient's audit
+// events at once: they are unreadable since the erasure destroyed the key.
+// Its mark is the height up to which every erasure was handled.
+const erasedPass = "erased"
+
+// erasedChunkBlocks bounds the blocks one step of the erased pass rewrites.
+const erasedChunkBlocks = 4
 
 // retentionNotStored are the periods that govern nothing the node stores.
 var retentionNotStored = []compliance.RetentionNote{
@@ -226,7 +238,112 @@ func (p *pruner) run(ctx context.Context, now time.Time) error {
 				"pruned_in_all", total.Mark.Txs, "took", p.now().Sub(start).Round(time.Millisecond))
 		}
 	}
+	return p.pruneErased(ctx)
+}
+
+// pruneErased runs the erased pass: for every erasure recorded above its
+// mark, in height order, it prunes the sealed payloads of the erased
+// pseudonym's audit events (found through the patient trail, which the
+// erasure leaves in state), a few blocks a step; the mark moves to an
+// erasure's height once every erasure at that height is done, so a stopped
+// run redoes at most one height's erasures (already pruned txs are skipped).
+// The patient_erase tx itself is not in the trail and is never pruned.
+func (p *pruner) pruneErased(ctx context.Context) error {
+	var mark store.PruneMark
+	var todo []state.Erasure
+	err := p.withStore(func(st *store.Store) error {
+		var err error
+		if mark, err = st.PruneMarkOf(erasedPass); err != nil {
+			return err
+		}
+		return state.ScanErasures(st, func(e *state.Erasure) bool {
+			if e.Height > mark.Height {
+				todo = append(todo, *e)
+			}
+			return true
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("retention: pass %s: %w", erasedPass, err)
+	}
+	slices.SortFunc(todo, func(a, b state.Erasure) int { return cmp.Compare(a.Height, b.Height) })
+	for i, e := range todo {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var locs []store.TxAt
+		if types.IsPseudonym(e.Patient) { // an erasure in clear has no sealed payloads
+			err := p.withStore(func(st *store.Store) error {
+				for cursor := ""; ; {
+					page, err := state.Trail(st, st, state.TrailQuery{ID: e.Patient, Cursor: cursor, Limit: state.MaxTrailLimit})
+					if err != nil {
+						return err
+					}
+					for _, en := range page.Entries {
+						if en.Redacted && !en.Pruned {
+							locs = append(locs, store.TxAt{Height: en.Height, Index: en.Index})
+						}
+					}
+					if cursor = page.Next; cursor == "" {
+						return nil
+					}
+				}
+			})
+			if err != nil {
+				return fmt.Errorf("retention: pass %s: erasure %s: %w", erasedPass, e.TxHash, err)
+			}
+		}
+		after := mark.Height // the mark moves once this height's erasures are all done
+		if i == len(todo)-1 || todo[i+1].Height > e.Height {
+			after = e.Height
+		}
+		pruned := 0
+		for len(locs) > 0 || after > mark.Height {
+			chunk := chunkByBlocks(locs, erasedChunkBlocks)
+			locs = locs[len(chunk):]
+			to := mark.Height
+			if len(locs) == 0 {
+				to = after
+			}
+			var res store.PruneResult
+			err := p.withStore(func(st *store.Store) error {
+				var err error
+				res, err = st.PruneTxs(erasedPass, chunk, to)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("retention: pass %s: erasure %s: %w", erasedPass, e.TxHash, err)
+			}
+			mark = res.Mark
+			pruned += res.Txs
+			p.m.txs.WithLabelValues(erasedPass).Add(float64(res.Txs))
+			p.m.bytes.WithLabelValues(erasedPass).Add(float64(res.Bytes))
+			p.m.height.WithLabelValues(erasedPass).Set(float64(res.Mark.Height))
+			if p.step != nil {
+				p.step(erasedPass, res)
+			}
+			if len(locs) == 0 {
+				break
+			}
+		}
+		if pruned > 0 {
+			p.log.Info("retention: pruned an erased patient's sealed payloads", "pass", erasedPass, "erasure_tx", e.TxHash, "erasure_height", e.Height, "pruned", pruned)
+		}
+	}
 	return nil
+}
+
+// chunkByBlocks returns the longest prefix of locs that names at most n
+// distinct blocks.
+func chunkByBlocks(locs []store.TxAt, n int) []store.TxAt {
+	seen := map[uint64]bool{}
+	for i, l := range locs {
+		if !seen[l.Height] && len(seen) == n {
+			return locs[:i]
+		}
+		seen[l.Height] = true
+	}
+	return locs
 }
 
 // Status reads the pruner's state for the compliance report: each pass's
@@ -269,6 +386,15 @@ func (p *pruner) Status(now time.Time) compliance.RetentionEvidence {
 		}
 		ev.Passes = append(ev.Passes, st)
 	}
+	er := compliance.RetentionPass{Pass: erasedPass, Governs: "sealed payloads of erased patients' audit events, at once (unreadable since the erasure destroyed the key)"}
+	if err := p.withStore(func(s *store.Store) error {
+		m, err := s.PruneMarkOf(erasedPass)
+		er.PrunedUpTo, er.PrunedTxs, er.PrunedBytes = m.Height, m.Txs, m.Bytes
+		return err
+	}); err != nil {
+		errs = append(errs, fmt.Errorf("pass %s: %w", erasedPass, err))
+	}
+	ev.Passes = append(ev.Passes, er)
 	ev.Err = errors.Join(errs...)
 	return ev
 }

@@ -138,7 +138,7 @@ func TestPrunerAppliesEachPeriodToItsKindOnly(t *testing.T) {
 		}
 	}
 	st := p.Status(now)
-	if st.Err != nil || st.LastError != "" || st.LastRun.IsZero() || len(st.Passes) != 2 {
+	if st.Err != nil || st.LastError != "" || st.LastRun.IsZero() || len(st.Passes) != 3 {
 		t.Fatalf("status %+v", st)
 	}
 	if a := st.Passes[0]; a.Pass != "audit" || a.PrunedUpTo != 13 || a.PrunedTxs != 12 || a.NextHeight != 14 || !a.NextTime.Equal(chaintest.Start.Add(14*day)) {
@@ -219,5 +219,86 @@ func TestPrunerOffDoesNotRun(t *testing.T) {
 	}
 	if st := p.Status(now); st.Enabled || !st.LastRun.IsZero() || st.Passes[0].NextHeight != 1 {
 		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestPrunerPrunesAnErasedPatientAtOnce: the sealed payloads of an erased
+// patient's events go at the next run, whatever their age; the erasure tx
+// and other patients' events stay; a later erasure is handled by a later
+// run from the pass's mark.
+func TestPrunerPrunesAnErasedPatientAtOnce(t *testing.T) {
+	c := chaintest.New(t)
+	c.Register("doctor456", types.KindPerson, types.RoleClinician) // 1
+	c.Register("patient123", types.KindPatient, types.RolePatient) // 2
+	c.Register("patient777", types.KindPatient, types.RolePatient) // 3
+	ps1, ps2, ps3 := types.NewPseudonym([types.PseudonymSize]byte{1}), types.NewPseudonym([types.PseudonymSize]byte{2}), types.NewPseudonym([types.PseudonymSize]byte{3})
+	redact := func(signer string, p types.Payload, ps string) *types.Tx {
+		tx := c.Tx(signer, p)
+		r, err := types.Redact(tx, tx.Hash(), p, ps, []byte("sealed: personal fields"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	ev := func(ps string) *types.Tx { return redact("doctor456", chaintest.Audit("patient123", "doctor456"), ps) }
+	for i := 0; i < 6; i++ { // heights 4-9: events of three pseudonyms
+		c.Now += 1000
+		c.Commit(ev(ps1), ev(ps2), ev(ps3))
+	}
+	erase := func(signer, ps string) {
+		c.Now += 1000
+		b := c.Commit(redact(signer, &types.PatientErase{Patient: signer, Reason: "gdpr-art17"}, ps))
+		if !b.Results[0].OK() {
+			t.Fatalf("erasure: %s %s", b.Results[0].Code, b.Results[0].Reason)
+		}
+	}
+	erase("patient123", ps1) // height 10
+
+	now := time.UnixMilli(c.Now).Add(time.Hour) // no period has ended
+	p := testPruner(t, c, 7, 3650, 8, &now)
+	var steps int
+	p.step = func(pass string, _ store.PruneResult) {
+		if pass == erasedPass {
+			steps++
+		}
+	}
+	if err := p.runOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	check := func(want [3]bool) {
+		t.Helper()
+		for h := uint64(4); h <= 9; h++ {
+			b, _ := c.Store.Block(h)
+			got := [3]bool{b.Txs[0].Redaction.Pruned(), b.Txs[1].Redaction.Pruned(), b.Txs[2].Redaction.Pruned()}
+			if got != want {
+				t.Fatalf("height %d: pruned %v, want %v", h, got, want)
+			}
+		}
+		b, _ := c.Store.Block(10)
+		if b.Txs[0].Redaction.Pruned() {
+			t.Fatal("the erasure tx was pruned")
+		}
+	}
+	check([3]bool{true, false, false})
+	if steps != 2 { // 6 blocks in steps of at most 4
+		t.Fatalf("%d steps, want 2", steps)
+	}
+	st := p.Status(now)
+	if e := st.Passes[2]; e.Pass != erasedPass || e.PrunedUpTo != 10 || e.PrunedTxs != 6 {
+		t.Fatalf("erased pass status %+v", e)
+	}
+	// Nothing new: the next run takes no step.
+	steps = 0
+	if err := p.runOnce(context.Background()); err != nil || steps != 0 {
+		t.Fatalf("idle run: %d steps, %v", steps, err)
+	}
+	// A later erasure.
+	erase("patient777", ps3) // height 11
+	if err := p.runOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	check([3]bool{true, false, true})
+	if e := p.Status(now).Passes[2]; e.PrunedUpTo != 11 || e.PrunedTxs != 12 {
+		t.Fatalf("erased pass status %+v", e)
 	}
 }

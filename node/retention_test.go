@@ -141,7 +141,7 @@ func TestEveryReaderReportsPrunedEvents(t *testing.T) {
 
 	// The status: the audit pass pruned one payload.
 	st := n.RetentionStatus(time.Now())
-	if len(st.Passes) != 2 || st.Passes[0].PrunedTxs != 1 || st.Passes[1].PrunedTxs != 0 {
+	if len(st.Passes) != 3 || st.Passes[0].PrunedTxs != 1 || st.Passes[1].PrunedTxs != 0 {
 		t.Fatalf("retention status %+v", st)
 	}
 

@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/types"
@@ -226,27 +229,17 @@ func (s *Store) Prune(r PruneRun) (PruneResult, error) {
 		}
 		res.Blocks++
 		res.To = h
-		nb, txs, n := pruneBlock(b, r.Select)
+		before := batch.Len()
+		_, txs, n, err := s.stagePrune(batch, b, r.Select)
+		if err != nil {
+			return PruneResult{}, err
+		}
 		if txs == 0 {
 			continue
 		}
 		res.Txs += txs
 		res.Bytes += n
-		if root := types.TxRoot(nb.Txs, nb.TxHashes()); root != b.Header.TxRoot {
-			return PruneResult{}, corrupt(BlockKey(h), fmt.Errorf("pruned body gives tx root %s, the header says %s", root, b.Header.TxRoot))
-		}
-		body := nb.Encode()
-		written += len(body)
-		if err := batch.Set(BlockKey(h), body, nil); err != nil {
-			return PruneResult{}, fmt.Errorf("store: prune %s: %w", r.Name, err)
-		}
-		for i, tx := range b.Txs {
-			if tx.Redaction != nil && !tx.Redaction.Pruned() && nb.Txs[i].Redaction.Pruned() {
-				if err := batch.Delete(SealedKey(h, uint32(i)), nil); err != nil {
-					return PruneResult{}, fmt.Errorf("store: prune %s: %w", r.Name, err)
-				}
-			}
-		}
+		written += batch.Len() - before
 		rewritten = append(rewritten, h)
 		res.Rewritten++
 	}
@@ -255,20 +248,140 @@ func (s *Store) Prune(r PruneRun) (PruneResult, error) {
 		return res, nil
 	}
 	next := PruneMark{Height: res.To, Txs: mark.Txs + uint64(res.Txs), Bytes: mark.Bytes + uint64(res.Bytes)}
-	if err := batch.Set(MetaKey(metaPrunePrefix+r.Name), next.encode(), nil); err != nil {
-		return PruneResult{}, fmt.Errorf("store: prune %s: %w", r.Name, err)
+	if err := s.commitPrune(batch, r.Name, next, rewritten); err != nil {
+		return PruneResult{}, err
+	}
+	res.Mark = next
+	return res, nil
+}
+
+// TxAt names tx Index of the block at Height.
+type TxAt struct {
+	Height uint64
+	Index  uint32
+}
+
+// PruneTxs removes the sealed payloads of the redacted txs at locs, as
+// Prune does (bodies rewritten, copies deleted, tx roots re-checked, one
+// batch holding the write lock only to commit), for a pass that is not a
+// walk by block time: an erased patient's events, pruned at once. Txs that
+// are not redacted or already pruned are skipped; a location beyond the
+// head or a block is ErrBadPruneRun. The pass's mark keeps its counts and
+// moves to mark when that is above it, in the same batch; the caller keeps
+// locs to a few blocks a call. Result.From and To span the heights
+// visited; Done is always set.
+func (s *Store) PruneTxs(name string, locs []TxAt, mark uint64) (PruneResult, error) {
+	if err := checkPruneName(name); err != nil {
+		return PruneResult{}, err
+	}
+	if err := s.enterWrite(); err != nil {
+		return PruneResult{}, err
+	}
+	defer s.exit()
+	s.pruneMu.Lock()
+	defer s.pruneMu.Unlock()
+
+	cur, err := s.pruneMark(name)
+	if err != nil {
+		return PruneResult{}, err
+	}
+	head := s.Height()
+	byHeight := map[uint64]map[int]bool{}
+	var heights []uint64
+	for _, l := range locs {
+		if l.Height == 0 || l.Height > head {
+			return PruneResult{}, fmt.Errorf("%w: tx %d of block %d: the head is %d", ErrBadPruneRun, l.Index, l.Height, head)
+		}
+		if byHeight[l.Height] == nil {
+			byHeight[l.Height] = map[int]bool{}
+			heights = append(heights, l.Height)
+		}
+		byHeight[l.Height][int(l.Index)] = true
+	}
+	slices.Sort(heights)
+	res := PruneResult{Done: true}
+	if len(heights) > 0 {
+		res.From, res.To = heights[0], heights[len(heights)-1]
+	}
+	batch := s.db.NewBatch()
+	defer batch.Close()
+	var rewritten []uint64
+	for _, h := range heights {
+		b, err := s.readBlock(h)
+		if err != nil {
+			return PruneResult{}, fmt.Errorf("store: prune %s: %w", name, err)
+		}
+		for i := range byHeight[h] {
+			if i >= len(b.Txs) {
+				return PruneResult{}, fmt.Errorf("%w: tx %d of block %d, which has %d", ErrBadPruneRun, i, h, len(b.Txs))
+			}
+		}
+		res.Blocks++
+		want := byHeight[h]
+		nb, txs, n, err := s.stagePrune(batch, b, func(_ *types.Header, i int, _ *types.Tx, _ types.Payload) bool { return want[i] })
+		if err != nil {
+			return PruneResult{}, err
+		}
+		if txs > 0 {
+			res.Txs += txs
+			res.Bytes += n
+			res.Rewritten++
+			rewritten = append(rewritten, nb.Header.Height)
+		}
+	}
+	next := PruneMark{Height: max(cur.Height, mark), Txs: cur.Txs + uint64(res.Txs), Bytes: cur.Bytes + uint64(res.Bytes)}
+	if next == cur {
+		res.Mark = cur
+		return res, nil
+	}
+	if err := s.commitPrune(batch, name, next, rewritten); err != nil {
+		return PruneResult{}, err
+	}
+	res.Mark = next
+	return res, nil
+}
+
+// stagePrune adds to batch the body of b without the sealed payloads sel
+// picks, and the deletion of their copies; it returns the new block, how
+// many it pruned and their bytes (0: b is unchanged, nothing staged).
+func (s *Store) stagePrune(batch *pebble.Batch, b *types.Block, sel func(*types.Header, int, *types.Tx, types.Payload) bool) (*types.Block, int, int, error) {
+	h := b.Header.Height
+	nb, txs, n := pruneBlock(b, sel)
+	if txs == 0 {
+		return b, 0, 0, nil
+	}
+	if root := types.TxRoot(nb.Txs, nb.TxHashes()); root != b.Header.TxRoot {
+		return nil, 0, 0, corrupt(BlockKey(h), fmt.Errorf("pruned body gives tx root %s, the header says %s", root, b.Header.TxRoot))
+	}
+	if err := batch.Set(BlockKey(h), nb.Encode(), nil); err != nil {
+		return nil, 0, 0, fmt.Errorf("store: prune block %d: %w", h, err)
+	}
+	for i, tx := range b.Txs {
+		if tx.Redaction != nil && !tx.Redaction.Pruned() && nb.Txs[i].Redaction.Pruned() {
+			if err := batch.Delete(SealedKey(h, uint32(i)), nil); err != nil {
+				return nil, 0, 0, fmt.Errorf("store: prune block %d: %w", h, err)
+			}
+		}
+	}
+	return nb, txs, n, nil
+}
+
+// commitPrune sets the pass's mark in batch and commits it under the write
+// lock, then forgets the rewritten heights' decoded blocks.
+func (s *Store) commitPrune(batch *pebble.Batch, name string, mark PruneMark, rewritten []uint64) error {
+	if err := batch.Set(MetaKey(metaPrunePrefix+name), mark.encode(), nil); err != nil {
+		return fmt.Errorf("store: prune %s: %w", name, err)
 	}
 	s.writeMu.Lock()
-	err = batch.Commit(s.wo)
+	err := batch.Commit(s.wo)
 	for _, h := range rewritten {
 		s.blocks.remove(h)
 	}
 	s.writeMu.Unlock()
 	if err != nil {
-		return PruneResult{}, fmt.Errorf("store: prune %s: write batch: %w", r.Name, err)
+		return fmt.Errorf("store: prune %s: write batch: %w", name, err)
 	}
-	res.Mark = next
-	return res, nil
+	return nil
 }
 
 // pruneBlock returns b with the sealed payloads sel picks replaced by their

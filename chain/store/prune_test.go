@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -290,5 +291,55 @@ func TestPruneByteBudgetEndsAStep(t *testing.T) {
 		if res.Blocks != 1 || res.Rewritten != 1 || res.Mark.Height != want {
 			t.Fatalf("step %d: %+v", want, res)
 		}
+	}
+}
+
+// TestPruneTxsPrunesExactlyTheNamedTxs: the named redacted txs lose their
+// sealed payloads (plain and already pruned ones are skipped), the chain
+// stays intact, and the mark moves only forward.
+func TestPruneTxsPrunesExactlyTheNamedTxs(t *testing.T) {
+	s := newTestStore(t)
+	c := prunableChain(t, s, 4)
+	res, err := s.PruneTxs("erased", []TxAt{{2, 0}, {3, 0}, {3, 2}, {3, 1}}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Txs != 3 || res.Blocks != 2 || res.Rewritten != 2 || res.From != 2 || res.To != 3 || res.Mark.Height != 3 || res.Mark.Txs != 3 {
+		t.Fatalf("result %+v", res)
+	}
+	for h := uint64(1); h <= 4; h++ {
+		b, _ := s.Block(h)
+		want := [2]bool{h == 2 || h == 3, h == 3}
+		if got := [2]bool{b.Txs[0].Redaction.Pruned(), b.Txs[1].Redaction.Pruned()}; got != want {
+			t.Fatalf("height %d: pruned %v, want %v", h, got, want)
+		}
+		if _, found, _ := s.SealedPayload(h, 0); found == want[0] {
+			t.Fatalf("height %d: sealed copy found %v", h, found)
+		}
+	}
+	checkChainIntact(t, s, c)
+	// Again, with a lower mark: nothing to do, the mark stays.
+	if res, err := s.PruneTxs("erased", []TxAt{{2, 0}}, 1); err != nil || res.Txs != 0 || res.Mark.Height != 3 {
+		t.Fatalf("second call: %+v %v", res, err)
+	}
+	for _, bad := range []struct {
+		name string
+		locs []TxAt
+	}{
+		{"beyond the head", []TxAt{{5, 0}}},
+		{"height 0", []TxAt{{0, 0}}},
+		{"beyond the block's txs", []TxAt{{4, 0}, {2, 9}}},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			d := dump(t, s)
+			_, err := s.PruneTxs("erased", bad.locs, 4)
+			wantErr(t, err, ErrBadPruneRun)
+			if err := sameDump(d, dump(t, s)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if _, err := s.PruneTxs("Erased!", nil, 1); !errors.Is(err, ErrBadPruneRun) {
+		t.Fatalf("bad pass name: %v", err)
 	}
 }

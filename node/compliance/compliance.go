@@ -114,11 +114,14 @@ type RetentionEvidence struct {
 // RetentionPass is one pass of the pruner.
 type RetentionPass struct {
 	Pass    string `json:"pass"`
-	Field   string `json:"field"` // the [retention] setting of its period
+	Field   string `json:"field,omitempty"` // the [retention] setting of its period
 	Governs string `json:"governs"`
-	Days    int    `json:"days"`
+	// Days is the period; 0 for the pass that prunes erased patients'
+	// payloads at once (PrunedUpTo is then the height up to which every
+	// erasure was handled).
+	Days int `json:"days"`
 	// Cutoff is now minus the period: blocks older than it are pruned.
-	Cutoff time.Time `json:"cutoff"`
+	Cutoff time.Time `json:"cutoff,omitzero"`
 	// PrunedUpTo: every block up to this height was visited; PrunedTxs
 	// sealed payloads (PrunedBytes bytes) were pruned in all.
 	PrunedUpTo  uint64 `json:"pruned_up_to"`
@@ -463,6 +466,10 @@ func retentionEvidence(ev Evidence) (string, []string) {
 		parts = append(parts, fmt.Sprintf("pruner every %v, last run %s", time.Duration(p.IntervalSeconds)*time.Second, p.LastRun.UTC().Format(time.RFC3339)))
 	}
 	for _, ps := range p.Passes {
+		if ps.Days == 0 { // not a period: erased patients' payloads, at once
+			parts = append(parts, fmt.Sprintf("%s pass (at erasure): erasures up to height %d handled, %d sealed payloads", ps.Pass, ps.PrunedUpTo, ps.PrunedTxs))
+			continue
+		}
 		line := fmt.Sprintf("%s pass (%s %d): pruned up to height %d, %d sealed payloads", ps.Pass, ps.Field, ps.Days, ps.PrunedUpTo, ps.PrunedTxs)
 		if ps.NextHeight != 0 {
 			age := ev.Now.Sub(ps.NextTime)

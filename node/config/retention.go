@@ -24,7 +24,8 @@ import "time"
 //     period: it is reported for that pipeline.
 //
 // patient_erase txs are never pruned: they are the compliance record of an
-// erasure. medchain compliance reports the periods and the pruner's state
+// erasure; an erased patient's events lose their (unreadable) sealed
+// payloads at the next run, whatever their age. medchain compliance reports the periods and the pruner's state
 // (GDPR Art. 5(1)(e), storage limitation).
 type Retention struct {
 	// MedicalDataDays: medical data referenced by the node. Default 2555 (7 years).
