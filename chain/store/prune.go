@@ -374,9 +374,7 @@ func (s *Store) commitPrune(batch *pebble.Batch, name string, mark PruneMark, re
 	}
 	s.writeMu.Lock()
 	err := batch.Commit(s.wo)
-	for _, h := range rewritten {
-		s.blocks.remove(h)
-	}
+	s.blocks.remove(rewritten...) // even on error: the batch may be on disk
 	s.writeMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("store: prune %s: write batch: %w", name, err)
@@ -419,12 +417,38 @@ func pruneBlock(b *types.Block, sel func(*types.Header, int, *types.Tx, types.Pa
 	return nb, txs, n
 }
 
-// remove forgets the decoded block at height.
-func (c *blockLRU) remove(height uint64) {
+// remove forgets the decoded blocks at heights (Prune rewrote them) and
+// starts a new generation, so a read that began before cannot cache the
+// body it read (addFrom).
+func (c *blockLRU) remove(heights ...uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.m[height]; ok {
-		c.ll.Remove(e)
-		delete(c.m, height)
+	c.gen++
+	for _, h := range heights {
+		if e, ok := c.m[h]; ok {
+			c.ll.Remove(e)
+			delete(c.m, h)
+		}
+	}
+}
+
+// generation returns the current generation, for addFrom.
+func (c *blockLRU) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// addFrom is add for a block read from Pebble after generation() returned
+// gen: if Prune rewrote blocks since, the body read may be the old one, so
+// it is not cached.
+func (c *blockLRU) addFrom(gen, height uint64, b *types.Block) {
+	if c.max <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen == gen {
+		c.addLocked(height, b)
 	}
 }

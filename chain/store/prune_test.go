@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -341,5 +342,48 @@ func TestPruneTxsPrunesExactlyTheNamedTxs(t *testing.T) {
 	}
 	if _, err := s.PruneTxs("Erased!", nil, 1); !errors.Is(err, ErrBadPruneRun) {
 		t.Fatalf("bad pass name: %v", err)
+	}
+}
+
+// TestReadersNeverCacheABodyPruneReplaced: readers decoding blocks while a
+// pass rewrites them never leave an old body in the decoded block cache:
+// once Prune returned, every read of a pruned height is the pruned body.
+func TestReadersNeverCacheABodyPruneReplaced(t *testing.T) {
+	s := newTestStore(t)
+	prunableChain(t, s, 12)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.Block(uint64(1 + (i+r)%12)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(r)
+	}
+	for {
+		res, err := s.Prune(PruneRun{Name: "audit", Before: 1 << 40, MaxBlocks: 1, Select: notResearch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Done {
+			break
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for h := uint64(1); h <= 12; h++ {
+		if b, _ := s.Block(h); !b.Txs[0].Redaction.Pruned() {
+			t.Fatalf("height %d is served unpruned after the pass", h)
+		}
 	}
 }

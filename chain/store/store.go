@@ -576,11 +576,12 @@ func (s *Store) cachedBlock(height uint64) (*types.Block, error) {
 	if b, ok := s.blocks.get(height); ok {
 		return b, nil
 	}
+	gen := s.blocks.generation()
 	b, err := s.readBlock(height)
 	if err != nil {
 		return nil, err
 	}
-	s.blocks.add(height, b)
+	s.blocks.addFrom(gen, height, b) // not if Prune rewrote blocks meanwhile
 	return b, nil
 }
 
