@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -40,10 +39,6 @@ const pruneMarkSize = 3 * 8
 // DefaultPruneBytes is PruneRun.MaxBytes's default: about 12 ms of
 // sequential writing on the reference disk (320 MB/s).
 const DefaultPruneBytes = 4 << 20
-
-// ErrBadPruneRun is returned by Prune for a run that cannot start (no name,
-// a name that is not an identifier, no selector or no block budget).
-var ErrBadPruneRun = errors.New("store: invalid prune run")
 
 var _ state.SealedReader = (*Store)(nil)
 
