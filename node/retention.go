@@ -190,6 +190,7 @@ func (p *pruner) run(ctx context.Context, now time.Time) error {
 			Select: func(_ *types.Header, _ int, _ *types.Tx, pl types.Payload) bool { return ps.sel(pl) }}
 		start, lastLog := p.now(), p.now()
 		var total store.PruneResult
+		var span heightSpan // the heights this run rewrote, compacted at the end
 		for first := true; ; first = false {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -206,6 +207,9 @@ func (p *pruner) run(ctx context.Context, now time.Time) error {
 			}
 			if first {
 				total.From = res.From
+			}
+			if res.Rewritten > 0 {
+				span.add(res.From, res.To)
 			}
 			total.To, total.Mark = res.To, res.Mark
 			total.Blocks += res.Blocks
@@ -231,6 +235,9 @@ func (p *pruner) run(ctx context.Context, now time.Time) error {
 				lastLog = t
 				p.log.Info("retention: pruning", "pass", ps.name, "up_to_height", res.Mark.Height, "blocks", total.Blocks, "pruned", total.Txs, "bytes", total.Bytes)
 			}
+		}
+		if err := p.compact(ctx, ps.name, span); err != nil {
+			return err
 		}
 		if total.Blocks > 0 {
 			p.log.Info("retention: pruned", "pass", ps.name, "period_days", days, "cutoff", cutoff.UTC().Format(time.RFC3339),
@@ -298,6 +305,7 @@ func (p *pruner) pruneErased(ctx context.Context) error {
 			after = e.Height
 		}
 		pruned := 0
+		var span heightSpan
 		for len(locs) > 0 || after > mark.Height {
 			chunk := chunkByBlocks(locs, erasedChunkBlocks)
 			locs = locs[len(chunk):]
@@ -316,6 +324,9 @@ func (p *pruner) pruneErased(ctx context.Context) error {
 			}
 			mark = res.Mark
 			pruned += res.Txs
+			if res.Rewritten > 0 {
+				span.add(res.From, res.To)
+			}
 			p.m.txs.WithLabelValues(erasedPass).Add(float64(res.Txs))
 			p.m.bytes.WithLabelValues(erasedPass).Add(float64(res.Bytes))
 			p.m.height.WithLabelValues(erasedPass).Set(float64(res.Mark.Height))
@@ -326,9 +337,36 @@ func (p *pruner) pruneErased(ctx context.Context) error {
 				break
 			}
 		}
+		if err := p.compact(ctx, erasedPass, span); err != nil {
+			return err
+		}
 		if pruned > 0 {
 			p.log.Info("retention: pruned an erased patient's sealed payloads", "pass", erasedPass, "erasure_tx", e.TxHash, "erasure_height", e.Height, "pruned", pruned)
 		}
+	}
+	return nil
+}
+
+// heightSpan is the smallest range of heights holding every one added.
+type heightSpan struct{ from, to uint64 }
+
+func (h *heightSpan) add(from, to uint64) {
+	if h.from == 0 || from < h.from {
+		h.from = from
+	}
+	h.to = max(h.to, to)
+}
+
+// compact has the store compact the block bodies and copies of the heights
+// a pass rewrote (store.CompactPruned), so what it pruned leaves the live
+// sstables now rather than at some later compaction.
+func (p *pruner) compact(ctx context.Context, pass string, span heightSpan) error {
+	if span.from == 0 {
+		return nil
+	}
+	err := p.withStore(func(st *store.Store) error { return st.CompactPruned(ctx, span.from, span.to) })
+	if err != nil {
+		return fmt.Errorf("retention: pass %s: compact heights [%d, %d]: %w", pass, span.from, span.to, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -248,6 +249,32 @@ func (s *Store) Prune(r PruneRun) (PruneResult, error) {
 	}
 	res.Mark = next
 	return res, nil
+}
+
+// CompactPruned flushes the memtables and compacts the block bodies and the
+// sealed payload copies of heights [from, to] through every LSM level, so
+// the bodies and copies Prune replaced no longer sit in a live sstable or
+// memtable. A body Pebble separated into a blob file (Options.BlobMinSize)
+// becomes garbage in that file, which Pebble rewrites away once the file is
+// older than 5 minutes and 20 % garbage; until then, and in obsolete WAL
+// files, the old bytes remain on disk (sealed with the patient's key).
+func (s *Store) CompactPruned(ctx context.Context, from, to uint64) error {
+	if from == 0 || to < from {
+		return fmt.Errorf("%w: compact heights [%d, %d]", ErrBadPruneRun, from, to)
+	}
+	if err := s.enterWrite(); err != nil {
+		return err
+	}
+	defer s.exit()
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("store: compact pruned: flush: %w", err)
+	}
+	for _, r := range [][2][]byte{{BlockKey(from), BlockKey(to + 1)}, {SealedKey(from, 0), SealedKey(to+1, 0)}} {
+		if err := s.db.Compact(ctx, r[0], r[1], false); err != nil {
+			return fmt.Errorf("store: compact pruned heights [%d, %d]: %w", from, to, err)
+		}
+	}
+	return nil
 }
 
 // TxAt names tx Index of the block at Height.

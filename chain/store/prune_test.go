@@ -2,8 +2,11 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -384,6 +387,64 @@ func TestReadersNeverCacheABodyPruneReplaced(t *testing.T) {
 	for h := uint64(1); h <= 12; h++ {
 		if b, _ := s.Block(h); !b.Txs[0].Redaction.Pruned() {
 			t.Fatalf("height %d is served unpruned after the pass", h)
+		}
+	}
+}
+
+// TestCompactPrunedLeavesNoCopyInLiveFiles: after a pass and CompactPruned,
+// no file of the store but the write-ahead logs holds a pruned sealed
+// payload (bodies under Options.BlobMinSize stay in sstables, like these),
+// while the payloads that were kept are still there.
+func TestCompactPrunedLeavesNoCopyInLiveFiles(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openTest(t, fs, "db", TestOptions())
+	defer s.Close()
+	prunableChain(t, s, 8)
+	if err := s.CompactPruned(context.Background(), 1, 8); err != nil { // every body in an sstable
+		t.Fatal(err)
+	}
+	res, err := s.Prune(PruneRun{Name: "audit", Before: 5, MaxBlocks: 100, Select: notResearch}) // heights 1-5
+	if err != nil || res.To != 5 {
+		t.Fatalf("prune: %+v %v", res, err)
+	}
+	if err := s.CompactPruned(context.Background(), 1, 5); err != nil {
+		t.Fatal(err)
+	}
+	holds := func(marker string) []string {
+		var hits []string
+		names, err := fs.List("db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if strings.HasSuffix(n, ".log") {
+				continue // see CompactPruned: obsolete WAL files are not rewritten
+			}
+			f, err := fs.Open(fs.PathJoin("db", n))
+			if err != nil {
+				continue // a directory
+			}
+			b, _ := io.ReadAll(f)
+			f.Close()
+			if bytes.Contains(b, []byte(marker)) {
+				hits = append(hits, n)
+			}
+		}
+		return hits
+	}
+	for h := 1; h <= 5; h++ {
+		if hits := holds(fmt.Sprintf("sealed-%d-", 3*h)); len(hits) > 0 {
+			t.Errorf("the pruned sealed payload of height %d is still in %v", h, hits)
+		}
+	}
+	for _, kept := range []string{"sealed-4-", fmt.Sprintf("sealed-%d-", 3*7)} { // research of height 1, treatment of height 7
+		if len(holds(kept)) == 0 {
+			t.Errorf("the kept sealed payload %q is in no live file", kept)
+		}
+	}
+	for _, bad := range [][2]uint64{{0, 3}, {4, 3}} {
+		if err := s.CompactPruned(context.Background(), bad[0], bad[1]); !errors.Is(err, ErrBadPruneRun) {
+			t.Errorf("compact [%d, %d]: %v", bad[0], bad[1], err)
 		}
 	}
 }
