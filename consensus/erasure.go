@@ -430,10 +430,14 @@ func (n *Node) OpenSealed(pseudonym string, sealed []byte, original types.Hash) 
 
 // OpenRedacted returns the signed tx a redacted tx stands for, its hash and
 // redaction checked (types.Unredact). ErrPatientErased once the key is
-// destroyed.
+// destroyed; types.ErrPruned once this node pruned the sealed payload under
+// its retention policy.
 func (n *Node) OpenRedacted(tx *types.Tx) (*types.Tx, error) {
 	if tx.Redaction == nil {
 		return tx, nil
+	}
+	if tx.Redaction.Pruned() {
+		return nil, fmt.Errorf("%w: tx %s", types.ErrPruned, tx.Redaction.Original)
 	}
 	pl, err := tx.DecodePayload()
 	if err != nil {

@@ -22,7 +22,7 @@ var _ rpc.ComplianceReporter = (*Node)(nil)
 // from this running node (the RPC listener's TLS config, the gate, the
 // newest blocks, a chain verification on a snapshot, identities and
 // consents in state, the node key against its chain record, the retention
-// settings) and evaluates it (compliance.Evaluate).
+// settings and the pruner's state) and evaluates it (compliance.Evaluate).
 func (n *Node) ComplianceReport(ctx context.Context) (*compliance.Report, error) {
 	ev, err := n.ComplianceEvidence(ctx)
 	if err != nil {
@@ -56,6 +56,7 @@ func (n *Node) ComplianceEvidence(ctx context.Context) (compliance.Evidence, err
 	ev.Keys = keyEvidence(r, times, now, n.cfg.Compliance.MaxKeyAgeDays)
 	ev.Consents = consentEvidence(r, now)
 	ev.Export = n.exportEvidence()
+	ev.Pruner = n.pruner.Status(now)
 
 	opts := verify.Options{From: 1}
 	if max := n.cfg.Compliance.VerifyMaxBlocks; head.Height > max {

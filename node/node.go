@@ -56,6 +56,9 @@ type Node struct {
 	key     *crypto.PrivateKey
 	keys    *keyring // the cluster data key
 	sweeper func()   // stops the gate's session sweep; nil with the gate off
+	pruner  *pruner  // the retention pruner (retention.go)
+	// stopPruner stops the pruner's goroutine and waits for it.
+	stopPruner func()
 }
 
 func raftAddr(cfg config.Config) raft.ServerAddress {
@@ -179,6 +182,14 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n.rpc = srv
+	if n.pruner, err = newPruner(cons.WithStore, cfg.Retention, log, reg); err != nil {
+		n.closeCluster()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); n.pruner.Run(ctx) }()
+	n.stopPruner = func() { cancel(); <-done }
 	return n, nil
 }
 
@@ -211,6 +222,9 @@ func (n *Node) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := n.rpc.Close(ctx)
+	if n.stopPruner != nil {
+		n.stopPruner() // before the store closes: a step in flight ends first
+	}
 	if n.denials != nil {
 		n.denials.close()
 	}

@@ -372,9 +372,7 @@ func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Ha
 			}
 		}
 		entry := AuditEntry{TxHash: h, Height: bc.Height, Index: index, Time: bc.Time, TxTime: tx.Timestamp, Signer: tx.Signer, Record: *p}
-		if tx.Redaction != nil {
-			entry.Sealed = tx.Redaction.Sealed
-		}
+		entry.Redacted = tx.Redaction != nil // the sealed payload stays in the block: a node may prune it
 		pk := trailKey(TrailPrefix(p.Patient, false), bc.Time, bc.Height, index)
 		o.put(pk, codec.MustMarshal(&entry))
 		o.put(trailKey(TrailPrefix(p.Actor, true), bc.Time, bc.Height, index), pk)

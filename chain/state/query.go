@@ -132,7 +132,8 @@ type TrailPage struct {
 }
 
 // Trail returns a page of audit entries. The patient trail holds entries;
-// the actor trail holds keys into it, resolved through v.
+// the actor trail holds keys into it, resolved through v. A redacted entry
+// gets its sealed payload, or Pruned, when v is a SealedReader.
 func Trail(v View, s Scanner, q TrailQuery) (*TrailPage, error) {
 	if err := types.ValidateID("id", q.ID); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
@@ -166,6 +167,7 @@ func Trail(v View, s Scanner, q TrailQuery) (*TrailPage, error) {
 		}
 	}
 	page := &TrailPage{}
+	sr, _ := v.(SealedReader)
 	var last []byte
 	var ferr error
 	err := s.Scan(start, end, q.Newest, func(k, val []byte) bool {
@@ -189,6 +191,14 @@ func Trail(v View, s Scanner, q TrailQuery) (*TrailPage, error) {
 		if err := codec.Unmarshal(val, &e); err != nil {
 			ferr = fmt.Errorf("%w: corrupt audit entry at %q: %v", ErrIO, k, err)
 			return false
+		}
+		if e.Redacted && sr != nil {
+			sealed, found, err := sr.SealedPayload(e.Height, e.Index)
+			if err != nil {
+				ferr = fmt.Errorf("%w: sealed payload of audit event %s: %v", ErrIO, e.TxHash, err)
+				return false
+			}
+			e.Sealed, e.Pruned = sealed, !found
 		}
 		page.Entries = append(page.Entries, e)
 		last = append(last[:0], k...)

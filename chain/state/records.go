@@ -94,11 +94,22 @@ type AuditEntry struct {
 	TxTime int64             `cbor:"5,keyasint" json:"tx_time"` // signer's timestamp
 	Signer string            `cbor:"6,keyasint" json:"signer"`
 	Record types.AuditRecord `cbor:"7,keyasint" json:"event"`
-	// Sealed is set for an event the proposer stored redacted: Record names
-	// the patient's pseudonym and the signed payload is sealed here with the
-	// patient's key (types.Redaction.Sealed). Queries open it with the key;
-	// after the patient's erasure nobody can.
-	Sealed []byte `cbor:"8,keyasint,omitempty" json:"sealed,omitempty"`
+	// Key 8 held a copy of the sealed payload before the body hash v2; it is
+	// not reused.
+
+	// Redacted is set for an event the proposer stored redacted: Record
+	// names the patient's pseudonym and the signed payload is sealed with
+	// the patient's key in the block (types.Redaction.Sealed).
+	Redacted bool `cbor:"9,keyasint,omitempty" json:"redacted,omitempty"`
+	// Sealed is the sealed payload of a redacted event, filled by Trail from
+	// a View that keeps it (SealedReader), never stored in state: the state
+	// (and its hash) must not depend on bytes a node may prune. Readers open
+	// it with the patient's key; after the patient's erasure nobody can.
+	Sealed []byte `cbor:"-" json:"sealed,omitempty"`
+	// Pruned is set by Trail for a redacted event whose sealed payload this
+	// node pruned under its retention policy: only the redacted record is
+	// left (the personal fields are gone from the node).
+	Pruned bool `cbor:"-" json:"pruned,omitempty"`
 }
 
 // State keys. Identifiers never contain 0x00 (see types.ValidateID), so it

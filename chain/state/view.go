@@ -20,6 +20,18 @@ type View interface {
 	HasTx(h types.Hash) (bool, error)
 }
 
+// SealedReader is an optional extension of View for stores that keep each
+// redacted tx's sealed payload beside its block (chain/store): Trail fills
+// AuditEntry.Sealed from it, or sets AuditEntry.Pruned. The sealed payload
+// is never state: a node prunes it by its own clock (types.Redaction).
+type SealedReader interface {
+	// SealedPayload returns the sealed payload of tx index of the block at
+	// height; found is false when none is kept there (the tx is not
+	// redacted, or its sealed payload was pruned). The slice is the
+	// caller's. An error means I/O failed.
+	SealedPayload(height uint64, index uint32) (sealed []byte, found bool, err error)
+}
+
 // Write is one state change: Value is the new value, or Delete removes Key.
 type Write struct {
 	Key    []byte `cbor:"1,keyasint"`

@@ -102,10 +102,16 @@ func (s *Store) Commit(c Commit) error {
 	if raw == nil {
 		raw = b.Encode()
 	}
-	batch := s.db.NewBatchWithSize(len(raw) + len(txHashes)*(2*(nodeKeySize+hashSize)+1+hashSize+txLocSize+16) + 256)
+	sealedBytes := 0
+	for _, tx := range b.Txs {
+		if tx.Redaction != nil {
+			sealedBytes += len(tx.Redaction.Sealed) + sealedKeySize + 8
+		}
+	}
+	batch := s.db.NewBatchWithSize(len(raw) + sealedBytes + len(txHashes)*(2*(nodeKeySize+hashSize)+1+hashSize+txLocSize+16) + 256)
 	defer batch.Close()
 
-	// The batch is built in key order ('b', 'h', 'm', 'n', 's', 't', 'v'):
+	// The batch is built in key order ('b', 'h', 'm', 'n', 'r', 's', 't', 'v'):
 	// Pebble inserts a batch into its memtable skiplist in batch order and
 	// reuses the last insert position, so sorted keys skip most of the
 	// search that random tx hashes would each pay.
@@ -176,6 +182,15 @@ func (s *Store) Commit(c Commit) error {
 	for _, n := range nodes {
 		key = appendNodeKey(key[:0], n.level, n.index)
 		set(key, n.hash[:])
+	}
+
+	// Copies of the sealed payloads of redacted txs, for the audit trail's
+	// readers (prune.go); a pruned payload has none.
+	for i, tx := range b.Txs {
+		if tx.Redaction != nil && len(tx.Redaction.Sealed) != 0 {
+			key = appendSealedKey(key[:0], h.Height, uint32(i))
+			set(key, tx.Redaction.Sealed)
+		}
 	}
 
 	// State writes (the executor sorts them).

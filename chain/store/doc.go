@@ -29,6 +29,8 @@
 //	| 'm'   | "applied"                          | Raft applied index u64                  |
 //	| 'm'   | "genesis"                          | genesis document (opaque bytes)         |
 //	| 'm'   | "head"                             | head height u64                         |
+//	| 'm'   | "prune/" pass name                 | mark: height u64 | txs u64 | bytes u64 |
+//	| 'r'   | height u64 | index u32             | sealed payload copy of a redacted tx    |
 //	| 'v'   | vault key (opaque, consensus)      | vault value (opaque): pseudonym vault   |
 //	+-------+------------------------------------+-----------------------------------------+
 //
@@ -60,6 +62,19 @@
 // writes) drops the keys it writes before and after its batch commits, and a
 // generation counter refuses to cache a read that overlapped a write, so Get
 // answers exactly what Pebble holds (invariant 9). Snapshots bypass it.
+//
+// # Pruning sealed payloads
+//
+// A redacted tx (types.Redaction) carries its signed payload sealed with the
+// patient's key. Commit also writes a copy of it under 'r' (height, index),
+// so the audit trail opens an event with one point read instead of decoding
+// its block (state.SealedReader); the state itself never holds sealed bytes.
+// Prune (prune.go) is a node's retention policy at work: for the blocks
+// older than a cutoff, in height order from a pass's mark, it replaces the
+// sealed payloads a selector picks by their hash in the stored body and
+// deletes their copies, in bounded steps that each write one batch with the
+// new mark. The tx root commits to the payload's hash (types.Tx.BodyHash),
+// so headers, the log, the indexes and every proof are untouched.
 //
 // # The global log
 //
@@ -108,4 +123,10 @@
 //     skips reads whose answer is "absent".
 //  9. Get and VaultGet answer exactly what Pebble holds: the read cache
 //     never serves a value that a returned write replaced or deleted.
+//  10. Prune changes no header, tx hash, tx root, log node, index or state
+//     key: a rewritten body must give its header's tx root, or nothing is
+//     written (ErrCorrupt). A step's bodies, deleted copies and mark are one
+//     batch. Only Prune rewrites a committed block; a Snapshot decodes its
+//     own blocks, so it never sees a body the live store rewrote, nor the
+//     reverse.
 package store

@@ -29,4 +29,9 @@ var (
 	ErrGenesisMismatch = errors.New("store: a different genesis is already stored")
 	// ErrClosed is returned by calls on a closed store.
 	ErrClosed = errors.New("store: closed")
+	// ErrBadPruneRun is returned by Prune and PruneTxs for a step that
+	// cannot start (a pass name that is not 1-32 of a-z, 0-9, _ and -, no
+	// selector, no block budget, a location that names no tx). Nothing is
+	// written.
+	ErrBadPruneRun = errors.New("store: invalid prune run")
 )

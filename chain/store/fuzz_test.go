@@ -50,6 +50,17 @@ func FuzzCheckRecord(f *testing.F) {
 			if err != nil || !bytes.Equal(h[:], v) || k[1] > 63 {
 				t.Fatalf("node %x: %v", v, err)
 			}
+		case PrefixSealed:
+			if len(k) != sealedKeySize || len(v) == 0 || len(v) > types.MaxSealedLen {
+				t.Fatalf("sealed copy %x (%d bytes) accepted", k, len(v))
+			}
+		case PrefixMeta:
+			if name, ok := bytes.CutPrefix(k[1:], []byte(metaPrunePrefix)); ok {
+				m, err := decodePruneMark(v)
+				if err != nil || !bytes.Equal(m.encode(), v) || checkPruneName(string(name)) != nil {
+					t.Fatalf("prune mark %q = %x accepted: %v", name, v, err)
+				}
+			}
 		case PrefixBlock:
 			b, err := decodeBlock(binary.BigEndian.Uint64(k[1:]), v)
 			if err != nil || len(b.Txs) != len(b.Results) {
@@ -78,5 +89,7 @@ func seedRecords(tb testing.TB) [][2][]byte {
 		{MetaKey(metaHead), encodeU64(7)},
 		{MetaKey(metaApplied), encodeU64(12)},
 		{MetaKey(metaGenesis), []byte(`{"chain_id":"test-chain"}`)},
+		{SealedKey(7, 0), []byte("sealed payload")},
+		{MetaKey(metaPrunePrefix + "audit"), PruneMark{Height: 7, Txs: 3, Bytes: 900}.encode()},
 	}
 }

@@ -79,7 +79,7 @@ func (c *chain) block(txs []*types.Tx) *types.Block {
 	for i := range b.Results {
 		b.Results[i] = types.Result{Code: types.CodeOK, Data: []byte{byte(i)}}
 	}
-	b.Header.TxRoot = types.MerkleRoot(hashes)
+	b.Header.TxRoot = types.TxRoot(b.Txs, hashes)
 	b.Header.ResultsHash = types.ResultsHash(b.Results)
 	size, root, err := c.s.LogRootAfter(hashes)
 	if err != nil {

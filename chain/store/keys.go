@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/medchain/medchain/chain/types"
 )
@@ -144,6 +145,10 @@ func describeKey(k []byte) string {
 		return fmt.Sprintf("meta %q", rest)
 	case PrefixVault:
 		return "vault record"
+	case PrefixSealed:
+		if len(rest) == 12 {
+			return fmt.Sprintf("sealed payload copy of tx %d at height %d", binary.BigEndian.Uint32(rest[8:]), binary.BigEndian.Uint64(rest))
+		}
 	}
 	return fmt.Sprintf("key %x", k)
 }
@@ -182,6 +187,14 @@ func checkRecord(k, v []byte) error {
 		_, err = decodeHash(v)
 	case PrefixState, PrefixVault:
 		return nil // opaque to the store
+	case PrefixSealed:
+		if len(rest) != sealedKeySize-1 {
+			return corrupt(k, fmt.Errorf("sealed payload key has %d bytes, want %d", len(rest), sealedKeySize-1))
+		}
+		if len(v) == 0 || len(v) > types.MaxSealedLen {
+			return corrupt(k, fmt.Errorf("sealed payload of %d bytes (want 1..%d)", len(v), types.MaxSealedLen))
+		}
+		return nil
 	case PrefixMeta:
 		switch string(rest) {
 		case metaApplied, metaHead:
@@ -189,6 +202,10 @@ func checkRecord(k, v []byte) error {
 		case metaGenesis:
 			return nil
 		default:
+			if name, ok := strings.CutPrefix(string(rest), metaPrunePrefix); ok && checkPruneName(name) == nil {
+				_, err = decodePruneMark(v)
+				break
+			}
 			return corrupt(k, fmt.Errorf("unknown meta record"))
 		}
 	default:

@@ -15,6 +15,8 @@ type blockLRU struct {
 	mu sync.Mutex // guards the following
 	ll *list.List // of *lruEntry, most recent first
 	m  map[uint64]*list.Element
+	// gen counts the rewrites of committed blocks (Prune, prune.go).
+	gen uint64
 }
 
 type lruEntry struct {
@@ -46,6 +48,10 @@ func (c *blockLRU) add(height uint64, b *types.Block) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.addLocked(height, b)
+}
+
+func (c *blockLRU) addLocked(height uint64, b *types.Block) {
 	if e, ok := c.m[height]; ok {
 		e.Value.(*lruEntry).block = b
 		c.ll.MoveToFront(e)
@@ -62,6 +68,7 @@ func (c *blockLRU) add(height uint64, b *types.Block) {
 func (c *blockLRU) purge() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++ // a raw write may have changed a block: reads in flight are not cached
 	c.ll.Init()
 	clear(c.m)
 }

@@ -40,6 +40,9 @@ type Store struct {
 	// writeMu serialises writers: it is held for a whole Commit, so the head
 	// and border read at its start are still current at its end.
 	writeMu sync.Mutex
+	// pruneMu serialises Prune calls (prune.go): only Prune rewrites a
+	// committed block, one step at a time.
+	pruneMu sync.Mutex
 
 	mu sync.RWMutex // guards the following; held only to copy or swap them
 	// head is the last committed header, hasHead false before the first block.
@@ -232,8 +235,11 @@ func (s *Store) Snapshot() (*Store, error) {
 	snap := s.db.NewSnapshot()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return &Store{db: s.db, r: snap, snap: snap, // no state cache: it follows the live store
-		opts: s.opts, wo: s.wo, blocks: s.blocks, rf: s.rf, txs: s.txs,
+	// No state cache (it follows the live store) and no shared block cache:
+	// Prune rewrites committed blocks, so a snapshot's blocks and the live
+	// store's may differ.
+	return &Store{db: s.db, r: snap, snap: snap,
+		opts: s.opts, wo: s.wo, blocks: newBlockLRU(0), rf: s.rf, txs: s.txs,
 		head: s.head, headHash: s.headHash, hasHead: s.hasHead, applied: s.applied, border: s.border, genesisHash: s.genesisHash}, nil
 }
 
@@ -578,11 +584,12 @@ func (s *Store) cachedBlock(height uint64) (*types.Block, error) {
 	if b, ok := s.blocks.get(height); ok {
 		return b, nil
 	}
+	gen := s.blocks.generation()
 	b, err := s.readBlock(height)
 	if err != nil {
 		return nil, err
 	}
-	s.blocks.add(height, b)
+	s.blocks.addFrom(gen, height, b) // not if Prune rewrote blocks meanwhile
 	return b, nil
 }
 

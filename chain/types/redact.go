@@ -57,12 +57,21 @@ func (p *PatientErase) ValidateBasic() error {
 }
 
 // Redaction is what a redacted tx carries beside its redacted payload.
+//
+// Exactly one of Sealed and SealedHash is set. A block is committed with
+// Sealed; a node may later prune it under its retention policy (see
+// PruneSealed and docs/ARCHITECTURE.md, "Retention"), keeping only its
+// SHA-256 in SealedHash. The tx root commits to that digest either way
+// (BodyHash), so a pruned tx verifies exactly like the tx it was.
 type Redaction struct {
 	// Original is the hash of the signed tx (its SignBytes hash).
 	Original Hash `cbor:"1,keyasint" json:"original"`
 	// Sealed is the signed payload sealed with the patient's data key
-	// (seal.DataKey, AES-256-GCM) and RedactionAAD(Original).
-	Sealed []byte `cbor:"2,keyasint" json:"sealed"`
+	// (seal.DataKey, AES-256-GCM) and RedactionAAD(Original); empty once
+	// pruned.
+	Sealed []byte `cbor:"2,keyasint,omitempty" json:"sealed,omitempty"`
+	// SealedHash is SHA-256(Sealed), set only once Sealed was pruned.
+	SealedHash Hash `cbor:"3,keyasint,omitzero" json:"sealed_hash,omitzero"`
 }
 
 // MaxSealedLen bounds Redaction.Sealed: a payload (at most a tx) plus the
@@ -73,10 +82,35 @@ func (r *Redaction) validate(t TxType) error {
 	if !Redactable(t) {
 		return fmt.Errorf("%w: redaction: %s txs are never redacted", ErrInvalid, t)
 	}
-	if len(r.Sealed) == 0 || len(r.Sealed) > MaxSealedLen {
+	switch {
+	case len(r.Sealed) == 0 && r.SealedHash.IsZero():
+		return fmt.Errorf("%w: redaction: neither a sealed payload nor the hash of a pruned one", ErrInvalid)
+	case len(r.Sealed) != 0 && !r.SealedHash.IsZero():
+		return fmt.Errorf("%w: redaction: both a sealed payload and a pruned payload's hash (exactly one is kept)", ErrInvalid)
+	case len(r.Sealed) > MaxSealedLen:
 		return fmt.Errorf("%w: redaction: sealed payload of %d bytes (want 1..%d)", ErrInvalid, len(r.Sealed), MaxSealedLen)
 	}
 	return nil
+}
+
+// Pruned reports whether the sealed payload was removed under a node's
+// retention policy (only its hash is kept).
+func (r *Redaction) Pruned() bool { return len(r.Sealed) == 0 }
+
+// SealedDigest returns SHA-256 of the sealed payload: computed from Sealed,
+// or the hash a pruned redaction keeps.
+func (r *Redaction) SealedDigest() Hash {
+	if len(r.Sealed) == 0 {
+		return r.SealedHash
+	}
+	return sha256.Sum256(r.Sealed)
+}
+
+// PruneSealed returns r with its sealed payload replaced by the payload's
+// hash (SealedDigest); a pruned r comes back unchanged. The result shares
+// nothing with r.
+func (r Redaction) PruneSealed() Redaction {
+	return Redaction{Original: r.Original, SealedHash: r.SealedDigest()}
 }
 
 // Redactable reports whether the proposer stores txs of type t redacted:
@@ -204,6 +238,9 @@ func Unredact(r *Tx, payload []byte) (*Tx, error) {
 	if r.Redaction == nil {
 		return nil, fmt.Errorf("%w: tx is not redacted", ErrInvalid)
 	}
+	if r.Redaction.Pruned() {
+		return nil, fmt.Errorf("%w: redacted tx %s", ErrPruned, r.Redaction.Original)
+	}
 	tx := r.Clone()
 	tx.Redaction = nil
 	tx.Payload = bytes.Clone(payload)
@@ -228,15 +265,21 @@ func Unredact(r *Tx, payload []byte) (*Tx, error) {
 	return tx, nil
 }
 
-const bodyDomain = "medchain/tx-redacted/v1\x00"
+const bodyDomain = "medchain/tx-redacted/v2\x00"
 
 // BodyHash is what a block's tx root commits to for tx: its hash for an
 // ordinary tx (which covers everything but the signature), and for a
-// redacted tx a hash of every stored field, so the header commits to the
-// redacted bytes actually stored while the log keeps the signed tx's hash:
+// redacted tx a hash of every stored field, with the sealed payload by its
+// SHA-256 (SealedDigest), so the header commits to the redacted bytes
+// actually stored, a node may prune the sealed payload and still verify,
+// and the log keeps the signed tx's hash:
 //
 //	SHA-256(domain || original hash || type || alg || timestamp u64 || nonce u64 ||
-//	        for chain id, signer, payload, sealed, signature: len u32 || bytes)
+//	        for chain id, signer, payload, signature: len u32 || bytes ||
+//	        SHA-256(sealed))
+//
+// v1 of the domain hashed the sealed bytes themselves (len u32 || sealed
+// between payload and signature); a v1 chain does not verify under v2.
 func (tx *Tx) BodyHash() Hash {
 	if tx.Redaction == nil {
 		return tx.Hash()
@@ -250,11 +293,13 @@ func (tx *Tx) BodyHash() Hash {
 	h.Write(b[:])
 	binary.BigEndian.PutUint64(b[:], tx.Nonce)
 	h.Write(b[:])
-	for _, f := range [][]byte{[]byte(tx.ChainID), []byte(tx.Signer), tx.Payload, tx.Redaction.Sealed, tx.Signature.Sig} {
+	for _, f := range [][]byte{[]byte(tx.ChainID), []byte(tx.Signer), tx.Payload, tx.Signature.Sig} {
 		binary.BigEndian.PutUint32(b[:4], uint32(len(f)))
 		h.Write(b[:4])
 		h.Write(f)
 	}
+	sealed := tx.Redaction.SealedDigest()
+	h.Write(sealed[:])
 	var out Hash
 	h.Sum(out[:0])
 	return out

@@ -158,12 +158,29 @@ func FuzzDecodeTx(f *testing.F) {
 	f.Add(makeTx(f, audit()).Encode())
 	f.Add(makeTx(f, &ConsentGrant{Patient: "p", ConsentType: "c", Granted: true, Scope: ConsentScope{Purposes: []string{"t"}}}).Encode())
 	f.Add([]byte{0xa0})
+	// A redacted tx, sealed and pruned (its sealed payload replaced by its hash).
+	signed := makeTx(f, audit())
+	p, _ := signed.DecodePayload()
+	if r, err := Redact(signed, signed.Hash(), p, NewPseudonym([PseudonymSize]byte{1}), fakeSealed(signed.Payload)); err == nil {
+		f.Add(r.Encode())
+		pr := r.Redaction.PruneSealed()
+		r.Redaction = &pr
+		f.Add(r.Encode())
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tx, err := DecodeTx(b, 0)
 		if err != nil {
 			return
 		}
-		_ = tx.ValidateBasic() // must not panic
+		_ = tx.BodyHash()                                                 // must not panic
+		if err := tx.ValidateBasic(); err == nil && tx.Redaction != nil { // pruning never changes what the tx root commits to
+			cp := tx.Clone()
+			pr := cp.Redaction.PruneSealed()
+			cp.Redaction = &pr
+			if cp.BodyHash() != tx.BodyHash() || cp.ValidateBasic() != nil {
+				t.Fatal("the pruned form of a valid redacted tx has another body hash or is invalid")
+			}
+		}
 		if _, err := DecodeTx(tx.Encode(), 0); err != nil {
 			t.Fatalf("re-encoded tx does not decode: %v", err)
 		}

@@ -38,12 +38,16 @@ type Report struct {
 	// because their patient's key is gone (or no Opener was given): their
 	// hash and content are vouched for by the proposer's signed header only.
 	// Both are counted when Signatures is set.
-	Redacted     uint64   `json:"redacted_txs,omitempty"`
-	AttestedOnly uint64   `json:"attested_only_txs,omitempty"`
-	Faults       []Fault  `json:"faults,omitempty"`
-	Checked      []string `json:"checked"` // what was verified, in words
-	Seconds      float64  `json:"seconds"`
-	TxsPerSec    float64  `json:"txs_per_sec"`
+	Redacted     uint64 `json:"redacted_txs,omitempty"`
+	AttestedOnly uint64 `json:"attested_only_txs,omitempty"`
+	// Pruned counts the redacted txs whose sealed payload this node pruned
+	// under its retention policy (counted in AttestedOnly too): their tx
+	// root still commits to the payload's hash, but nothing can open them.
+	Pruned    uint64   `json:"pruned_txs,omitempty"`
+	Faults    []Fault  `json:"faults,omitempty"`
+	Checked   []string `json:"checked"` // what was verified, in words
+	Seconds   float64  `json:"seconds"`
+	TxsPerSec float64  `json:"txs_per_sec"`
 }
 
 // Fault is one problem, located by height (0: state as a whole) and described.

@@ -32,6 +32,11 @@ audit events on chain, a chain verification, key ages, consents, retention),
 each line pass or fail with its evidence. Administrative and physical
 safeguards are listed as not checkable by the node.
 
+The retention line is judged on the node's retention pruner: for each pass
+(audit, research, erased) the height it pruned up to, the payloads pruned and
+the oldest block it has not reached against its period; --json prints that
+state in full as "retention".
+
 With --strict the command exits 1 when any check fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

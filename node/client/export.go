@@ -86,6 +86,19 @@ func VerifyExport(e *rpc.PatientExport, g *state.Genesis) (*ExportReport, error)
 		}
 		rep.Entries[en.Kind]++
 	}
+	// Audit events whose personal fields the node pruned under its
+	// retention policy: their tx hash is proven in the log; their clear
+	// fields are vouched for by the node's signature only.
+	for i, en := range b.Pruned {
+		if en.LeafIndex >= b.Head.LogSize {
+			return nil, fmt.Errorf("pruned entry %d (tx %s): leaf %d is outside the head's log of %d", i, en.TxHash, en.LeafIndex, b.Head.LogSize)
+		}
+		leaf := types.LogHasher.HashLeaf(en.TxHash[:])
+		if err := proof.VerifyInclusion(types.LogHasher, en.LeafIndex, b.Head.LogSize, leaf, hashes(en.Proof), b.Head.LogRoot[:]); err != nil {
+			return nil, fmt.Errorf("pruned entry %d (tx %s): inclusion proof does not verify against head %d: %w", i, en.TxHash, b.Head.Height, err)
+		}
+		rep.Entries[rpc.EntryAudit+"_pruned"]++
+	}
 	return rep, nil
 }
 

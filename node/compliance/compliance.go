@@ -47,6 +47,9 @@ type Report struct {
 	Height      uint64    `json:"height"`
 	Summary     Summary   `json:"summary"`
 	Checks      []Check   `json:"checks"`
+	// Retention is the retention pruner's state the storage limitation
+	// check was judged on (periods, cutoff and progress of each pass).
+	Retention *RetentionEvidence `json:"retention,omitempty"`
 }
 
 // Check returns the check with id, or nil.
@@ -86,7 +89,55 @@ type Evidence struct {
 	Consents  ConsentEvidence
 	Export    ExportEvidence
 	Retention config.Retention
+	Pruner    RetentionEvidence
 	Policy    config.Compliance
+}
+
+// RetentionEvidence is the state of the node's retention pruner
+// (node/retention.go): each pass prunes, from every block older than its
+// period, the sealed payloads of its kind of tx.
+type RetentionEvidence struct {
+	// Enabled: the pruner runs every IntervalSeconds (and at start).
+	Enabled         bool  `json:"enabled"`
+	IntervalSeconds int64 `json:"interval_seconds"`
+	// LastRun is when the last run ended (zero: none since start), and
+	// LastError its error, if it failed.
+	LastRun   time.Time       `json:"last_run,omitzero"`
+	LastError string          `json:"last_error,omitempty"`
+	Passes    []RetentionPass `json:"passes"`
+	// NotStored are the periods that govern nothing the node stores, and why.
+	NotStored []RetentionNote `json:"not_stored,omitempty"`
+	// Err: the state could not be read.
+	Err error `json:"-"`
+}
+
+// RetentionPass is one pass of the pruner.
+type RetentionPass struct {
+	Pass    string `json:"pass"`
+	Field   string `json:"field,omitempty"` // the [retention] setting of its period
+	Governs string `json:"governs"`
+	// Days is the period; 0 for the pass that prunes erased patients'
+	// payloads at once (PrunedUpTo is then the height up to which every
+	// erasure was handled).
+	Days int `json:"days"`
+	// Cutoff is now minus the period: blocks older than it are pruned.
+	Cutoff time.Time `json:"cutoff,omitzero"`
+	// PrunedUpTo: every block up to this height was visited; PrunedTxs
+	// sealed payloads (PrunedBytes bytes) were pruned in all.
+	PrunedUpTo  uint64 `json:"pruned_up_to"`
+	PrunedTxs   uint64 `json:"pruned_txs"`
+	PrunedBytes uint64 `json:"pruned_bytes"`
+	// NextHeight and NextTime are the oldest block the pass has not
+	// visited: its sealed payloads of this kind are still stored. Zero
+	// when the pass reached the head.
+	NextHeight uint64    `json:"next_height,omitempty"`
+	NextTime   time.Time `json:"next_time,omitzero"`
+}
+
+// RetentionNote says why a period governs nothing the node stores.
+type RetentionNote struct {
+	Field string `json:"field"`
+	Note  string `json:"note"`
 }
 
 // AuditEvidence comes from the newest blocks, scanned backwards from the
@@ -317,8 +368,12 @@ func Evaluate(ev Evidence) *Report {
 			retBad = append(retBad, fmt.Sprintf("%s %d is not a finite period", f.n, f.v))
 		}
 	}
-	retText := fmt.Sprintf("medical data %d days, audit logs %d, research data %d, API logs %d; applied to prunable off-chain data only, never to the hash chain",
-		ret.MedicalDataDays, ret.AuditLogsDays, ret.ResearchDataDays, ret.APILogsDays)
+	pruneText, pruneBad := retentionEvidence(ev)
+	retBad = append(retBad, pruneBad...)
+	retText := fmt.Sprintf("medical data %d days, audit logs %d, research data %d, API logs %d; applied to sealed payloads only, never to the hash chain; %s",
+		ret.MedicalDataDays, ret.AuditLogsDays, ret.ResearchDataDays, ret.APILogsDays, pruneText)
+	pr := ev.Pruner
+	r.Retention = &pr
 	if len(retBad) == 0 {
 		gdpr("gdpr.storage_limitation", "GDPR Art. 5(1)(e)", "Storage limitation (retention)", Pass, "%s", retText)
 	} else {
@@ -381,6 +436,57 @@ func Evaluate(ev Evidence) *Report {
 		}
 	}
 	return r
+}
+
+// retentionEvidence describes the pruner's state and lists what fails: a
+// state that cannot be read, a failed last run, and any pass whose oldest
+// unvisited block is older than its period, beyond two pruning intervals of
+// grace (none when the pruner is off).
+func retentionEvidence(ev Evidence) (string, []string) {
+	p := ev.Pruner
+	var bad, parts []string
+	switch {
+	case p.Err != nil:
+		bad = append(bad, fmt.Sprintf("the pruner's state could not be read: %v", p.Err))
+	case len(p.Passes) == 0:
+		bad = append(bad, "no retention pruner state observed")
+	}
+	if p.LastError != "" {
+		bad = append(bad, "the last pruning run failed: "+p.LastError)
+	}
+	grace := time.Duration(0)
+	switch {
+	case !p.Enabled:
+		parts = append(parts, "pruner off (retention.prune_interval = 0)")
+	case p.LastRun.IsZero():
+		grace = 2 * time.Duration(p.IntervalSeconds) * time.Second
+		parts = append(parts, fmt.Sprintf("pruner every %v, no run finished since start", time.Duration(p.IntervalSeconds)*time.Second))
+	default:
+		grace = 2 * time.Duration(p.IntervalSeconds) * time.Second
+		parts = append(parts, fmt.Sprintf("pruner every %v, last run %s", time.Duration(p.IntervalSeconds)*time.Second, p.LastRun.UTC().Format(time.RFC3339)))
+	}
+	for _, ps := range p.Passes {
+		if ps.Days == 0 { // not a period: erased patients' payloads, at once
+			parts = append(parts, fmt.Sprintf("%s pass (at erasure): erasures up to height %d handled, %d sealed payloads", ps.Pass, ps.PrunedUpTo, ps.PrunedTxs))
+			continue
+		}
+		line := fmt.Sprintf("%s pass (%s %d): pruned up to height %d, %d sealed payloads", ps.Pass, ps.Field, ps.Days, ps.PrunedUpTo, ps.PrunedTxs)
+		if ps.NextHeight != 0 {
+			age := ev.Now.Sub(ps.NextTime)
+			line += fmt.Sprintf(", oldest unpruned block %d is %s old", ps.NextHeight, days(age))
+			if limit := time.Duration(ps.Days)*24*time.Hour + grace; age > limit {
+				bad = append(bad, fmt.Sprintf("%s pass: block %d (%s old) is past its %d-day period and still holds its sealed payloads", ps.Pass, ps.NextHeight, days(age), ps.Days))
+			}
+		} else {
+			line += ", every block visited"
+		}
+		parts = append(parts, line)
+	}
+	for _, n := range p.NotStored {
+		parts = append(parts, n.Field+": "+n.Note)
+	}
+	parts = append(parts, "patient_erase txs are never pruned (the record of an erasure)")
+	return strings.Join(parts, "; "), bad
 }
 
 func scope(full bool) string {

@@ -27,8 +27,21 @@ func good() Evidence {
 		Consents:  ConsentEvidence{Total: 2, Active: 1, Revoked: 1},
 		Export:    ExportEvidence{Available: true, Detail: "signed by node-1"},
 		Retention: config.DefaultRetention(),
+		Pruner:    goodPruner(),
 		Policy:    config.DefaultConfig().Compliance,
 	}
+}
+
+// goodPruner: the pruner runs every 6 hours and is up to date: the oldest
+// block each pass has not visited is younger than its period.
+func goodPruner() RetentionEvidence {
+	return RetentionEvidence{Enabled: true, IntervalSeconds: 6 * 3600, LastRun: now.Add(-time.Hour),
+		Passes: []RetentionPass{
+			{Pass: "audit", Field: "audit_logs_days", Days: 2555, Cutoff: now.Add(-2555 * 24 * time.Hour), PrunedUpTo: 40, PrunedTxs: 75,
+				NextHeight: 41, NextTime: now.Add(-2554 * 24 * time.Hour)},
+			{Pass: "research", Field: "research_data_days", Days: 3650, Cutoff: now.Add(-3650 * 24 * time.Hour), NextHeight: 1, NextTime: now.Add(-2600 * 24 * time.Hour)},
+		},
+		NotStored: []RetentionNote{{Field: "api_logs_days", Note: "the node keeps no API log"}}}
 }
 
 func status(t *testing.T, r *Report, id string) Status {
@@ -62,6 +75,26 @@ func TestGoodEvidencePasses(t *testing.T) {
 	}
 	if e := r.Check("gdpr.erasure").Evidence; !strings.Contains(e, "not supported yet") {
 		t.Errorf("erasure evidence %q", e)
+	}
+	e := r.Check("gdpr.storage_limitation").Evidence
+	for _, want := range []string{"audit pass (audit_logs_days 2555): pruned up to height 40, 75 sealed payloads", "oldest unpruned block 41 is 2554 days old",
+		"api_logs_days: the node keeps no API log", "never pruned"} {
+		if !strings.Contains(e, want) {
+			t.Errorf("retention evidence %q lacks %q", e, want)
+		}
+	}
+	if r.Retention == nil || len(r.Retention.Passes) != 2 {
+		t.Errorf("the report does not carry the pruner's state: %+v", r.Retention)
+	}
+}
+
+// TestPrunerWithinGraceOfItsPeriodPasses: a block a few hours past its
+// period passes while the pruner runs (it is within two intervals of it).
+func TestPrunerWithinGraceOfItsPeriodPasses(t *testing.T) {
+	e := good()
+	e.Pruner.Passes[0].NextTime = now.Add(-2555*24*time.Hour - 2*time.Hour)
+	if st := status(t, Evaluate(e), "gdpr.storage_limitation"); st != Pass {
+		t.Fatalf("storage limitation %s, want pass within the grace", st)
 	}
 }
 
@@ -103,6 +136,14 @@ func TestChecksFlip(t *testing.T) {
 			[]string{"gdpr.consent_records"}},
 		{"short audit retention", func(e *Evidence) { e.Retention.AuditLogsDays = 365 }, []string{"gdpr.storage_limitation"}},
 		{"long API log retention", func(e *Evidence) { e.Retention.APILogsDays = 1000 }, []string{"gdpr.storage_limitation"}},
+		{"pruner behind its period", func(e *Evidence) { e.Pruner.Passes[0].NextTime = now.Add(-2600 * 24 * time.Hour) }, []string{"gdpr.storage_limitation"}},
+		{"pruner off, data a few hours past its period", func(e *Evidence) {
+			e.Pruner.Enabled, e.Pruner.IntervalSeconds = false, 0
+			e.Pruner.Passes[0].NextTime = now.Add(-2555*24*time.Hour - 2*time.Hour)
+		}, []string{"gdpr.storage_limitation"}},
+		{"last pruning run failed", func(e *Evidence) { e.Pruner.LastError = "store: corrupt record" }, []string{"gdpr.storage_limitation"}},
+		{"pruner state unreadable", func(e *Evidence) { e.Pruner.Err = errors.New("disk") }, []string{"gdpr.storage_limitation"}},
+		{"no pruner state", func(e *Evidence) { e.Pruner = RetentionEvidence{} }, []string{"gdpr.storage_limitation"}},
 		{"export unavailable", func(e *Evidence) { e.Export = ExportEvidence{Detail: "node key differs from its chain record"} },
 			[]string{"gdpr.access_portability"}},
 	} {

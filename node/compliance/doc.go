@@ -2,10 +2,12 @@
 // (45 CFR §164.312) and the GDPR measures it can check against evidence
 // gathered live from a running node (node.ComplianceEvidence): the TLS
 // configuration in force, the zero-trust gate, the audit events on chain, a
-// chain verification, key ages, consents and retention settings. Evaluate is
-// pure: the same evidence gives the same report, so tests flip each line by
-// changing the evidence. No line passes without evidence; administrative
-// and physical safeguards are listed as not checkable by the node.
+// chain verification, key ages, consents, and the retention settings with
+// the retention pruner's state (each pass's progress against its period;
+// Report.Retention carries it). Evaluate is pure: the same evidence gives
+// the same report, so tests flip each line by changing the evidence. No
+// line passes without evidence; administrative and physical safeguards are
+// listed as not checkable by the node.
 //
 // Usage:
 //
@@ -17,8 +19,8 @@
 //
 //  1. No line is hard-coded to pass: changing one piece of evidence (plain
 //     HTTP, the gate off, a tampered chain, old keys, expired consents,
-//     retention, no recent audit event) flips the lines that depend on it
-//     from pass to fail, and no others.
+//     retention, a pruner behind its period, no recent audit event) flips
+//     the lines that depend on it from pass to fail, and no others.
 //  2. Erasure fails with "not supported yet" until it is built.
 //  3. Administrative and physical safeguards are not_checkable, never pass.
 package compliance

@@ -72,7 +72,19 @@ type AuditEntry struct {
 	Height uint64
 	Time   time.Time // block time
 	Signer string    // the identity that signed the tx (an EHR may sign for the actor)
+	// Pruned: the node pruned the event's personal fields (resource
+	// reference, details) under its retention policy; Record holds the
+	// clear fields only. The AuditEvent says so in a detail of the tx
+	// entity (PrunedDetail).
+	Pruned bool
 }
+
+// PrunedDetail is the entity detail type that marks an AuditEvent whose
+// personal fields the node pruned under its retention policy.
+const PrunedDetail = "retention"
+
+// prunedText is PrunedDetail's value.
+const prunedText = "personal fields (resource reference, details) pruned from this node under the retention policy; the event's hash stays in the ledger"
 
 // Outcome codes of R4 AuditEvent.outcome (value set audit-event-outcome).
 const (
@@ -187,6 +199,9 @@ func AuditEventFromChain(e AuditEntry) *AuditEvent {
 	}
 	if r.SessionID != "" {
 		tx.Detail = append(tx.Detail, AuditDetail{Type: "session_id", ValueString: r.SessionID})
+	}
+	if e.Pruned {
+		tx.Detail = append(tx.Detail, AuditDetail{Type: PrunedDetail, ValueString: prunedText})
 	}
 	keys := make([]string, 0, len(r.Details))
 	for k := range r.Details {

@@ -314,3 +314,29 @@ func TestCapabilitiesDescribeReadOnlyEndpoints(t *testing.T) {
 		t.Fatalf("resources %v", got)
 	}
 }
+
+// TestPrunedAuditEventSaysSo: an event whose personal fields the node
+// pruned under its retention policy keeps its clear fields and says why the
+// others are missing, in a detail of the tx entity.
+func TestPrunedAuditEventSaysSo(t *testing.T) {
+	e := fullAudit()
+	e.Record.Resource, e.Record.Details, e.Pruned = "", nil, true
+	ev := AuditEventFromChain(e)
+	var found bool
+	for _, en := range ev.Entity {
+		if en.What != nil && en.What.Reference != "" {
+			t.Fatalf("a pruned event names a resource: %+v", en)
+		}
+		for _, d := range en.Detail {
+			if d.Type == PrunedDetail && strings.Contains(d.ValueString, "retention policy") {
+				found = true
+			}
+		}
+	}
+	if !found || ev.Subtype[0].Code != e.Record.Action || ev.PurposeOfEvent == nil {
+		t.Fatalf("pruned event: %s", mustJSON(t, ev))
+	}
+	if ev := AuditEventFromChain(fullAudit()); strings.Contains(string(mustJSON(t, ev)), PrunedDetail+`"`) {
+		t.Fatal("an event that was not pruned says it was")
+	}
+}

@@ -107,10 +107,13 @@ func validateR4(t *testing.T, s *jsonschema.Schema, b []byte) error {
 // builtResources is every kind of resource the package builds.
 func builtResources() map[string]Resource {
 	ev1, ev2 := AuditEventFromChain(fullAudit()), AuditEventFromChain(minimalAudit())
+	pruned := fullAudit()
+	pruned.Record.Resource, pruned.Record.Details, pruned.Pruned = "", nil, true
 	c1, c2 := ConsentFromChain(fullConsent()), ConsentFromChain(refusal())
 	return map[string]Resource{
 		"AuditEvent full":     ev1,
 		"AuditEvent minimal":  ev2,
+		"AuditEvent pruned":   AuditEventFromChain(pruned),
 		"Consent grant":       c1,
 		"Consent refusal":     c2,
 		"Bundle AuditEvent":   SearchBundle("https://node1.example/fhir", "AuditEvent?patient=patient123", []Resource{ev1, ev2}, blockTime),

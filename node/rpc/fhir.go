@@ -247,7 +247,7 @@ func auditBundle(l Ledger, base string, p FHIRSearchParams) (*fhir.Bundle, error
 }
 
 func fhirAuditEntry(e state.AuditEntry) fhir.AuditEntry {
-	return fhir.AuditEntry{Record: e.Record, TxHash: e.TxHash, Height: e.Height, Time: time.UnixMilli(e.Time).UTC(), Signer: e.Signer}
+	return fhir.AuditEntry{Record: e.Record, TxHash: e.TxHash, Height: e.Height, Time: time.UnixMilli(e.Time).UTC(), Signer: e.Signer, Pruned: e.Pruned}
 }
 
 // consentEntry maps a stored consent to FHIR with its status at time at (Unix ms).

@@ -9,6 +9,7 @@ import (
 	"github.com/medchain/medchain/chain/codec"
 	"github.com/medchain/medchain/chain/crypto"
 	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/store"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/contracts"
 	"github.com/medchain/medchain/node/fhir"
@@ -64,6 +65,26 @@ type ExportBody struct {
 	// Corrections maps a corrected audit event's tx hash to the tx hashes of
 	// the events that correct it (details.corrects), for readers.
 	Corrections map[string][]string `cbor:"9,keyasint,omitempty" json:"corrections,omitempty"`
+	// Pruned are the patient's audit events whose sealed payload (the
+	// signed event with its personal fields) this node pruned under its
+	// retention policy: each with its inclusion proof and the fields the
+	// chain keeps in clear, which only the node's signature vouches for.
+	Pruned []PrunedEntry `cbor:"10,keyasint,omitempty" json:"pruned,omitempty"`
+}
+
+// PrunedEntry is an audit event of an export whose personal fields were
+// pruned: its tx hash is in the log (LeafIndex, Proof at Head.LogSize), its
+// signed payload is gone from the node, Event holds the clear fields of the
+// redacted event (the patient is the export's; resource and details are
+// empty).
+type PrunedEntry struct {
+	TxHash    types.Hash        `cbor:"1,keyasint" json:"tx_hash"`
+	Height    uint64            `cbor:"2,keyasint" json:"height"`
+	Time      int64             `cbor:"3,keyasint" json:"time"` // block time, Unix ms
+	LeafIndex uint64            `cbor:"4,keyasint" json:"leaf_index"`
+	Proof     []types.Hash      `cbor:"5,keyasint" json:"proof"`
+	Signer    string            `cbor:"6,keyasint" json:"signer"`
+	Event     types.AuditRecord `cbor:"7,keyasint" json:"event"`
 }
 
 // ExportEntry is one tx about the patient, with where the chain put it and
@@ -228,6 +249,17 @@ func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
 	}
 	for i, f := range found {
 		tx := f.tx
+		if tx.Redaction != nil && tx.Redaction.Pruned() { // retention: only the clear fields are left
+			pl, err := tx.DecodePayload()
+			rec, ok := pl.(*types.AuditRecord)
+			if err != nil || !ok {
+				return nil, toRPC(fmt.Errorf("%w: pruned tx %s is not an audit event (%v)", store.ErrCorrupt, f.hash, err))
+			}
+			ev := *rec
+			ev.Patient = p.Patient
+			body.Pruned = append(body.Pruned, PrunedEntry{TxHash: f.hash, Height: f.height, Time: f.time, LeafIndex: f.leaf, Proof: nonNil(proofs[i]), Signer: tx.Signer, Event: ev})
+			continue
+		}
 		if tx.Redaction != nil && open != nil { // a redacted tx: the signed one, whose hash the log holds
 			payload, err := open(tx.Redaction.Sealed, tx.Redaction.Original)
 			if err != nil {
@@ -242,7 +274,7 @@ func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
 		body.Entries = append(body.Entries, ExportEntry{Kind: f.kind, TxHash: f.hash, Height: f.height, Time: f.time, LeafIndex: f.leaf, Proof: nonNil(proofs[i]), Decision: f.decision,
 			Tx: ExportTx{Type: tx.Type, Signer: tx.Signer, Timestamp: tx.Timestamp, Nonce: tx.Nonce, Payload: tx.Payload, Algorithm: tx.Signature.Algorithm}})
 	}
-	if len(body.Entries) == 0 {
+	if len(body.Entries) == 0 && len(body.Pruned) == 0 {
 		return nil, &Error{Code: CodeNotFound, Msg: fmt.Sprintf("the chain holds nothing about patient %q (no audit event, consent or contract execution)", p.Patient)}
 	}
 	if body.Entries == nil {
@@ -319,6 +351,9 @@ func ExportBundle(b *ExportBody) (*fhir.Collection, error) {
 			}
 			res = append(res, fhir.ConsentFromChain(fhir.ConsentEntry{Grant: *v, Status: st, TxHash: e.TxHash, Time: t}))
 		}
+	}
+	for _, e := range b.Pruned {
+		res = append(res, fhir.AuditEventFromChain(fhir.AuditEntry{Record: e.Event, TxHash: e.TxHash, Height: e.Height, Time: time.UnixMilli(e.Time).UTC(), Signer: e.Signer, Pruned: true}))
 	}
 	return fhir.CollectionBundle(res, b.Head.BlockTime()), nil
 }

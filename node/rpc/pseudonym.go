@@ -83,7 +83,9 @@ func patientID(l Ledger, patient string) (string, error) {
 
 // openEntries replaces each redacted audit entry's record by the signed one
 // while its patient's key exists (one key lookup per patient per call); an
-// erased patient's entries stay redacted (pseudonym, no personal field).
+// erased patient's entries stay redacted (pseudonym, no personal field), and
+// so do entries whose sealed payload this node pruned under its retention
+// policy (state.AuditEntry.Pruned says so).
 func openEntries(l Ledger, es []state.AuditEntry) error {
 	ps, ok := l.(Pseudonyms)
 	if !ok {

@@ -29,6 +29,11 @@ type TxView struct {
 	// pseudonym, no personal field) because the patient is erased; while the
 	// patient's key exists the node shows the signed payload.
 	Redacted bool `json:"redacted,omitempty"`
+	// Pruned is set (with Redacted) when this node pruned the tx's sealed
+	// payload under its retention policy: the clear fields of the redacted
+	// payload are all that is left; the personal fields are gone from the
+	// node. The tx still verifies (its tx root commits to the payload's hash).
+	Pruned bool `json:"pruned,omitempty"`
 }
 
 // txView renders tx; a redacted tx shows its signed payload when l can open
@@ -37,7 +42,9 @@ func txView(l Ledger, tx *types.Tx, raw bool) TxView {
 	v := TxView{Hash: tx.Hash(), ChainID: tx.ChainID, Type: tx.Type, Signer: tx.Signer, Timestamp: tx.Timestamp,
 		Nonce: tx.Nonce, Algorithm: tx.Signature.Algorithm.String()}
 	shown := tx
-	if tx.Redaction != nil {
+	if tx.Redaction != nil && tx.Redaction.Pruned() {
+		v.Redacted, v.Pruned = true, true
+	} else if tx.Redaction != nil {
 		if orig, err := signedTx(l, tx); err == nil {
 			shown = orig
 		} else {

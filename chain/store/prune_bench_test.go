@@ -1,0 +1,172 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/medchain/medchain/chain/types"
+)
+
+// Pruning benchmarks: realistic blocks (signed txs of about 3.9 KB), half of
+// their txs audit events stored redacted with a sealed payload of
+// benchSealedLen bytes, on the real filesystem with the production options
+// (synced writes).
+const (
+	benchBlocks    = 128
+	benchBlockTxs  = 100
+	benchSealedLen = 400
+)
+
+// redactedBlockTxs returns n realistic txs, every other one redacted.
+func redactedBlockTxs(b *testing.B, first uint64, n int) []*types.Tx {
+	txs := realisticTxs(b, first, n)
+	sealed := bytes.Repeat([]byte{0xA5}, benchSealedLen)
+	for i := 0; i < n; i += 2 {
+		tx := txs[i]
+		p, err := tx.DecodePayload()
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := types.Redact(tx, tx.Hash(), p, types.NewPseudonym([types.PseudonymSize]byte{byte(i)}), sealed)
+		if err != nil {
+			b.Fatal(err)
+		}
+		txs[i] = r
+	}
+	return txs
+}
+
+// prunableStore commits blocks realistic blocks to a new store on disk.
+func prunableStore(b *testing.B, blocks int) (*Store, *chain) {
+	opts := DefaultOptions()
+	s, err := Open(b.TempDir(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := newChain(b, s)
+	for h := 0; h < blocks; h++ {
+		c.commit(c.block(redactedBlockTxs(b, uint64(h*benchBlockTxs), benchBlockTxs)), nil)
+	}
+	return s, c
+}
+
+func pruneAll(_ *types.Header, _ int, _ *types.Tx, _ types.Payload) bool { return true }
+
+// BenchmarkPrune measures a whole pruning pass over benchBlocks blocks
+// (every sealed payload goes), in steps of each batch size; it reports
+// blocks/s and sealed payloads/s, and apart (not in ns/op) how long the
+// CompactPruned that follows the pass took.
+func BenchmarkPrune(b *testing.B) {
+	for _, batch := range []int{16, 64, 256} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			var blocks, txs int
+			var took, compact time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				s, _ := prunableStore(b, benchBlocks)
+				b.StartTimer()
+				start := time.Now()
+				for {
+					res, err := s.Prune(PruneRun{Name: "bench", Before: 1 << 40, MaxBlocks: batch, Select: pruneAll})
+					if err != nil {
+						b.Fatal(err)
+					}
+					blocks += res.Blocks
+					txs += res.Txs
+					if res.Done {
+						break
+					}
+				}
+				took += time.Since(start)
+				b.StopTimer()
+				cstart := time.Now()
+				if err := s.CompactPruned(context.Background(), 1, benchBlocks); err != nil {
+					b.Fatal(err)
+				}
+				compact += time.Since(cstart)
+				s.Close()
+				b.StartTimer()
+			}
+			if blocks != b.N*benchBlocks || txs != b.N*benchBlocks*benchBlockTxs/2 {
+				b.Fatalf("pruned %d blocks and %d txs in %d passes", blocks, txs, b.N)
+			}
+			b.ReportMetric(float64(blocks)/took.Seconds(), "blocks/s")
+			b.ReportMetric(float64(txs)/took.Seconds(), "payloads/s")
+			b.ReportMetric(float64(compact.Milliseconds())/float64(b.N), "compact-ms") // CompactPruned after the pass, untimed above
+		})
+	}
+}
+
+// BenchmarkCommitWhilePruning measures Commit of 1,000-tx blocks with no
+// pruning, during a pruning pass (batches of 64) rewriting 256 old blocks
+// back to back, and during one paced as the node's pruner paces it (after
+// each step it waits as long as the step took): the commit latency's median
+// and 99th percentile show how long block apply waits for the pruner. With
+// pruning, only the commits that overlapped the pass count (reported as
+// "overlapped"); run it with enough iterations to cover the pass, e.g.
+// -benchtime 60x.
+func BenchmarkCommitWhilePruning(b *testing.B) {
+	for _, mode := range []string{"off", "back-to-back", "paced"} {
+		pruning, paced := mode != "off", mode == "paced"
+		b.Run("pruning="+mode, func(b *testing.B) {
+			s, c := prunableStore(b, 2*benchBlocks)
+			defer s.Close()
+			var active atomic.Bool
+			var wg sync.WaitGroup
+			defer wg.Wait() // before the store closes
+			if pruning {
+				active.Store(true)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer active.Store(false)
+					for {
+						start := time.Now()
+						res, err := s.Prune(PruneRun{Name: "bench", Before: 1 << 40, MaxBlocks: 64, Select: pruneAll})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						if res.Done {
+							return
+						}
+						if paced {
+							time.Sleep(time.Since(start))
+						}
+					}
+				}()
+			}
+			var lat []time.Duration
+			next := uint64(10_000_000)
+			for b.Loop() {
+				b.StopTimer()
+				blk := c.block(realisticTxs(b, next, 1000))
+				next += 1000
+				b.StartTimer()
+				start := time.Now()
+				c.raft += 2
+				if err := s.Commit(Commit{Block: blk, AppliedIndex: c.raft}); err != nil {
+					b.Fatal(err)
+				}
+				if d := time.Since(start); !pruning || active.Load() {
+					lat = append(lat, d)
+				}
+			}
+			wg.Wait()
+			if len(lat) == 0 {
+				b.Fatal("no commit overlapped the pruning pass: raise -benchtime")
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+			b.ReportMetric(float64(len(lat)), "overlapped")
+		})
+	}
+}

@@ -1,0 +1,462 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/transparency-dev/merkle/proof"
+
+	"github.com/medchain/medchain/chain/types"
+)
+
+// redacted returns signed audit tx n for purpose, stored redacted with
+// stand-in sealed bytes (the store never opens them).
+func (c *chain) redacted(n uint64, purpose string) *types.Tx {
+	c.t.Helper()
+	p := &types.AuditRecord{EventType: "data_access", Patient: fmt.Sprintf("patient%d", n%7), Actor: "doctor456",
+		Action: "view_record", Purpose: purpose, Outcome: "success", Resource: fmt.Sprintf("Observation/%d", n)}
+	tx, err := types.NewTx(testChainID, "dr-1", p, time.UnixMilli(1_700_000_000_000+int64(n)), n)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := tx.Sign(c.key); err != nil {
+		c.t.Fatal(err)
+	}
+	sealed := append([]byte(fmt.Sprintf("sealed-%d-", n)), bytes.Repeat([]byte{0xA5}, 200)...)
+	r, err := types.Redact(tx, tx.Hash(), p, types.NewPseudonym([types.PseudonymSize]byte{byte(n)}), sealed)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return r.Clone()
+}
+
+// prunableChain commits blocks 1..n (block h has time h-1), each with a
+// treatment event and a research event stored redacted and a plain tx.
+func prunableChain(t testing.TB, s *Store, n int) *chain {
+	t.Helper()
+	c := newChain(t, s)
+	for h := 1; h <= n; h++ {
+		base := uint64(3 * h)
+		c.commit(c.block([]*types.Tx{c.redacted(base, "treatment"), c.redacted(base+1, "research"), fakeTx(base + 2)}), nil)
+	}
+	return c
+}
+
+func notResearch(_ *types.Header, _ int, _ *types.Tx, p types.Payload) bool {
+	a, ok := p.(*types.AuditRecord)
+	return ok && a.Purpose != "research"
+}
+
+// checkChainIntact: every header is unchanged, every body matches its
+// header's tx root, every tx is found by hash, every log leaf has an
+// inclusion proof to the head's root, and the integrity scan passes.
+func checkChainIntact(t *testing.T, s *Store, c *chain) {
+	t.Helper()
+	head, _ := s.Head()
+	for _, want := range c.committed {
+		b, err := s.Block(want.Header.Height)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Hash() != want.Hash() {
+			t.Fatalf("height %d: header changed", want.Header.Height)
+		}
+		if root := types.TxRoot(b.Txs, b.TxHashes()); root != b.Header.TxRoot {
+			t.Fatalf("height %d: body gives tx root %s, header %s", b.Header.Height, root, b.Header.TxRoot)
+		}
+		for _, tx := range want.Txs {
+			if _, _, h, _, err := s.Tx(tx.Hash()); err != nil || h != want.Header.Height {
+				t.Fatalf("tx %s: height %d, %v", tx.Hash(), h, err)
+			}
+		}
+	}
+	for i, leaf := range c.leaves {
+		p, err := s.InclusionProof(uint64(i), head.LogSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.VerifyInclusion(types.LogHasher, uint64(i), head.LogSize, types.LogHasher.HashLeaf(leaf[:]), byteSlices(p), head.LogRoot[:]); err != nil {
+			t.Fatalf("leaf %d: %v", i, err)
+		}
+	}
+	if err := s.CheckIntegrity(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPruneRemovesOnlyOldSelectedSealedPayloads(t *testing.T) {
+	s := newTestStore(t)
+	c := prunableChain(t, s, 10)
+	before := map[uint64][]byte{}
+	for h := uint64(1); h <= 10; h++ {
+		before[h], _ = s.RawBlock(h)
+		if sealed, found, err := s.SealedPayload(h, 0); err != nil || !found || !bytes.HasPrefix(sealed, []byte("sealed-")) {
+			t.Fatalf("height %d: the commit kept no copy of the sealed payload: %q %v %v", h, sealed, found, err)
+		}
+		if _, found, _ := s.SealedPayload(h, 2); found {
+			t.Fatalf("height %d: a plain tx has a sealed payload copy", h)
+		}
+	}
+	// Blocks 1-5 have times 0-4: older than the cutoff 5.
+	res, err := s.Prune(PruneRun{Name: "audit", Before: 5, MaxBlocks: 100, Select: notResearch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Done || res.From != 1 || res.To != 5 || res.Blocks != 5 || res.Rewritten != 5 || res.Txs != 5 || res.Mark.Height != 5 || res.Mark.Txs != 5 || res.Bytes == 0 {
+		t.Fatalf("result %+v", res)
+	}
+	for h := uint64(1); h <= 10; h++ {
+		b, err := s.Block(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := h <= 5
+		if got := b.Txs[0].Redaction.Pruned(); got != old {
+			t.Fatalf("height %d: treatment event pruned %v, want %v", h, got, old)
+		}
+		if _, found, _ := s.SealedPayload(h, 0); found == old {
+			t.Fatalf("height %d: sealed copy of the treatment event found %v", h, found)
+		}
+		if b.Txs[1].Redaction.Pruned() {
+			t.Fatalf("height %d: the research event was pruned by the audit pass", h)
+		}
+		if _, found, _ := s.SealedPayload(h, 1); !found {
+			t.Fatalf("height %d: the research event's sealed copy is gone", h)
+		}
+		if raw, _ := s.RawBlock(h); !old && !bytes.Equal(raw, before[h]) {
+			t.Fatalf("height %d: a block younger than the cutoff was rewritten", h)
+		}
+	}
+	checkChainIntact(t, s, c)
+
+	// Again with the same cutoff: nothing to do; a later cutoff continues.
+	if res, err := s.Prune(PruneRun{Name: "audit", Before: 5, MaxBlocks: 100, Select: notResearch}); err != nil || res.Blocks != 0 || !res.Done || res.Mark.Height != 5 {
+		t.Fatalf("second run: %+v %v", res, err)
+	}
+	if res, err := s.Prune(PruneRun{Name: "audit", Before: 1 << 40, MaxBlocks: 100, Select: notResearch}); err != nil || res.From != 6 || res.To != 10 || res.Txs != 5 || res.Mark.Txs != 10 || !res.Done {
+		t.Fatalf("run to the head: %+v %v", res, err)
+	}
+	// A second pass with its own mark takes the research events.
+	research := func(h *types.Header, i int, tx *types.Tx, p types.Payload) bool { return !notResearch(h, i, tx, p) }
+	if res, err := s.Prune(PruneRun{Name: "research", Before: 3, MaxBlocks: 100, Select: research}); err != nil || res.Txs != 3 || res.Mark.Height != 3 {
+		t.Fatalf("research pass: %+v %v", res, err)
+	}
+	checkChainIntact(t, s, c)
+	if m, err := s.PruneMarkOf("research"); err != nil || m.Height != 3 || m.Txs != 3 {
+		t.Fatalf("research mark %+v %v", m, err)
+	}
+}
+
+// TestPruneResumesAfterRestart: a pass stopped after any step continues from
+// its mark after the store is reopened, and ends where one run would.
+func TestPruneResumesAfterRestart(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openTest(t, fs, "db", TestOptions())
+	c := prunableChain(t, s, 9)
+	run := PruneRun{Name: "audit", Before: 1 << 40, MaxBlocks: 2, Select: notResearch}
+	var marks []uint64
+	for step := 0; ; step++ {
+		res, err := s.Prune(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		marks = append(marks, res.Mark.Height)
+		if res.Done {
+			break
+		}
+		if res.Blocks != 2 {
+			t.Fatalf("step %d visited %d blocks, budget 2", step, res.Blocks)
+		}
+		// Stop the pruner and the node, then start again.
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = openTest(t, fs, "db", TestOptions())
+		c.s = s
+	}
+	defer s.Close()
+	if fmt.Sprint(marks) != "[2 4 6 8 9]" {
+		t.Fatalf("marks after each step: %v", marks)
+	}
+	m, err := s.PruneMarkOf("audit")
+	if err != nil || m.Height != 9 || m.Txs != 9 {
+		t.Fatalf("mark %+v %v", m, err)
+	}
+	for h := uint64(1); h <= 9; h++ {
+		b, _ := s.Block(h)
+		if !b.Txs[0].Redaction.Pruned() || b.Txs[1].Redaction.Pruned() {
+			t.Fatalf("height %d: treatment pruned %v, research pruned %v", h, b.Txs[0].Redaction.Pruned(), b.Txs[1].Redaction.Pruned())
+		}
+	}
+	checkChainIntact(t, s, c)
+}
+
+func TestPruneRefusesBadRuns(t *testing.T) {
+	s := newTestStore(t)
+	prunableChain(t, s, 2)
+	all := func(*types.Header, int, *types.Tx, types.Payload) bool { return true }
+	cases := []struct {
+		name string
+		run  PruneRun
+	}{
+		{"no name", PruneRun{Before: 10, MaxBlocks: 1, Select: all}},
+		{"name with a slash", PruneRun{Name: "a/b", Before: 10, MaxBlocks: 1, Select: all}},
+		{"upper-case name", PruneRun{Name: "Audit", Before: 10, MaxBlocks: 1, Select: all}},
+		{"no selector", PruneRun{Name: "audit", Before: 10, MaxBlocks: 1}},
+		{"no block budget", PruneRun{Name: "audit", Before: 10, Select: all}},
+		{"negative byte budget", PruneRun{Name: "audit", Before: 10, MaxBlocks: 1, MaxBytes: -1, Select: all}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := dump(t, s)
+			_, err := s.Prune(c.run)
+			wantErr(t, err, ErrBadPruneRun)
+			if err := sameDump(d, dump(t, s)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	_, err = snap.Prune(PruneRun{Name: "audit", Before: 10, MaxBlocks: 1, Select: all})
+	wantErr(t, err, ErrReadOnly)
+}
+
+// TestPruneRefusesABodyThatNoLongerMatchesItsHeader: a stored body whose
+// sealed bytes were altered does not match its tx root; pruning it would
+// hide the tampering, so the step fails as corrupt and writes nothing.
+func TestPruneRefusesABodyThatNoLongerMatchesItsHeader(t *testing.T) {
+	s := newTestStore(t)
+	prunableChain(t, s, 3)
+	b, _ := s.Block(2)
+	bad := *b
+	bad.Txs = append([]*types.Tx(nil), b.Txs...)
+	tx := b.Txs[0].Clone()
+	tx.Redaction.Sealed[0] ^= 1
+	bad.Txs[0] = tx
+	if err := s.RawSetUnsafe(BlockKey(2), bad.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	d := dump(t, s)
+	_, err := s.Prune(PruneRun{Name: "audit", Before: 1 << 40, MaxBlocks: 10, Select: notResearch})
+	wantErr(t, err, ErrCorrupt)
+	if err := sameDump(d, dump(t, s)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSnapshotKeepsItsBlocksWhilePruneRewritesThem: a snapshot taken before
+// a prune reads the bodies as they were; the live store reads them pruned
+// (the decoded block cache is not shared between them).
+func TestSnapshotKeepsItsBlocksWhilePruneRewritesThem(t *testing.T) {
+	s := newTestStore(t)
+	prunableChain(t, s, 3)
+	if _, err := s.Block(1); err != nil { // cached before the prune
+		t.Fatal(err)
+	}
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if _, err := s.Prune(PruneRun{Name: "audit", Before: 1 << 40, MaxBlocks: 10, Select: notResearch}); err != nil {
+		t.Fatal(err)
+	}
+	for h := uint64(1); h <= 3; h++ {
+		old, _ := snap.Block(h)
+		now, _ := s.Block(h)
+		if old.Txs[0].Redaction.Pruned() || !now.Txs[0].Redaction.Pruned() {
+			t.Fatalf("height %d: snapshot sees pruned %v, live store %v", h, old.Txs[0].Redaction.Pruned(), now.Txs[0].Redaction.Pruned())
+		}
+	}
+}
+
+// TestPruneByteBudgetEndsAStep: a step ends after the rewritten block that
+// reaches its byte budget, however many blocks it may still visit.
+func TestPruneByteBudgetEndsAStep(t *testing.T) {
+	s := newTestStore(t)
+	prunableChain(t, s, 4)
+	for want := uint64(1); want <= 4; want++ {
+		res, err := s.Prune(PruneRun{Name: "audit", Before: 1 << 40, MaxBlocks: 100, MaxBytes: 1, Select: notResearch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Blocks != 1 || res.Rewritten != 1 || res.Mark.Height != want {
+			t.Fatalf("step %d: %+v", want, res)
+		}
+	}
+}
+
+// TestPruneTxsPrunesExactlyTheNamedTxs: the named redacted txs lose their
+// sealed payloads (plain and already pruned ones are skipped), the chain
+// stays intact, and the mark moves only forward.
+func TestPruneTxsPrunesExactlyTheNamedTxs(t *testing.T) {
+	s := newTestStore(t)
+	c := prunableChain(t, s, 4)
+	res, err := s.PruneTxs("erased", []TxAt{{2, 0}, {3, 0}, {3, 2}, {3, 1}}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Txs != 3 || res.Blocks != 2 || res.Rewritten != 2 || res.From != 2 || res.To != 3 || res.Mark.Height != 3 || res.Mark.Txs != 3 {
+		t.Fatalf("result %+v", res)
+	}
+	for h := uint64(1); h <= 4; h++ {
+		b, _ := s.Block(h)
+		want := [2]bool{h == 2 || h == 3, h == 3}
+		if got := [2]bool{b.Txs[0].Redaction.Pruned(), b.Txs[1].Redaction.Pruned()}; got != want {
+			t.Fatalf("height %d: pruned %v, want %v", h, got, want)
+		}
+		if _, found, _ := s.SealedPayload(h, 0); found == want[0] {
+			t.Fatalf("height %d: sealed copy found %v", h, found)
+		}
+	}
+	checkChainIntact(t, s, c)
+	// Again, with a lower mark: nothing to do, the mark stays.
+	if res, err := s.PruneTxs("erased", []TxAt{{2, 0}}, 1); err != nil || res.Txs != 0 || res.Mark.Height != 3 {
+		t.Fatalf("second call: %+v %v", res, err)
+	}
+	for _, bad := range []struct {
+		name string
+		locs []TxAt
+	}{
+		{"beyond the head", []TxAt{{5, 0}}},
+		{"height 0", []TxAt{{0, 0}}},
+		{"beyond the block's txs", []TxAt{{4, 0}, {2, 9}}},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			d := dump(t, s)
+			_, err := s.PruneTxs("erased", bad.locs, 4)
+			wantErr(t, err, ErrBadPruneRun)
+			if err := sameDump(d, dump(t, s)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if _, err := s.PruneTxs("Erased!", nil, 1); !errors.Is(err, ErrBadPruneRun) {
+		t.Fatalf("bad pass name: %v", err)
+	}
+}
+
+// TestReadersNeverCacheABodyPruneReplaced: readers decoding blocks while a
+// pass rewrites them never leave an old body in the decoded block cache:
+// once Prune returned, every read of a pruned height is the pruned body.
+func TestReadersNeverCacheABodyPruneReplaced(t *testing.T) {
+	s := newTestStore(t)
+	prunableChain(t, s, 12)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.Block(uint64(1 + (i+r)%12)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(r)
+	}
+	for {
+		res, err := s.Prune(PruneRun{Name: "audit", Before: 1 << 40, MaxBlocks: 1, Select: notResearch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Done {
+			break
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for h := uint64(1); h <= 12; h++ {
+		if b, _ := s.Block(h); !b.Txs[0].Redaction.Pruned() {
+			t.Fatalf("height %d is served unpruned after the pass", h)
+		}
+	}
+}
+
+// TestCompactPrunedLeavesNoCopyInLiveFiles: after a pass and CompactPruned,
+// no file of the store but the write-ahead logs holds a pruned sealed
+// payload (bodies under Options.BlobMinSize stay in sstables, like these),
+// while the payloads that were kept are still there.
+func TestCompactPrunedLeavesNoCopyInLiveFiles(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openTest(t, fs, "db", TestOptions())
+	defer s.Close()
+	prunableChain(t, s, 8)
+	if err := s.CompactPruned(context.Background(), 1, 8); err != nil { // every body in an sstable
+		t.Fatal(err)
+	}
+	res, err := s.Prune(PruneRun{Name: "audit", Before: 5, MaxBlocks: 100, Select: notResearch}) // heights 1-5
+	if err != nil || res.To != 5 {
+		t.Fatalf("prune: %+v %v", res, err)
+	}
+	if err := s.CompactPruned(context.Background(), 1, 5); err != nil {
+		t.Fatal(err)
+	}
+	// Pebble deletes obsolete sstables in the background: look at the live
+	// ones only (and at every other file but the WAL).
+	live := map[string]bool{}
+	levels, err := s.db.SSTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range levels {
+		for _, f := range l {
+			live[fmt.Sprintf("%06d.sst", uint64(f.BackingSSTNum))] = true
+		}
+	}
+	holds := func(marker string) []string {
+		var hits []string
+		names, err := fs.List("db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if strings.HasSuffix(n, ".log") || strings.HasSuffix(n, ".sst") && !live[n] {
+				continue // see CompactPruned: obsolete WAL files are not rewritten
+			}
+			f, err := fs.Open(fs.PathJoin("db", n))
+			if err != nil {
+				continue // a directory
+			}
+			b, _ := io.ReadAll(f)
+			f.Close()
+			if bytes.Contains(b, []byte(marker)) {
+				hits = append(hits, n)
+			}
+		}
+		return hits
+	}
+	for h := 1; h <= 5; h++ {
+		if hits := holds(fmt.Sprintf("sealed-%d-", 3*h)); len(hits) > 0 {
+			t.Errorf("the pruned sealed payload of height %d is still in %v", h, hits)
+		}
+	}
+	for _, kept := range []string{"sealed-4-", fmt.Sprintf("sealed-%d-", 3*7)} { // research of height 1, treatment of height 7
+		if len(holds(kept)) == 0 {
+			t.Errorf("the kept sealed payload %q is in no live file", kept)
+		}
+	}
+	for _, bad := range [][2]uint64{{0, 3}, {4, 3}} {
+		if err := s.CompactPruned(context.Background(), bad[0], bad[1]); !errors.Is(err, ErrBadPruneRun) {
+			t.Errorf("compact [%d, %d]: %v", bad[0], bad[1], err)
+		}
+	}
+}
