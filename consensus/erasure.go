@@ -304,6 +304,69 @@ type ErasureStatus struct {
 	Steps    []ErasureStep `json:"steps,omitempty"`
 }
 
+// ErasureSummary is every recorded erasure as this node sees it, for the
+// compliance report: how many patient_erase txs the chain applied and how
+// many of them this node has completed (no copy of the key left: every step
+// of erasureSteps done, checked live).
+type ErasureSummary struct {
+	Recorded int `json:"recorded"`
+	Complete int `json:"complete"`
+	// Pending names, for each erasure not complete here, its Raft index and
+	// the steps still to do.
+	Pending []string `json:"pending,omitempty"`
+}
+
+// ErasureSummary scans this node's erasure tombstones. ErrNoClusterKey on a
+// node without pseudonyms (nothing can be erased).
+func (n *Node) ErasureSummary() (ErasureSummary, error) {
+	var sum ErasureSummary
+	if n.pseudo == nil {
+		return sum, ErrNoClusterKey
+	}
+	err := n.fsm.WithStore(func(st *store.Store) error {
+		var derr error
+		err := st.VaultScan([]byte{vaultTombstone}, func(k, v []byte) bool {
+			var t tombstone
+			if derr = codec.Unmarshal(v, &t); derr != nil {
+				derr = fmt.Errorf("%w: corrupt tombstone: %v", state.ErrIO, derr)
+				return false
+			}
+			var p eraseProgress
+			pb, found, gerr := st.VaultGet(n.progressKey(k[1:]))
+			if gerr != nil {
+				derr = gerr
+				return false
+			}
+			if found {
+				if derr = codec.Unmarshal(pb, &p); derr != nil {
+					derr = fmt.Errorf("%w: corrupt erasure progress: %v", state.ErrIO, derr)
+					return false
+				}
+			}
+			steps, serr := n.erasureSteps(t, p)
+			if serr != nil {
+				derr = serr
+				return false
+			}
+			sum.Recorded++
+			var todo []string
+			for _, s := range steps {
+				if !s.Done {
+					todo = append(todo, s.Name)
+				}
+			}
+			if len(todo) == 0 {
+				sum.Complete++
+			} else {
+				sum.Pending = append(sum.Pending, fmt.Sprintf("erasure at raft index %d: %s", t.Index, strings.Join(todo, ", ")))
+			}
+			return true
+		})
+		return errors.Join(err, derr)
+	})
+	return sum, err
+}
+
 // ErasureStatus reports the erasure of patient (the real id) on this node.
 // ErrPatientUnknown if the chain never recorded the patient; a recorded
 // patient not erased has Erased false.

@@ -12,6 +12,7 @@ import (
 	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/chain/verify"
+	"github.com/medchain/medchain/consensus"
 	"github.com/medchain/medchain/node/compliance"
 	"github.com/medchain/medchain/node/rpc"
 )
@@ -56,6 +57,7 @@ func (n *Node) ComplianceEvidence(ctx context.Context) (compliance.Evidence, err
 	ev.Keys = keyEvidence(r, times, now, n.cfg.Compliance.MaxKeyAgeDays)
 	ev.Consents = consentEvidence(r, now)
 	ev.Export = n.exportEvidence()
+	ev.Erasure = n.erasureEvidence()
 	ev.Pruner = n.pruner.Status(now)
 
 	opts := verify.Options{From: 1}
@@ -197,6 +199,17 @@ func consentEvidence(r state.Scanner, now time.Time) compliance.ConsentEvidence 
 // exportEvidence checks that patient_export can be verified by its holder:
 // the node's identity is on chain, not revoked, with the key the node signs
 // with, and a probe signed now verifies against that record.
+func (n *Node) erasureEvidence() compliance.ErasureEvidence {
+	sum, err := n.cons.ErasureSummary()
+	switch {
+	case errors.Is(err, consensus.ErrNoClusterKey):
+		return compliance.ErasureEvidence{Unsupported: "this node runs without pseudonyms (no cluster data key): patient ids are stored in clear and cannot be erased"}
+	case err != nil:
+		return compliance.ErasureEvidence{Err: err}
+	}
+	return compliance.ErasureEvidence{Recorded: sum.Recorded, Complete: sum.Complete, Pending: sum.Pending}
+}
+
 func (n *Node) exportEvidence() compliance.ExportEvidence {
 	id, pub := n.ExportIdentity()
 	rec, err := state.GetIdentity(n.cons.Store(), id)

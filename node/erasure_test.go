@@ -18,6 +18,7 @@ import (
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/chain/verify"
 	"github.com/medchain/medchain/node/client"
+	"github.com/medchain/medchain/node/compliance"
 	"github.com/medchain/medchain/node/nodetest"
 	"github.com/medchain/medchain/node/rpc"
 )
@@ -238,20 +239,19 @@ func TestErasureShredsThePatientAndTheChainStillVerifies(t *testing.T) {
 	if !status.Erased || !status.Complete {
 		t.Fatalf("erasure status: %+v", status)
 	}
+	wantStatus(t, report(t, n), "gdpr.erasure", compliance.Pass, "1 erasure(s) recorded, all complete on this node")
 	if got := vaultRecords(t, n); len(got) != 0 {
 		t.Fatalf("vault still holds %d records for the patient", len(got))
 	}
 	// No copy of the wrapped key in Pebble's live files or the snapshots.
 	for _, w := range mapping {
 		for _, dir := range []string{filepath.Join(n.Config.Node.DataDir, "chain"), filepath.Join(n.Config.Node.DataDir, "raft", "snapshots")} {
-			for _, f := range grepDir(t, dir, w) {
-				if !strings.HasSuffix(f, ".log") { // see docs: a recycled WAL may hold old bytes
-					t.Errorf("the wrapped key is still in %s %s", f, tarMembers(f, w))
-				}
+			for _, f := range grepDir(t, dir, w) { // the store writes no WAL (store.wal off), so no .log either
+				t.Errorf("the wrapped key is still in %s %s", f, tarMembers(f, w))
 			}
 		}
 		// Not asserted (docs/ARCHITECTURE.md says so): bbolt does not zero
-		// freed pages and Pebble recycles WAL files; report what is left.
+		// freed pages; report what is left.
 		if hits := grepDir(t, n.Config.Node.DataDir, w); len(hits) > 0 {
 			t.Logf("stale bytes of the wrapped key (ciphertext under the cluster key) remain in: %v", hits)
 		}

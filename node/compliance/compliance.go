@@ -88,6 +88,7 @@ type Evidence struct {
 	Keys      KeyEvidence
 	Consents  ConsentEvidence
 	Export    ExportEvidence
+	Erasure   ErasureEvidence
 	Retention config.Retention
 	Pruner    RetentionEvidence
 	Policy    config.Compliance
@@ -184,6 +185,19 @@ type ExportEvidence struct {
 	Available bool
 	Detail    string
 	Err       error
+}
+
+// ErasureEvidence is every patient_erase the chain applied, as this node's
+// clean-up stands (consensus.Node.ErasureSummary).
+type ErasureEvidence struct {
+	// Unsupported says why the node cannot erase (no pseudonyms); "" if it can.
+	Unsupported string
+	// Recorded erasures, Complete of them on this node (no copy of the
+	// patient's key left in the store, the Raft log or a snapshot); Pending
+	// describes each of the others.
+	Recorded, Complete int
+	Pending            []string
+	Err                error
 }
 
 // Minimums the checks apply.
@@ -403,8 +417,24 @@ func Evaluate(ev Evidence) *Report {
 		gdpr("gdpr.access_portability", "GDPR Art. 15, 20", "Right of access and portability (patient_export)", Pass, "%s", x.Detail)
 	}
 
-	gdpr("gdpr.erasure", "GDPR Art. 17", "Right to erasure", Fail,
-		"not supported yet: there is no patient_erase tx or crypto-shredding of per-patient keys, so an erasure request cannot be completed")
+	e := ev.Erasure
+	const erasureHow = "patient_erase destroys the patient's key and pseudonym mapping on every node (crypto-shredding)"
+	switch {
+	case e.Err != nil:
+		gdpr("gdpr.erasure", "GDPR Art. 17", "Right to erasure", Fail, "cannot read the erasures: %v", e.Err)
+	case e.Unsupported != "":
+		gdpr("gdpr.erasure", "GDPR Art. 17", "Right to erasure", Fail, "%s", e.Unsupported)
+	case len(e.Pending) > 0:
+		gdpr("gdpr.erasure", "GDPR Art. 17", "Right to erasure", Fail,
+			"%d of %d recorded erasures are not complete on this node yet (a copy of the key may remain): %s",
+			len(e.Pending), e.Recorded, strings.Join(e.Pending, "; "))
+	case e.Recorded == 0:
+		gdpr("gdpr.erasure", "GDPR Art. 17", "Right to erasure", Pass, "%s; no erasure requested yet", erasureHow)
+	default:
+		gdpr("gdpr.erasure", "GDPR Art. 17", "Right to erasure", Pass,
+			"%s; %d erasure(s) recorded, all complete on this node: mapping deleted, vault compacted, Raft log compacted past the erasure, older snapshots deleted",
+			erasureHow, e.Recorded)
+	}
 
 	var weak []string
 	for _, w := range []struct {
