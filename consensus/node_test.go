@@ -101,8 +101,16 @@ func TestSignedTxsCommitWithResultsAndHeadsAdvance(t *testing.T) {
 
 // countChain returns the number of txs over all blocks and checks that the
 // chain's log size agrees and no tx hash appears twice with an ok result.
-func countChain(t *testing.T, st *store.Store) (txs int, ok map[types.Hash]bool) {
+func countChain(t *testing.T, live *store.Store) (txs int, ok map[types.Hash]bool) {
 	t.Helper()
+	// A snapshot: the node may still apply blocks (a late block of requeued
+	// duplicates), and the head, the blocks and the log size must be read at
+	// one point in time.
+	st, err := live.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	head, _ := st.Head()
 	ok = map[types.Hash]bool{}
 	for h := uint64(1); h <= head.Height; h++ {
