@@ -77,6 +77,7 @@ func benchSubmitBatchWait(b *testing.B, opts node.Options, wantRedacted bool) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	committed := 0
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	for range clients {
 		wg.Add(1)
@@ -113,6 +114,7 @@ func benchSubmitBatchWait(b *testing.B, opts node.Options, wantRedacted bool) {
 	}
 	wg.Wait()
 	el := b.Elapsed()
+	cpu := processCPU(b) - cpu0
 	b.StopTimer()
 	if committed != len(txs) {
 		b.Fatalf("%d of %d txs committed", committed, len(txs))
@@ -133,6 +135,7 @@ func benchSubmitBatchWait(b *testing.B, opts node.Options, wantRedacted bool) {
 		return float64(lat[max(0, min(i, len(lat)-1))].Microseconds()) / 1000
 	}
 	b.ReportMetric(float64(len(txs))/el.Seconds(), "tx/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(txs)), "cpu-µs/tx")
 	b.ReportMetric(q(0.50), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
 }
