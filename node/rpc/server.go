@@ -49,7 +49,10 @@ type Server struct {
 	log  *slog.Logger
 	// tx is the tx_ service, which the CBOR path calls too (serveCBOR).
 	tx *TxAPI
-	// methods are the registered JSON-RPC method names (see Methods).
+	// methods are the registered JSON-RPC method names (see Methods):
+	// every namespace registered with s.rpc adds its methods here, so
+	// Methods, the gate and the CBOR path agree with what s.rpc serves
+	// (TestMethodsListEverythingServed).
 	methods []string
 }
 
@@ -90,9 +93,11 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 		s.methods = append(s.methods, serviceMethods("cluster", ca)...)
 	}
 	if c, ok := l.(ComplianceReporter); ok {
-		if err := s.rpc.RegisterName("compliance", &ComplianceAPI{c: c}); err != nil {
+		ca := &ComplianceAPI{c: c}
+		if err := s.rpc.RegisterName("compliance", ca); err != nil {
 			return nil, fmt.Errorf("rpc: register compliance: %w", err)
 		}
+		s.methods = append(s.methods, serviceMethods("compliance", ca)...)
 	}
 	if cfg.Gate != nil {
 		auth := &AuthAPI{g: *cfg.Gate}
