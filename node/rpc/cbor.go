@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"reflect"
 	"runtime"
@@ -161,10 +160,12 @@ type CBORResponse struct {
 	Error   *CBORError      `cbor:"error,omitempty"`
 }
 
-// isCBOR reports whether a request declares a CBOR body.
+// isCBOR reports whether a request asks for CBOR (zerotrust.CBORContentType),
+// whether or not its Content-Type is then acceptable: a client that sent
+// CBOR gets its refusals in CBOR.
 func isCBOR(h http.Header) bool {
-	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
-	return err == nil && mt == ContentTypeCBOR
+	cbor, _ := zerotrust.CBORContentType(h.Get("Content-Type"))
+	return cbor
 }
 
 // serveCBOR answers an application/cbor POST. Behind the gate the

@@ -15,6 +15,8 @@ import (
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/medchain/medchain/node/zerotrust"
 )
 
 // ServerConfig configures the HTTP listener.
@@ -124,6 +126,12 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 			return
 		}
 		if r.Method == http.MethodPost && isCBOR(r.Header) {
+			// Asked for CBOR: answered in CBOR, a refused media type
+			// (a parameter, or one that does not parse) included.
+			if _, err := zerotrust.CBORContentType(r.Header.Get("Content-Type")); err != nil {
+				writeCBORError(w, http.StatusUnsupportedMediaType, nil, -32600, err.Error())
+				return
+			}
 			s.serveCBOR(w, r)
 			return
 		}
