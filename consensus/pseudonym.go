@@ -210,6 +210,9 @@ func (p *pseudonymizer) admit(st *store.Store, tx *types.Tx) error {
 	if err != nil {
 		return err
 	}
+	if types.PatientOf(pl) == "" {
+		return nil // names no patient: stored in clear, nothing to check
+	}
 	mac, err := p.key.MAC([]byte(types.PatientOf(pl)))
 	if err != nil {
 		return fmt.Errorf("%w: %v", state.ErrIO, err)
@@ -416,7 +419,10 @@ func (p *pseudonymizer) redact(st *store.Store, fl *flight, txs []*types.Tx, has
 			continue
 		}
 		pl, derr := tx.DecodePayload()
-		if derr != nil { // admitted txs decode; keep it so the executor records the rejection
+		// Admitted txs decode: keep one that does not, so the executor
+		// records the rejection. Keep in clear an event naming no patient
+		// (types.PatientOf): there is no patient to map.
+		if derr != nil || types.PatientOf(pl) == "" {
 			out, outHashes = append(out, tx), append(outHashes, hashes[i])
 			continue
 		}

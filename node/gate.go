@@ -26,7 +26,7 @@ import (
 const (
 	sessionsFile    = "zerotrust/sessions.journal"
 	oldSessionsFile = "zerotrust/sessions.json" // the store before the journal; removed at start
-	accessDeniedEvt = "access_denied"
+	accessDeniedEvt = types.EventAccessDenied
 )
 
 // gateConfig maps the node config onto zerotrust.Config.
@@ -307,6 +307,29 @@ func clip(s string, n int) string {
 	return s
 }
 
+// denialRecord is the audit event recording refusal x at node nodeID. A
+// refusal that names no patient (or names one by no valid id) is recorded
+// naming none (types.EventAccessDenied allows it): it is stored in clear,
+// in no patient's trail, and found through its actor's trail; it then
+// carries no resource either, since in clear a FHIR reference could name
+// a patient. A refusal naming a patient is recorded under that patient and
+// stored redacted like any event about them.
+func denialRecord(x rpc.Denial, nodeID string) *types.AuditRecord {
+	p := &types.AuditRecord{EventType: accessDeniedEvt, Patient: idOr(x.Patient, ""), Actor: idOr(x.Identity, "anonymous"),
+		Action: idOr(x.Method, "unknown_method"), Outcome: "denied", SessionID: idOr(x.SessionID, ""),
+		Details: map[string]string{"reason": clip(x.Reason, 512), "address": clip(x.Address, 64), "node": nodeID}}
+	if x.Policy != "" {
+		p.Details["policy"] = clip(x.Policy, 128)
+	}
+	if p.Patient != "" {
+		p.Resource = clip(x.Resource, 256)
+		if p.ValidateBasic() != nil {
+			p.Resource = ""
+		}
+	}
+	return p
+}
+
 func (d *denials) run() {
 	defer close(d.done)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -329,16 +352,7 @@ func (d *denials) run() {
 			unsent++
 			continue
 		}
-		p := &types.AuditRecord{EventType: accessDeniedEvt, Patient: idOr(x.Patient, "unknown"), Actor: idOr(x.Identity, "anonymous"),
-			Action: idOr(x.Method, "unknown_method"), Outcome: "denied", SessionID: idOr(x.SessionID, ""),
-			Details: map[string]string{"reason": clip(x.Reason, 512), "address": clip(x.Address, 64), "node": d.n.cfg.Node.ID}}
-		if x.Policy != "" {
-			p.Details["policy"] = clip(x.Policy, 128)
-		}
-		p.Resource = clip(x.Resource, 256)
-		if p.ValidateBasic() != nil {
-			p.Resource = ""
-		}
+		p := denialRecord(x, d.n.cfg.Node.ID)
 		tx, err := types.NewTx(d.n.genesis.ChainID, d.n.cfg.Node.ID, p, time.Now(), d.nonce.Add(1))
 		if err == nil {
 			err = tx.Sign(d.key)

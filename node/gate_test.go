@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +13,9 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/medchain/medchain/chain/crypto"
+	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/consensus"
 	"github.com/medchain/medchain/node/config"
 	"github.com/medchain/medchain/node/nodetest"
 	"github.com/medchain/medchain/node/rpc"
@@ -198,5 +202,46 @@ func TestGateLoginMFAAndClinicalRead(t *testing.T) {
 			t.Fatalf("no access_denied audit event for the refused clinical read: %s", res.Result)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestARefusalNamingNoPatientMapsNoPatient: the gate refuses a request that
+// names no patient (an administrative read from a public session); the
+// refusal is recorded on chain naming no patient, in clear, in the actor's
+// trail and in no patient's, and the leader draws no pseudonym or data key
+// for a stand-in patient (before, every such refusal landed in the trail
+// of a patient called "unknown").
+func TestARefusalNamingNoPatientMapsNoPatient(t *testing.T) {
+	n := nodetest.Start(t, func(c *config.Config) { c.ZeroTrust.Enabled = true })
+	r := rawRPC{t: t, hc: n.HTTPClient(t), u: n.URL}
+	doc := n.SessionClient(t, "doctor456", "public")
+	wantCode(t, "identity_get from a public session", r.call(doc.Token(), "identity_get", map[string]string{"id": "doctor456"}), rpc.CodeForbidden)
+
+	st := n.Consensus().Store()
+	var e *state.AuditEntry
+	for deadline := time.Now().Add(10 * time.Second); e == nil; time.Sleep(50 * time.Millisecond) {
+		p, err := state.Trail(st, st, state.TrailQuery{ID: "doctor456", ByActor: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range p.Entries {
+			if p.Entries[i].Record.EventType == types.EventAccessDenied && p.Entries[i].Record.Action == "identity_get" {
+				e = &p.Entries[i]
+			}
+		}
+		if e == nil && time.Now().After(deadline) {
+			t.Fatalf("no access_denied event for identity_get in the actor trail: %+v", p.Entries)
+		}
+	}
+	if e.Record.Patient != "" || e.Sealed != nil || e.Record.Resource != "" || e.Record.Details["node"] == "" {
+		t.Fatalf("recorded denial %+v (sealed %d bytes): want no patient, in clear, no resource, the node named", e.Record, len(e.Sealed))
+	}
+	for _, patient := range []string{"unknown", ""} {
+		if ps, _, err := n.Consensus().Patient(patient); !errors.Is(err, consensus.ErrPatientUnknown) {
+			t.Fatalf("patient %q: pseudonym %q, %v; want %v", patient, ps, err, consensus.ErrPatientUnknown)
+		}
+	}
+	if p, err := state.Trail(st, st, state.TrailQuery{ID: "unknown"}); err != nil || len(p.Entries) != 0 {
+		t.Fatalf("trail of a patient called unknown: %+v %v", p, err)
 	}
 }

@@ -256,7 +256,7 @@ func (e *Executor) check(o *overlay, tx *types.Tx, h types.Hash, bc BlockContext
 
 // AccessDeniedEvent is the audit event type of an access a node's zero-trust
 // gate refused; nodes may record it (and only it).
-const AccessDeniedEvent = "access_denied"
+const AccessDeniedEvent = types.EventAccessDenied
 
 // Roles that may record audit events.
 var auditRoles = []string{types.RoleClinician, types.RolePhysician, types.RoleEHR, types.RoleAdmin}
@@ -373,6 +373,11 @@ func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Ha
 		}
 		entry := AuditEntry{TxHash: h, Height: bc.Height, Index: index, Time: bc.Time, TxTime: tx.Timestamp, Signer: tx.Signer, Record: *p}
 		entry.Redacted = tx.Redaction != nil // the sealed payload stays in the block: a node may prune it
+		// An event that names no patient (an access denial: see
+		// types.AuditRecord.ValidateBasic) is kept under the empty patient,
+		// 'p' 0x00: no patient id is empty, so no patient's trail holds it
+		// and Trail refuses to list it as one; it is found through the
+		// actor index below, and ScanAuditEntries still counts it.
 		pk := trailKey(TrailPrefix(p.Patient, false), bc.Time, bc.Height, index)
 		o.put(pk, codec.MustMarshal(&entry))
 		o.put(trailKey(TrailPrefix(p.Actor, true), bc.Time, bc.Height, index), pk)

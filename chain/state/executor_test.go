@@ -308,6 +308,46 @@ func TestTrailPaging(t *testing.T) {
 	}
 }
 
+// TestAnAccessDenialNamingNoPatientIsInNoPatientsTrail: a node records a
+// refusal that names no patient; the event lies in no patient's trail (not
+// even one a patient could be registered under, such as "unknown"), is
+// found through its actor's trail, and is counted by ScanAuditEntries. An
+// event of another type that names no patient is refused.
+func TestAnAccessDenialNamingNoPatientIsInNoPatientsTrail(t *testing.T) {
+	f := newFixture(t)
+	f.register("doctor456", types.KindPerson, 10, types.RoleClinician)
+	f.register("unknown", types.KindPatient, 11, types.RolePatient)
+	denial := &types.AuditRecord{EventType: AccessDeniedEvent, Actor: "doctor456", Action: "identity_get", Outcome: "denied",
+		Details: map[string]string{"reason": "policy administrative refused", "node": "node-1"}}
+	if r := f.block(f.tx("node-1", denial)); !r[0].OK() {
+		t.Fatalf("denial naming no patient: %+v", r[0])
+	}
+	if r := f.block(f.tx("doctor456", &types.AuditRecord{EventType: "data_access", Actor: "doctor456", Action: "view_record"})); r[0].Code != types.CodeInvalidPayload {
+		t.Fatalf("data_access naming no patient: %+v, want %s", r[0], types.CodeInvalidPayload)
+	}
+	p, err := Trail(f.view, f.view, TrailQuery{ID: "doctor456", ByActor: true})
+	if err != nil || len(p.Entries) != 1 || p.Entries[0].Record.Patient != "" || p.Entries[0].Record.Action != "identity_get" || p.Entries[0].Sealed != nil {
+		t.Fatalf("actor trail: %+v %v", p, err)
+	}
+	for _, patient := range []string{"unknown", "doctor456", "node-1"} {
+		if p, err := Trail(f.view, f.view, TrailQuery{ID: patient}); err != nil || len(p.Entries) != 0 {
+			t.Fatalf("patient trail of %q: %+v %v, want empty", patient, p, err)
+		}
+	}
+	if _, err := Trail(f.view, f.view, TrailQuery{ID: ""}); !errors.Is(err, ErrBadQuery) {
+		t.Fatalf("trail of the empty patient: %v, want ErrBadQuery", err)
+	}
+	n := 0
+	if err := ScanAuditEntries(f.view, func(e *AuditEntry) bool {
+		if e.Record.EventType == AccessDeniedEvent && e.Record.Patient == "" {
+			n++
+		}
+		return true
+	}); err != nil || n != 1 {
+		t.Fatalf("ScanAuditEntries: %d denials naming no patient, %v; want 1", n, err)
+	}
+}
+
 func BenchmarkVerifyConsent(b *testing.B) {
 	c := &Consent{Granted: true, Status: ConsentActive, Scope: scope()}
 	req := ConsentRequest{Purpose: "research", Requester: "researcher789", At: 1}

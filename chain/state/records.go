@@ -120,7 +120,12 @@ type AuditEntry struct {
 //	'h' patient 0 type 0 height(8) index(4)  -> Consent (history)
 //	'e' system id                            -> EHRSystem
 //	'p' patient 0 time(8) height(8) index(4) -> AuditEntry (patient trail)
+//	'p' 0 time(8) height(8) index(4)         -> AuditEntry naming no patient
 //	'a' actor 0 time(8) height(8) index(4)   -> patient trail key (actor index)
+//
+// An audit event that names no patient (an access denial) is stored under
+// the empty patient id, which no patient has (ids are never empty), so it
+// lies in no patient's trail; its actor index entry finds it.
 const (
 	prefixIdentity       = 'i'
 	prefixConsent        = 'c'

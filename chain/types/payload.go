@@ -195,13 +195,30 @@ type AuditRecord struct {
 	Details   map[string]string `cbor:"9,keyasint,omitempty" json:"details,omitempty"`
 }
 
+// EventAccessDenied is the event type of an access a zero-trust gate
+// refused. It is the only event type that may name no patient: a refused
+// request need not name one (a login, an administrative call), and such a
+// refusal is about its actor and the node that refused it, not about a
+// patient.
+const EventAccessDenied = "access_denied"
+
 // TxType implements Payload.
 func (*AuditRecord) TxType() TxType { return TxAuditRecord }
 
-// ValidateBasic implements Payload.
+// ValidateBasic implements Payload. Patient is required, except for an
+// EventAccessDenied event, where it may be empty: the event then names no
+// patient, is stored in clear (see PatientOf) and is found through its
+// actor's trail. No patient id is empty (checkID), so the empty form cannot
+// stand for a real patient.
 func (p *AuditRecord) ValidateBasic() error {
 	for _, f := range []struct{ name, v string }{{"event_type", p.EventType}, {"patient", p.Patient}, {"actor", p.Actor}, {"action", p.Action}} {
+		if f.name == "patient" && f.v == "" && p.EventType == EventAccessDenied {
+			continue
+		}
 		if err := checkID(f.name, f.v); err != nil {
+			if f.name == "patient" && f.v == "" {
+				return fmt.Errorf("%w (only an %s event may name no patient)", err, EventAccessDenied)
+			}
 			return err
 		}
 	}

@@ -113,8 +113,11 @@ func (r Redaction) PruneSealed() Redaction {
 	return Redaction{Original: r.Original, SealedHash: r.SealedDigest()}
 }
 
-// Redactable reports whether the proposer stores txs of type t redacted:
-// those that name a patient and carry personal fields.
+// Redactable reports whether the proposer may store txs of type t
+// redacted: those whose payloads name a patient and carry personal fields.
+// A tx of such a type is redacted only if its payload names a patient
+// (PatientOf is not empty): an access_denied audit event that names none is
+// stored in clear, as its signer signed it.
 func Redactable(t TxType) bool { return t == TxAuditRecord || t == TxPatientErase }
 
 const redactionAADDomain = "medchain/redacted/v1\x00"
@@ -159,7 +162,11 @@ func IsPseudonym(s string) bool {
 	return err == nil && len(b) == PseudonymSize
 }
 
-// PatientOf returns the patient a redactable payload names ("" for others).
+// PatientOf returns the patient a redactable payload names; "" for other
+// payloads and for an audit event that names no patient (only an
+// EventAccessDenied event may: see AuditRecord.ValidateBasic). A payload
+// for which it returns "" is never redacted: there is no patient to key a
+// pseudonym or a data key to, and no patient id is empty.
 func PatientOf(p Payload) string {
 	switch p := p.(type) {
 	case *AuditRecord:
@@ -175,10 +182,14 @@ func PatientOf(p Payload) string {
 // resource reference and the free-text details are dropped (they are in the
 // sealed original), everything else stays in clear for indexes, statistics
 // and contracts. The function is deterministic: a verifier holding the
-// original checks the redacted payload by redacting again.
+// original checks the redacted payload by redacting again. A payload that
+// names no patient (PatientOf is "") is refused: it is stored in clear.
 func RedactPayload(p Payload, pseudonym string) (Payload, error) {
 	switch p := p.(type) {
 	case *AuditRecord:
+		if p.Patient == "" {
+			return nil, fmt.Errorf("%w: an audit event that names no patient is stored in clear, never redacted", ErrInvalid)
+		}
 		r := *p
 		r.Patient, r.Resource, r.Details = pseudonym, "", nil
 		return &r, nil

@@ -126,6 +126,33 @@ func TestBadRedactionsAreRefused(t *testing.T) {
 	}
 }
 
+// TestAnAuditEventNamingNoPatientIsNeverRedacted: an access_denied event
+// that names no patient has no patient to key a pseudonym to, so the
+// proposer stores it in clear; redacting it is refused, and so is a stored
+// redaction that claims to stand for one.
+func TestAnAuditEventNamingNoPatientIsNeverRedacted(t *testing.T) {
+	denial := &AuditRecord{EventType: EventAccessDenied, Actor: "doctor456", Action: "identity_get", Outcome: "denied",
+		Details: map[string]string{"reason": "policy administrative refused"}}
+	if got := PatientOf(denial); got != "" {
+		t.Fatalf("PatientOf = %q, want none", got)
+	}
+	tx := makeTx(t, denial)
+	if err := tx.ValidateBasic(); err != nil {
+		t.Fatalf("a denial naming no patient is refused: %v", err)
+	}
+	if _, err := RedactPayload(denial, NewPseudonym([PseudonymSize]byte{9})); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "names no patient") {
+		t.Fatalf("RedactPayload: %v, want ErrInvalid naming the missing patient", err)
+	}
+	if _, err := Redact(tx, tx.Hash(), denial, NewPseudonym([PseudonymSize]byte{9}), fakeSealed(tx.Payload)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Redact: %v, want ErrInvalid", err)
+	}
+	// A redacted tx whose original names no patient does not unredact.
+	_, r := redactedAudit(t)
+	if _, err := Unredact(r, tx.Payload); err == nil {
+		t.Fatal("unredact with a patient-less original succeeded")
+	}
+}
+
 func TestPseudonymFormat(t *testing.T) {
 	ps := NewPseudonym([PseudonymSize]byte{0xff, 1})
 	if !IsPseudonym(ps) || ValidateID("patient", ps) != nil {

@@ -95,6 +95,11 @@ func TestValidateBasic(t *testing.T) {
 	}{
 		{"audit ok", audit(), ""},
 		{"audit missing patient", &AuditRecord{EventType: "e", Actor: "a", Action: "x"}, "patient: required"},
+		{"data access naming no patient", &AuditRecord{EventType: "data_access", Actor: "a", Action: "x"}, "only an access_denied event may name no patient"},
+		{"access denial naming no patient", &AuditRecord{EventType: EventAccessDenied, Actor: "a", Action: "identity_get", Outcome: "denied"}, ""},
+		{"access denial naming a patient", &AuditRecord{EventType: EventAccessDenied, Patient: "patient123", Actor: "a", Action: "audit_trail"}, ""},
+		{"access denial with a bad patient id", &AuditRecord{EventType: EventAccessDenied, Patient: "bad id", Actor: "a", Action: "x"}, "patient: character"},
+		{"access denial naming no actor", &AuditRecord{EventType: EventAccessDenied, Action: "x"}, "actor: required"},
 		{"audit injection in id", &AuditRecord{EventType: "e", Patient: "'; DROP TABLE users; --", Actor: "a", Action: "x"}, "patient: character"},
 		{"audit script in details is inert text", func() Payload {
 			a := audit()

@@ -23,6 +23,49 @@ import (
 	"github.com/medchain/medchain/node/config"
 )
 
+// errInterrupted is openOrClose's error when the start was interrupted
+// while the node was opening; errCloseAfterInterrupt is joined to it when
+// closing what was opened failed.
+var (
+	errInterrupted         = errors.New("start interrupted")
+	errCloseAfterInterrupt = errors.New("closing the node after the interrupt")
+)
+
+// openOrClose runs open (node.Open, which cannot be cancelled) and returns
+// what it opened. If ctx ends first (a signal), it calls interrupted, waits
+// for open to return, closes what it opened, and returns errInterrupted
+// (with open's error, or errCloseAfterInterrupt and Close's, if any), so
+// an interrupt never leaves the store, Raft or the listeners open.
+func openOrClose[N interface{ Close() error }](ctx context.Context, open func() (N, error), interrupted func()) (N, error) {
+	var zero N
+	if ctx.Err() != nil {
+		return zero, errInterrupted // nothing opened yet
+	}
+	type result struct {
+		n   N
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		n, err := open()
+		ch <- result{n, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.n, r.err
+	case <-ctx.Done():
+	}
+	interrupted()
+	r := <-ch
+	if r.err != nil {
+		return zero, fmt.Errorf("%w (opening had failed: %w)", errInterrupted, r.err)
+	}
+	if err := r.n.Close(); err != nil {
+		return zero, fmt.Errorf("%w: %w: %w", errInterrupted, errCloseAfterInterrupt, err)
+	}
+	return zero, errInterrupted
+}
+
 func newInit(g *globals) *cobra.Command {
 	var opts node.InitOptions
 	var alg string
@@ -78,6 +121,11 @@ func newStart(g *globals) *cobra.Command {
 		Use:   "start",
 		Short: "Run the node in the data dir until interrupted",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Signals are caught from here on, so SIGINT or SIGTERM while
+			// node.Open runs closes what it opened (openOrClose) instead of
+			// killing the process with Pebble, Raft and the listeners open.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			if cfgPath == "" {
 				cfgPath = filepath.Join(g.dataDir, node.ConfigFile)
 			}
@@ -98,7 +146,17 @@ func newStart(g *globals) *cobra.Command {
 				return err
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			n, err := node.Open(cfg, node.Options{Logger: log})
+			n, err := openOrClose(ctx, func() (*node.Node, error) { return node.Open(cfg, node.Options{Logger: log}) }, func() {
+				log.Info("interrupted while opening the node: it closes once open (interrupt again to quit at once)")
+				stop() // a second signal takes its default action
+			})
+			if errors.Is(err, errInterrupted) {
+				log.Info("interrupted while opening the node; what it opened is closed", "err", err)
+				if errors.Is(err, errCloseAfterInterrupt) {
+					return err
+				}
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -106,17 +164,20 @@ func newStart(g *globals) *cobra.Command {
 				n.Close()
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			wait := 30 * time.Second
 			if cfg.Consensus.Join {
 				wait = 2 * time.Second // a joining node has no leader until it is admitted and added
 			}
 			rctx, cancel := context.WithTimeout(ctx, wait)
-			if err := n.WaitReady(rctx); err != nil {
-				log.Warn("node is not ready yet; serving anyway", "err", err)
-			}
+			rerr := n.WaitReady(rctx)
 			cancel()
+			if ctx.Err() != nil {
+				log.Info("interrupted while starting; closing the node")
+				return n.Close()
+			}
+			if rerr != nil {
+				log.Warn("node is not ready yet; serving anyway", "err", rerr)
+			}
 			st := n.Status()
 			url := n.RPCURL()
 			self := os.Args[0]

@@ -145,13 +145,16 @@ func (c *Client) cborCall(ctx context.Context, calls []rpc.CBORRequest, batch bo
 		}
 		return nil, fmt.Errorf("client: %s: HTTP %d, %q reply to a CBOR request", calls[0].Method, resp.StatusCode, mt)
 	}
-	return decodeCBORReply(b, calls)
+	return decodeCBORReply(b, calls, batch)
 }
 
-// decodeCBORReply decodes a reply and orders it like calls (a batch reply
-// may come in any order; a single error, such as a refused batch, answers
-// every call).
-func decodeCBORReply(b []byte, calls []rpc.CBORRequest) ([]rpc.CBORResponse, error) {
+// decodeCBORReply decodes a reply to calls, sent as a batch when batch is
+// set, and orders it like calls (a batch reply may come in any order). A
+// batch is answered with an array; a single error object in its place (an
+// empty, unparsable or refused batch) is the whole request's error, for a
+// batch of one call as for a batch of many. A single call is answered with
+// one response, whatever its id.
+func decodeCBORReply(b []byte, calls []rpc.CBORRequest, batch bool) ([]rpc.CBORResponse, error) {
 	var rs []rpc.CBORResponse
 	if len(b) > 0 && b[0]>>5 == 4 {
 		if err := rpc.CBORDecMode.Unmarshal(b, &rs); err != nil {
@@ -162,12 +165,12 @@ func decodeCBORReply(b []byte, calls []rpc.CBORRequest) ([]rpc.CBORResponse, err
 		if err := rpc.CBORDecMode.Unmarshal(b, &r); err != nil {
 			return nil, fmt.Errorf("client: decode CBOR reply: %w", err)
 		}
-		if r.Error != nil && len(calls) > 1 {
+		if r.Error != nil && (batch || len(calls) > 1) {
 			return nil, newCallError(r.Error)
 		}
 		rs = []rpc.CBORResponse{r}
 	}
-	if len(calls) == 1 && len(rs) == 1 {
+	if !batch && len(calls) == 1 && len(rs) == 1 {
 		return rs, nil
 	}
 	byID := make(map[string]rpc.CBORResponse, len(rs))

@@ -178,11 +178,13 @@ func AuditEventFromChain(e AuditEntry) *AuditEvent {
 			Requestor: false,
 		})
 	}
-	ev.Entity = append(ev.Entity, AuditEntity{
-		What: &Reference{Type: "Patient", Identifier: &Identifier{System: SystemPatient, Value: r.Patient}},
-		Type: &Coding{System: SystemEntityType, Code: "1", Display: "Person"},
-		Role: &Coding{System: SystemObjectRole, Code: "1", Display: "Patient"},
-	})
+	if r.Patient != "" { // an access denial may name no patient (FHIR strings may not be empty)
+		ev.Entity = append(ev.Entity, AuditEntity{
+			What: &Reference{Type: "Patient", Identifier: &Identifier{System: SystemPatient, Value: r.Patient}},
+			Type: &Coding{System: SystemEntityType, Code: "1", Display: "Person"},
+			Role: &Coding{System: SystemObjectRole, Code: "1", Display: "Patient"},
+		})
+	}
 	if r.Resource != "" {
 		ev.Entity = append(ev.Entity, AuditEntity{
 			What: &Reference{Reference: r.Resource},

@@ -41,7 +41,7 @@
 //	AuditRecord.Actor      -> AuditEvent.agent[requestor=true].who.identifier
 //	signer (if not actor)  -> AuditEvent.agent[requestor=false] (DICOM 110150 Application)
 //	signer                 -> AuditEvent.source.observer.identifier
-//	AuditRecord.Patient    -> AuditEvent.entity[role=1 Patient].what.identifier
+//	AuditRecord.Patient    -> AuditEvent.entity[role=1 Patient].what.identifier (absent if none is named)
 //	AuditRecord.Resource   -> AuditEvent.entity[role=4 Domain Resource].what.reference
 //	tx hash, height, time  -> AuditEvent.id, .recorded, entity[type=2 System Object].detail
 //	SessionID, Details     -> that entity's detail ("session_id", "details.<key>")

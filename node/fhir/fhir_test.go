@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -116,6 +117,31 @@ func TestAuditEventCarriesChainFacts(t *testing.T) {
 	// The actor signing for themselves is one agent, not two.
 	if n := len(AuditEventFromChain(minimalAudit()).Agent); n != 1 {
 		t.Fatalf("self-signed event has %d agents", n)
+	}
+}
+
+// TestADenialNamingNoPatientHasNoPatientEntity: an access_denied event
+// that names no patient maps to an AuditEvent without a patient entity,
+// never to one whose patient identifier is empty (FHIR strings may not be
+// empty) or made up.
+func TestADenialNamingNoPatientHasNoPatientEntity(t *testing.T) {
+	e := AuditEntry{
+		Record: types.AuditRecord{EventType: types.EventAccessDenied, Actor: "doctor456", Action: "identity_get", Outcome: "denied",
+			Details: map[string]string{"reason": "policy administrative refused", "node": "node-1"}},
+		TxHash: types.HashBytes([]byte("tx5")), Height: 7, Time: blockTime, Signer: "node-1",
+	}
+	ev := AuditEventFromChain(e)
+	for _, en := range ev.Entity {
+		if isPatientEntity(en) {
+			t.Fatalf("patient entity %+v in a denial naming no patient", en)
+		}
+	}
+	if len(ev.Entity) != 1 || ev.Entity[0].What.Identifier.System != SystemTx {
+		t.Fatalf("entities %+v, want only the tx", ev.Entity)
+	}
+	b := mustJSON(t, ev)
+	if bytes.Contains(b, []byte(`"value":""`)) {
+		t.Fatalf("empty FHIR string in %s", b)
 	}
 }
 

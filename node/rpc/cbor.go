@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"reflect"
 	"runtime"
@@ -161,10 +160,12 @@ type CBORResponse struct {
 	Error   *CBORError      `cbor:"error,omitempty"`
 }
 
-// isCBOR reports whether a request declares a CBOR body.
+// isCBOR reports whether a request asks for CBOR (zerotrust.CBORContentType),
+// whether or not its Content-Type is then acceptable: a client that sent
+// CBOR gets its refusals in CBOR.
 func isCBOR(h http.Header) bool {
-	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
-	return err == nil && mt == ContentTypeCBOR
+	cbor, _ := zerotrust.CBORContentType(h.Get("Content-Type"))
+	return cbor
 }
 
 // serveCBOR answers an application/cbor POST. Behind the gate the
@@ -343,8 +344,12 @@ func invalidArgs(msg string) *Error { return &Error{Code: CodeInvalidParams, Msg
 
 // cborArrayHead reads a definite-length array head (the scanner already
 // refused indefinite ones) and returns its count and what follows.
-func cborArrayHead(b []byte) (n uint64, rest []byte, ok bool) {
-	if len(b) == 0 || b[0]>>5 != 4 {
+func cborArrayHead(b []byte) (n uint64, rest []byte, ok bool) { return cborHead(b, 4) }
+
+// cborHead reads the head of a definite-length item of major type major
+// (4 array, 5 map) and returns its count and what follows.
+func cborHead(b []byte, major byte) (n uint64, rest []byte, ok bool) {
+	if len(b) == 0 || b[0]>>5 != major {
 		return 0, nil, false
 	}
 	info := b[0] & 0x1f
@@ -365,13 +370,27 @@ func cborArrayHead(b []byte) (n uint64, rest []byte, ok bool) {
 }
 
 // unmarshalCBOR decodes tx_submit's CBOR params into the fields the JSON
-// decoder fills: the tx bytes take the raw path (no base64).
+// decoder fills: the tx bytes take the raw path (no base64). Errors are
+// worded as the JSON path's (see paramerr.go).
 func (p *SubmitParams) unmarshalCBOR(b []byte) error {
-	var q CBORSubmitParams
-	if err := CBORDecMode.Unmarshal(b, &q); err != nil {
+	var q SubmitParams
+	var tx []byte
+	err := cborObject(b, func(key string, v []byte) (err error) {
+		switch key {
+		case "tx":
+			tx, err = cborBytes(key, v)
+		case "wait":
+			q.Wait, err = cborBool(key, v)
+		default:
+			err = unknownKeyError(key)
+		}
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	*p = SubmitParams{Wait: q.Wait, raw: &rawTx{b: q.Tx}}
+	q.raw = &rawTx{b: tx}
+	*p = q
 	return nil
 }
 
@@ -384,12 +403,15 @@ type cborTxList struct {
 	n   uint64
 }
 
-// UnmarshalCBOR implements cbor.Unmarshaler. b is a well-formed item (the
-// decoder checked it) and a slice of the body, which outlives the call.
-func (t *cborTxList) UnmarshalCBOR(b []byte) error {
-	n, rest, ok := cborArrayHead(b)
+// decode reads v (a well-formed item, a slice of the body, which outlives
+// the call); null reads as no txs, as JSON's null does.
+func (t *cborTxList) decode(v []byte) error {
+	if len(v) == 1 && v[0] == 0xf6 {
+		return nil
+	}
+	n, rest, ok := cborArrayHead(v)
 	if !ok {
-		return errors.New("txs: not an array of byte strings")
+		return paramKindError("txs", "an array of byte strings", cborKind(v))
 	}
 	t.n = n
 	if n > MaxSubmitBatch {
@@ -397,9 +419,11 @@ func (t *cborTxList) UnmarshalCBOR(b []byte) error {
 	}
 	t.txs = make([][]byte, n)
 	for i := range t.txs {
-		if t.txs[i], rest, ok = cborByteString(rest); !ok {
-			return fmt.Errorf("txs[%d]: not a byte string", i)
+		b, next, ok := cborByteString(rest)
+		if !ok {
+			return paramKindError(fmt.Sprintf("txs[%d]", i), "a byte string", cborKind(rest))
 		}
+		t.txs[i], rest = b, next
 	}
 	return nil
 }
@@ -436,20 +460,30 @@ func cborByteString(b []byte) (v, rest []byte, ok bool) {
 }
 
 // unmarshalCBOR decodes tx_submitBatch's CBOR params into the raw path of
-// SubmitBatchParams.
+// SubmitBatchParams. Errors are worded as the JSON path's.
 func (p *SubmitBatchParams) unmarshalCBOR(b []byte) error {
-	var q struct {
-		Txs  cborTxList `cbor:"txs"`
-		Wait bool       `cbor:"wait,omitempty"`
-	}
-	if err := CBORDecMode.Unmarshal(b, &q); err != nil {
+	var txs cborTxList
+	var wait bool
+	err := cborObject(b, func(key string, v []byte) (err error) {
+		switch key {
+		case "txs":
+			txs = cborTxList{}
+			err = txs.decode(v)
+		case "wait":
+			wait, err = cborBool(key, v)
+		default:
+			err = unknownKeyError(key)
+		}
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	if q.Txs.n > MaxSubmitBatch {
-		return checkSubmitCount(int(min(q.Txs.n, MaxSubmitBatch+1)))
+	if txs.n > MaxSubmitBatch {
+		return checkSubmitCount(int(min(txs.n, MaxSubmitBatch+1)))
 	}
-	*p = SubmitBatchParams{Wait: q.Wait, raw: make([]rawTx, len(q.Txs.txs))}
-	for i, tx := range q.Txs.txs {
+	*p = SubmitBatchParams{Wait: wait, raw: make([]rawTx, len(txs.txs))}
+	for i, tx := range txs.txs {
 		p.raw[i] = rawTx{b: tx}
 	}
 	return nil

@@ -70,7 +70,9 @@ func (a *EHRAPI) Status(p EHRStatusParams) (*EHRStatus, error) {
 				return true
 			}
 			st.AuditEvents++
-			patients[e.Record.Patient] = struct{}{}
+			if e.Record.Patient != "" { // an access denial may name no patient
+				patients[e.Record.Patient] = struct{}{}
+			}
 			if e.Time >= st.LastEventTime {
 				st.LastEventTime, last = e.Time, e.TxHash
 			}

@@ -78,17 +78,12 @@ const CodeMethodNotFound = -32601
 var builtinMethods = []string{"rpc_modules"}
 
 // servedMethods is the set of methods the gate treats as existing: every
-// method the server registered, the compliance_ namespace (registered when
-// the ledger reports compliance, and not listed in s.methods), and
-// go-ethereum's built-ins. Anything else is answered CodeMethodNotFound by
+// method the server registered (s.methods) and go-ethereum's built-ins. Anything else is answered CodeMethodNotFound by
 // the gate, so a name outside this set never reaches the server, whatever
 // go-ethereum would do with it (X_subscribe over HTTP, a future built-in).
 func (s *Server) servedMethods() map[string]bool {
 	known := map[string]bool{}
 	for _, m := range s.methods {
-		known[m] = true
-	}
-	for _, m := range serviceMethods("compliance", &ComplianceAPI{}) {
 		known[m] = true
 	}
 	for _, m := range builtinMethods {

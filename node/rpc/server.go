@@ -15,6 +15,8 @@ import (
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/medchain/medchain/node/zerotrust"
 )
 
 // ServerConfig configures the HTTP listener.
@@ -49,7 +51,10 @@ type Server struct {
 	log  *slog.Logger
 	// tx is the tx_ service, which the CBOR path calls too (serveCBOR).
 	tx *TxAPI
-	// methods are the registered JSON-RPC method names (see Methods).
+	// methods are the registered JSON-RPC method names (see Methods):
+	// every namespace registered with s.rpc adds its methods here, so
+	// Methods, the gate and the CBOR path agree with what s.rpc serves
+	// (TestMethodsListEverythingServed).
 	methods []string
 }
 
@@ -90,9 +95,11 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 		s.methods = append(s.methods, serviceMethods("cluster", ca)...)
 	}
 	if c, ok := l.(ComplianceReporter); ok {
-		if err := s.rpc.RegisterName("compliance", &ComplianceAPI{c: c}); err != nil {
+		ca := &ComplianceAPI{c: c}
+		if err := s.rpc.RegisterName("compliance", ca); err != nil {
 			return nil, fmt.Errorf("rpc: register compliance: %w", err)
 		}
+		s.methods = append(s.methods, serviceMethods("compliance", ca)...)
 	}
 	if cfg.Gate != nil {
 		auth := &AuthAPI{g: *cfg.Gate}
@@ -119,6 +126,12 @@ func NewServer(l Ledger, cfg ServerConfig) (*Server, error) {
 			return
 		}
 		if r.Method == http.MethodPost && isCBOR(r.Header) {
+			// Asked for CBOR: answered in CBOR, a refused media type
+			// (a parameter, or one that does not parse) included.
+			if _, err := zerotrust.CBORContentType(r.Header.Get("Content-Type")); err != nil {
+				writeCBORError(w, http.StatusUnsupportedMediaType, nil, -32600, err.Error())
+				return
+			}
 			s.serveCBOR(w, r)
 			return
 		}

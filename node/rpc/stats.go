@@ -68,7 +68,9 @@ type statCell struct {
 
 func (c *statCell) add(patient string) {
 	c.events++
-	c.patients[patient] = true
+	if patient != "" { // an access denial naming no patient describes none
+		c.patients[patient] = true
+	}
 }
 
 // safe: at least k events about at least k distinct patients, so no cell
@@ -157,7 +159,9 @@ func computeStats(events []statEvent, k int) *StatsResult {
 	out := &StatsResult{K: k}
 	all := map[string]bool{}
 	for _, e := range events {
-		all[e.Patient] = true
+		if e.Patient != "" {
+			all[e.Patient] = true
+		}
 	}
 	if n := len(events); safe(n, all, k) {
 		out.Total = &n

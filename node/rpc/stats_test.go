@@ -57,6 +57,27 @@ func TestStatsCountsDistinctPatients(t *testing.T) {
 	}
 }
 
+// Access denials that name no patient describe nobody: they count as
+// events but never as a patient, so they cannot lift a cell about fewer
+// than k patients over the threshold.
+func TestStatsDenialsNamingNoPatientAreNoPatient(t *testing.T) {
+	ev := events("treatment", 8, 4)
+	for range 3 {
+		ev = append(ev, statEvent{Purpose: "treatment", Role: "clinician", Month: "2026-11"})
+	}
+	r := computeStats(ev, 5)
+	if c := cell(t, r.ByPurpose, "treatment"); !c.Suppressed {
+		t.Errorf("11 events about 4 patients plus denials naming none: %+v, want suppressed", c)
+	}
+	if r.Total != nil {
+		t.Errorf("total %v shown for 4 patients, want suppressed", *r.Total)
+	}
+	ev = append(ev, events("research", 1, 1)...) // a fifth patient
+	if r := computeStats(ev, 5); r.Total == nil || *r.Total != 12 {
+		t.Errorf("total %v, want 12 (12 events about 5 patients)", r.Total)
+	}
+}
+
 // With one cell below k, the smallest other cell is suppressed too, so the
 // total minus the shown cells does not give the suppressed one back.
 func TestStatsComplementarySuppression(t *testing.T) {

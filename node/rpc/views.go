@@ -95,7 +95,7 @@ func strict(b []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
-		return err
+		return paramsJSONError(err)
 	}
 	if d.More() {
 		return fmt.Errorf("trailing data after the params object")

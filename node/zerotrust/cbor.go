@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"mime"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
@@ -15,6 +17,23 @@ import (
 // validator accepts it on the JSON-RPC URL besides the configured JSON
 // types, with the same body, depth and batch limits.
 const ContentTypeCBOR = "application/cbor"
+
+// CBORContentType reports whether the Content-Type value ct asks for CBOR:
+// its media type, the part before any ';', is ContentTypeCBOR (in any
+// case). A client that sent that asked for CBOR and gets its answers, a
+// refusal included, in CBOR. err (wrapping ErrContentType) is set when ct
+// asks for CBOR but is not the bare media type: ContentTypeCBOR takes no
+// parameters, and an unparsable parameter is refused the same way.
+func CBORContentType(ct string) (cbor bool, err error) {
+	head, _, _ := strings.Cut(ct, ";")
+	if !strings.EqualFold(strings.TrimSpace(head), ContentTypeCBOR) {
+		return false, nil
+	}
+	if _, params, perr := mime.ParseMediaType(ct); perr != nil || len(params) > 0 {
+		return true, fmt.Errorf("%w: %q: %s takes no parameters", ErrContentType, ct, ContentTypeCBOR)
+	}
+	return true, nil
+}
 
 // ScanCBORRequest is ScanRequest for a CBOR body (RFC 8949): one JSON-RPC
 // 2.0 call, a map with the text keys "jsonrpc", "id", "method" and

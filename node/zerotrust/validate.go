@@ -31,16 +31,17 @@ func (v *Validator) CheckHeaders(h http.Header, contentLength int64) error {
 // checkHeaders is CheckHeaders, also reporting whether the body is CBOR.
 func (v *Validator) checkHeaders(h http.Header, contentLength int64) (cbor bool, err error) {
 	ct := h.Get("Content-Type")
+	if cbor, err := CBORContentType(ct); cbor {
+		if err != nil {
+			return true, err // refused in CBOR: the client asked for it
+		}
+		return true, v.checkLength(contentLength)
+	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return false, fmt.Errorf("%w: %q", ErrContentType, ct)
 	}
 	switch {
-	case mt == ContentTypeCBOR:
-		if len(params) > 0 {
-			return true, fmt.Errorf("%w: %q takes no parameters", ErrContentType, ct)
-		}
-		cbor = true
 	case !slices.Contains(v.cfg.AllowedContentTypes, mt):
 		return false, fmt.Errorf("%w: %q (allowed: %s, %s)", ErrContentType, mt, strings.Join(v.cfg.AllowedContentTypes, ", "), ContentTypeCBOR)
 	}

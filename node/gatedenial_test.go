@@ -1,0 +1,44 @@
+package node
+
+import (
+	"testing"
+
+	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/node/rpc"
+)
+
+// TestADenialNamingNoPatientIsRecordedNamingNone: a refusal whose request
+// names no patient (or names one by no valid id) is recorded with no
+// patient, not under a made-up patient id that a real patient could hold,
+// and without a resource (in clear, a FHIR reference could name a patient);
+// a refusal naming a patient keeps the patient and the resource.
+func TestADenialNamingNoPatientIsRecordedNamingNone(t *testing.T) {
+	tests := []struct {
+		name                   string
+		in                     rpc.Denial
+		wantPatient, wantResrc string
+	}{
+		{"no patient", rpc.Denial{Identity: "doctor456", Method: "identity_get", Reason: "policy administrative refused"}, "", ""},
+		{"no patient, a resource", rpc.Denial{Identity: "doctor456", Method: "fhir_auditTrail", Resource: "Patient/MRN-1"}, "", ""},
+		{"a patient id the gate does not take", rpc.Denial{Method: "audit_trail", Patient: "x y", Resource: "x y"}, "", ""},
+		{"a patient", rpc.Denial{Identity: "doctor456", Method: "audit_trail", Patient: "patient123", Resource: "Observation/1"}, "patient123", "Observation/1"},
+		{"a patient, a resource with a control character", rpc.Denial{Identity: "doctor456", Method: "audit_trail", Patient: "patient123", Resource: "Obs\x00"}, "patient123", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := denialRecord(tt.in, "node-1")
+			if err := p.ValidateBasic(); err != nil {
+				t.Fatalf("recorded denial is invalid: %v", err)
+			}
+			if p.Patient != tt.wantPatient || p.Resource != tt.wantResrc || p.EventType != types.EventAccessDenied || p.Outcome != "denied" {
+				t.Fatalf("got patient %q resource %q (%+v), want patient %q resource %q", p.Patient, p.Resource, p, tt.wantPatient, tt.wantResrc)
+			}
+			if types.PatientOf(p) != tt.wantPatient {
+				t.Fatalf("PatientOf %q", types.PatientOf(p))
+			}
+			if p.Details["node"] != "node-1" {
+				t.Fatalf("details %v do not name the node", p.Details)
+			}
+		})
+	}
+}
