@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/contracts"
 )
 
 func erasureFixture(t *testing.T) *fixture {
@@ -83,5 +84,71 @@ func TestRedactedTxsOfAnErasedPseudonymAreRefused(t *testing.T) {
 	err = f.ex.CheckTx(f.view, f.redacted("doctor456", audit("patient777", "doctor456"), ps), f.nowMs)
 	if err == nil || !strings.Contains(err.Error(), "proposer only") {
 		t.Fatalf("CheckTx of a redacted tx: %v", err)
+	}
+}
+
+// TestRedactedConsentsDecideContractsUnderThePseudonym: consents and
+// contract calls stored redacted name the patient's pseudonym, so the
+// consent a contract reads inside the VM is the one granted under it; the
+// executor checks that a redacted consent's signer speaks for some patient
+// (the proposer checked which one at admission), keeps the revocation's
+// reason out of state, and refuses all three once the pseudonym is erased.
+func TestRedactedConsentsDecideContractsUnderThePseudonym(t *testing.T) {
+	f := contractFixture(t)
+	ps := types.NewPseudonym([types.PseudonymSize]byte{4})
+	f.mustOK("admin", &types.ContractDeploy{ID: "access", Source: types.ContractSource{Template: contracts.TemplateBreakGlass}})
+	call := &types.ContractExecute{ContractID: "access", Action: "read", Purpose: "treatment", Patient: "patient123", Resource: "Observation/bp-1"}
+	decide := func() string {
+		t.Helper()
+		r := f.block(f.redacted("doctor456", call, ps))[0]
+		if !r.OK() {
+			t.Fatalf("redacted call: %+v", r)
+		}
+		res, err := contracts.DecodeResult(r.Data, contracts.DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Rule
+	}
+	if rule := decide(); rule == "consent" {
+		t.Fatal("allowed by consent before any consent was granted")
+	}
+	grant := &types.ConsentGrant{Patient: "patient123", ConsentType: "data_sharing", Granted: true, Scope: scope()}
+	if r := f.block(f.redacted("doctor456", grant, ps))[0]; r.Code != types.CodeUnauthorized {
+		t.Fatalf("redacted grant by a clinician: %+v", r)
+	}
+	if r := f.block(f.redacted("patient123", grant, ps))[0]; !r.OK() {
+		t.Fatalf("redacted grant by the patient: %+v", r)
+	}
+	if c, err := GetConsent(f.view, ps, "data_sharing"); err != nil || c == nil || !c.Granted {
+		t.Fatalf("consent under the pseudonym: %+v %v", c, err)
+	}
+	if c, _ := GetConsent(f.view, "patient123", "data_sharing"); c != nil {
+		t.Fatal("a redacted grant is stored under the patient id")
+	}
+	if rule := decide(); rule != "consent" {
+		t.Fatalf("call after the grant decided by %q, want the consent rule", rule)
+	}
+	revoke := &types.ConsentRevoke{Patient: "patient123", ConsentType: "data_sharing", Reason: "moved away"}
+	if r := f.block(f.redacted("patient123", revoke, ps))[0]; !r.OK() {
+		t.Fatalf("redacted revoke: %+v", r)
+	}
+	if c, _ := GetConsent(f.view, ps, "data_sharing"); c == nil || c.Status != ConsentRevoked || c.Reason != "" {
+		t.Fatalf("revoked consent: %+v (the reason stays sealed)", c)
+	}
+	if rule := decide(); rule == "consent" {
+		t.Fatal("allowed by a revoked consent")
+	}
+	if r := f.block(f.redacted("patient123", &types.PatientErase{Patient: "patient123", Reason: "gdpr-art17"}, ps))[0]; !r.OK() {
+		t.Fatalf("erasure: %+v", r)
+	}
+	for _, p := range []types.Payload{grant, revoke, call} {
+		signer := "patient123"
+		if p == call {
+			signer = "doctor456"
+		}
+		if r := f.block(f.redacted(signer, p, ps))[0]; r.Code != types.CodeConflict || !strings.Contains(r.Reason, "erased") {
+			t.Fatalf("%T about an erased pseudonym: %+v", p, r)
+		}
 	}
 }

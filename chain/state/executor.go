@@ -285,10 +285,7 @@ func authorize(signer *Identity, tx *types.Tx, p types.Payload) error {
 			return reject(types.CodeUnauthorized, "audit_record requires one of %v; %q has %v", auditRoles, signer.ID, signer.Roles)
 		}
 	case types.TxConsentGrant, types.TxConsentRevoke:
-		patient := consentPatient(p)
-		if !signer.MayManageConsent(patient) {
-			return reject(types.CodeUnauthorized, "%q may not manage consents of patient %q (only the patient or a delegate may)", signer.ID, patient)
-		}
+		return authorizeConsent(signer, tx, p)
 	case types.TxContractDeploy, types.TxContractExecute, types.TxContractUpgrade, types.TxContractRetire, types.TxReviewRecord:
 		return authorizeContract(signer, tx)
 	case types.TxIdentityRotateKey:
@@ -305,14 +302,23 @@ func isContractTx(t types.TxType) bool {
 	return t >= types.TxContractDeploy && t <= types.TxReviewRecord
 }
 
-func consentPatient(p types.Payload) string {
-	switch p := p.(type) {
-	case *types.ConsentGrant:
-		return p.Patient
-	case *types.ConsentRevoke:
-		return p.Patient
+// authorizeConsent: only the patient or a delegate acting for them manages
+// the patient's consents. For a tx in clear that is checked here. For a
+// redacted tx the payload names a pseudonym while identity records name
+// patient ids, so execution checks what it can see, that the signer speaks
+// for some patient; the proposer checked the signer against the patient id
+// at admission (CheckTx runs on the signed tx) and attests the link with its
+// header signature, as for patient_erase (authorizeErase).
+func authorizeConsent(signer *Identity, tx *types.Tx, p types.Payload) error {
+	patient := types.PatientOf(p)
+	if tx.Redaction != nil {
+		if signer.Kind == types.KindPatient || len(signer.ActsFor) > 0 {
+			return nil
+		}
+	} else if signer.MayManageConsent(patient) {
+		return nil
 	}
-	return ""
+	return reject(types.CodeUnauthorized, "%q may not manage consents of patient %q (only the patient or a delegate may)", signer.ID, patient)
 }
 
 // execute applies a checked tx's effects to the overlay.
@@ -382,10 +388,20 @@ func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Ha
 		o.put(pk, codec.MustMarshal(&entry))
 		o.put(trailKey(TrailPrefix(p.Actor, true), bc.Time, bc.Height, index), pk)
 	case *types.ConsentGrant:
+		if tx.Redaction != nil {
+			if err := notErased(o, p.Patient); err != nil {
+				return err
+			}
+		}
 		c := Consent{Patient: p.Patient, ConsentType: p.ConsentType, Granted: p.Granted, Scope: p.Scope,
 			Status: ConsentActive, Signer: tx.Signer, TxHash: h, Height: bc.Height, Time: bc.Time}
 		e.putConsent(o, &c, index)
 	case *types.ConsentRevoke:
+		if tx.Redaction != nil {
+			if err := notErased(o, p.Patient); err != nil {
+				return err
+			}
+		}
 		cur, err := o.consent(p.Patient, p.ConsentType)
 		if err != nil {
 			return err

@@ -114,11 +114,18 @@ func (r Redaction) PruneSealed() Redaction {
 }
 
 // Redactable reports whether the proposer may store txs of type t
-// redacted: those whose payloads name a patient and carry personal fields.
-// A tx of such a type is redacted only if its payload names a patient
-// (PatientOf is not empty): an access_denied audit event that names none is
+// redacted: those whose payloads name a patient (audit events, consents,
+// contract executions about a patient, erasures). A tx of such a type is
+// redacted only if its payload names a patient (PatientOf is not empty): an
+// access_denied audit event or a contract execution that names none is
 // stored in clear, as its signer signed it.
-func Redactable(t TxType) bool { return t == TxAuditRecord || t == TxPatientErase }
+func Redactable(t TxType) bool {
+	switch t {
+	case TxAuditRecord, TxPatientErase, TxConsentGrant, TxConsentRevoke, TxContractExecute:
+		return true
+	}
+	return false
+}
 
 const redactionAADDomain = "medchain/redacted/v1\x00"
 
@@ -163,39 +170,68 @@ func IsPseudonym(s string) bool {
 }
 
 // PatientOf returns the patient a redactable payload names; "" for other
-// payloads and for an audit event that names no patient (only an
-// EventAccessDenied event may: see AuditRecord.ValidateBasic). A payload
-// for which it returns "" is never redacted: there is no patient to key a
-// pseudonym or a data key to, and no patient id is empty.
+// payloads, for an audit event that names no patient (only an
+// EventAccessDenied event may: see AuditRecord.ValidateBasic) and for a
+// contract execution that names none. A payload for which it returns "" is
+// never redacted: there is no patient to key a pseudonym or a data key to,
+// and no patient id is empty.
 func PatientOf(p Payload) string {
 	switch p := p.(type) {
 	case *AuditRecord:
 		return p.Patient
 	case *PatientErase:
 		return p.Patient
+	case *ConsentGrant:
+		return p.Patient
+	case *ConsentRevoke:
+		return p.Patient
+	case *ContractExecute:
+		return p.Patient
 	}
 	return ""
 }
 
 // RedactPayload returns the redacted form of p (a payload of a Redactable
-// type) naming pseudonym instead of the patient: for an audit event the
-// resource reference and the free-text details are dropped (they are in the
-// sealed original), everything else stays in clear for indexes, statistics
-// and contracts. The function is deterministic: a verifier holding the
-// original checks the redacted payload by redacting again. A payload that
-// names no patient (PatientOf is "") is refused: it is stored in clear.
+// type) naming pseudonym instead of the patient. Fields that identify or
+// describe the patient are dropped (they are in the sealed original):
+//
+//	audit_record       resource reference, free-text details
+//	consent_revoke     free-text reason
+//	contract_execute   resource reference
+//
+// Everything else stays in clear, because the deterministic executor, the
+// contracts, the indexes and the statistics work on it: a consent's
+// purposes, parties, actions, categories and expiry (contracts evaluate
+// consent(patient, type) inside the VM, so its scope must be readable by
+// every node; parties are identity ids, not names), an event's purpose,
+// action and outcome, a call's action, purpose, segment, risk and attrs.
+// The function is deterministic: a verifier holding the original checks the
+// redacted payload by redacting again. A payload that names no patient
+// (PatientOf is "") is refused: it is stored in clear.
 func RedactPayload(p Payload, pseudonym string) (Payload, error) {
+	if PatientOf(p) == "" {
+		return nil, fmt.Errorf("%w: a %T that names no patient is stored in clear, never redacted", ErrInvalid, p)
+	}
 	switch p := p.(type) {
 	case *AuditRecord:
-		if p.Patient == "" {
-			return nil, fmt.Errorf("%w: an audit event that names no patient is stored in clear, never redacted", ErrInvalid)
-		}
 		r := *p
 		r.Patient, r.Resource, r.Details = pseudonym, "", nil
 		return &r, nil
 	case *PatientErase:
 		r := *p
 		r.Patient = pseudonym
+		return &r, nil
+	case *ConsentGrant:
+		r := *p
+		r.Patient = pseudonym
+		return &r, nil
+	case *ConsentRevoke:
+		r := *p
+		r.Patient, r.Reason = pseudonym, ""
+		return &r, nil
+	case *ContractExecute:
+		r := *p
+		r.Patient, r.Resource = pseudonym, ""
 		return &r, nil
 	}
 	return nil, fmt.Errorf("%w: %T is not redactable", ErrInvalid, p)
@@ -207,8 +243,17 @@ func checkRedacted(p Payload) error {
 	if ps := PatientOf(p); !IsPseudonym(ps) {
 		return fmt.Errorf("%w: redacted payload names %q, not a pseudonym", ErrInvalid, ps)
 	}
-	if a, ok := p.(*AuditRecord); ok && (a.Resource != "" || len(a.Details) != 0) {
-		return fmt.Errorf("%w: redacted audit event carries personal fields in clear", ErrInvalid)
+	var personal bool
+	switch p := p.(type) {
+	case *AuditRecord:
+		personal = p.Resource != "" || len(p.Details) != 0
+	case *ConsentRevoke:
+		personal = p.Reason != ""
+	case *ContractExecute:
+		personal = p.Resource != ""
+	}
+	if personal {
+		return fmt.Errorf("%w: redacted %s carries personal fields in clear", ErrInvalid, p.TxType())
 	}
 	return nil
 }

@@ -185,3 +185,90 @@ func TestPatientEraseValidateBasic(t *testing.T) {
 		t.Fatalf("name %q", TxPatientErase)
 	}
 }
+
+// TestConsentsAndContractCallsAreRedacted: consents, revocations and contract
+// executions about a patient are stored like audit events, under a
+// pseudonym with their personal fields sealed, keeping the fields the
+// executor and the contracts decide on; each unredacts to the signed tx.
+// A contract call that names no patient stays in clear, and a stored
+// redaction with a personal field in clear is refused.
+func TestConsentsAndContractCallsAreRedacted(t *testing.T) {
+	ps := NewPseudonym([PseudonymSize]byte{7})
+	scope := ConsentScope{Purposes: []string{"treatment"}, Parties: []string{"doctor456"}, Expiration: 1e12}
+	cases := []struct {
+		name     string
+		p        Payload
+		hidden   []string // must not be in the redacted payload
+		kept     func(Payload) bool
+		personal func(Payload) // puts a personal field back in clear
+	}{
+		{"consent_grant", &ConsentGrant{Patient: "patient123", ConsentType: "data_sharing", Granted: true, Scope: scope},
+			[]string{"patient123"},
+			func(p Payload) bool {
+				g := p.(*ConsentGrant)
+				return g.ConsentType == "data_sharing" && g.Granted && g.Scope.Parties[0] == "doctor456" && g.Scope.Expiration == 1e12
+			}, nil},
+		{"consent_revoke", &ConsentRevoke{Patient: "patient123", ConsentType: "data_sharing", Reason: "moved to Lyon with my daughter"},
+			[]string{"patient123", "Lyon"},
+			func(p Payload) bool { return p.(*ConsentRevoke).ConsentType == "data_sharing" },
+			func(p Payload) { p.(*ConsentRevoke).Reason = "moved" }},
+		{"contract_execute", &ContractExecute{ContractID: "access", Action: "read", Purpose: "treatment", Patient: "patient123",
+			Resource: "Patient/patient123/Observation/7", Segment: "clinical", Risk: 20, Attrs: map[string]string{"emergency": "no"}},
+			[]string{"patient123", "Observation/7"},
+			func(p Payload) bool {
+				c := p.(*ContractExecute)
+				return c.Action == "read" && c.Purpose == "treatment" && c.Segment == "clinical" && c.Risk == 20 && c.Attrs["emergency"] == "no"
+			},
+			func(p Payload) { p.(*ContractExecute).Resource = "Observation/7" }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if !Redactable(c.p.TxType()) || PatientOf(c.p) != "patient123" {
+				t.Fatalf("Redactable %v, PatientOf %q", Redactable(c.p.TxType()), PatientOf(c.p))
+			}
+			signed := makeTx(t, c.p)
+			r, err := Redact(signed, signed.Hash(), c.p, ps, fakeSealed(signed.Payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range c.hidden {
+				if bytes.Contains(r.Payload, []byte(s)) {
+					t.Fatalf("redacted payload holds %q", s)
+				}
+			}
+			back, err := DecodeTx(r.Encode(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := back.ValidateBasic(); err != nil {
+				t.Fatalf("redacted tx fails ValidateBasic: %v", err)
+			}
+			rp, _ := back.DecodePayload()
+			if PatientOf(rp) != ps || !c.kept(rp) {
+				t.Fatalf("redacted payload %+v lost a field the executor needs, or names %q", rp, PatientOf(rp))
+			}
+			orig, err := Unredact(back, signed.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if orig.Hash() != signed.Hash() || orig.VerifySignature(testKey(t, 1).Public()) != nil {
+				t.Fatal("unredact does not rebuild the signed tx")
+			}
+			if c.personal != nil {
+				bad := back.Clone()
+				c.personal(rp)
+				bad.Payload = codec.MustMarshal(rp)
+				if err := bad.ValidateBasic(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "personal fields") {
+					t.Fatalf("a redaction with a personal field in clear: %v", err)
+				}
+			}
+		})
+	}
+	call := &ContractExecute{ContractID: "access", Action: "read"}
+	if PatientOf(call) != "" {
+		t.Fatal("a call naming no patient has a patient")
+	}
+	if _, err := RedactPayload(call, ps); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("redacting a call naming no patient: %v", err)
+	}
+}

@@ -231,7 +231,11 @@ func (a *ContractAPI) Simulate(p SimulateParams) (*ExecuteResult, error) {
 		}
 		bc.Time = int64(p.At)
 	}
-	res, err := a.ex.SimulateContract(r, bc, p.Requester, &p.ContractExecute)
+	call, err := asRecorded(a.l, &p.ContractExecute)
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.ex.SimulateContract(r, bc, p.Requester, call)
 	if err != nil {
 		var te *state.TxError
 		if errors.As(err, &te) && te.Code == types.CodeNotFound {
@@ -352,7 +356,8 @@ type ExecutionsPage struct {
 // Executions returns a page of a contract's recorded executions, in block
 // order (or newest first).
 func (a *ContractAPI) Executions(p PageParams) (*ExecutionsPage, error) {
-	page, err := state.Executions(a.l.Reader(), p.ContractID, p.query())
+	r := a.l.Reader()
+	page, err := state.Executions(r, p.ContractID, p.query())
 	if errors.Is(err, state.ErrBadQuery) {
 		return nil, invalidParams("%v", err)
 	}
@@ -364,6 +369,9 @@ func (a *ContractAPI) Executions(p PageParams) (*ExecutionsPage, error) {
 		res, err := contracts.DecodeResult(e.Result, contracts.DefaultConfig())
 		if err != nil {
 			return nil, toRPC(fmt.Errorf("execution %s: %w", e.TxHash, err))
+		}
+		if err := openCall(a.l, r, e.TxHash, &e.Call.Patient, &e.Call.Resource); err != nil {
+			return nil, err
 		}
 		out.Entries[i] = ExecutionView{Execution: e, Result: res}
 	}
@@ -381,6 +389,11 @@ func (a *ContractAPI) Reviews(p PageParams) (*state.ReviewPage, error) {
 	if err != nil {
 		return nil, toRPC(err)
 	}
+	for i := range page.Entries {
+		if err := openCall(a.l, r, page.Entries[i].ExecutionTx, &page.Entries[i].Patient, nil); err != nil {
+			return nil, err
+		}
+	}
 	return page, nil
 }
 
@@ -390,12 +403,16 @@ func (a *ContractAPI) GetReview(executionTx string) (*state.Review, error) {
 	if err != nil {
 		return nil, invalidParams("execution_tx: %v", err)
 	}
-	rv, err := state.GetReview(a.l.Reader(), h)
+	r := a.l.Reader()
+	rv, err := state.GetReview(r, h)
 	if err != nil {
 		return nil, toRPC(err)
 	}
 	if rv == nil {
 		return nil, &Error{Code: CodeNotFound, Msg: fmt.Sprintf("no review for execution %s", h)}
+	}
+	if err := openCall(a.l, r, h, &rv.Patient, nil); err != nil {
+		return nil, err
 	}
 	return rv, nil
 }

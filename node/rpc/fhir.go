@@ -266,9 +266,17 @@ func consentBundle(l Ledger, base, patient string) (*fhir.Bundle, error) {
 	if err := types.ValidateID("patient", patient); err != nil {
 		return nil, invalidParams("%v", err)
 	}
-	cs, err := state.PatientConsents(l.Reader(), patient)
+	pid, err := patientID(l, patient)
+	if err != nil {
+		return nil, err
+	}
+	r := l.Reader()
+	cs, err := state.PatientConsents(r, pid)
 	if err != nil {
 		return nil, toRPC(err)
+	}
+	if err := openConsents(l, r, patient, pid, cs); err != nil {
+		return nil, err
 	}
 	now := headTime(l)
 	res := make([]fhir.Resource, 0, len(cs))

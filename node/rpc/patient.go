@@ -210,7 +210,7 @@ func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
 			break
 		}
 	}
-	hist, err := state.PatientConsentHistory(r, p.Patient)
+	hist, err := state.PatientConsentHistory(r, pid)
 	if err != nil {
 		return nil, toRPC(err)
 	}
@@ -223,7 +223,7 @@ func BuildExport(l Ledger, p ExportParams) (*PatientExport, error) {
 		if derr = codec.Unmarshal(v, &ex); derr != nil {
 			return false
 		}
-		if ex.Call.Patient == p.Patient {
+		if ex.Call.Patient == pid {
 			refs = append(refs, exportRef{kind: EntryExecution, hash: ex.TxHash, height: ex.Height, index: int64(ex.Index), time: ex.Time, decision: executionDecision(ex)})
 		}
 		return true

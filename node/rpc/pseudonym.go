@@ -126,6 +126,118 @@ func openEntries(l Ledger, es []state.AuditEntry) error {
 	return nil
 }
 
+// patientConsent reads a patient's current consent of one type, under the
+// id the patient's records are stored under (patientID), shown as the
+// patient's (openConsents); nil when there is none.
+func patientConsent(l Ledger, r Reader, patient, consentType string) (*state.Consent, error) {
+	pid, err := patientID(l, patient)
+	if err != nil {
+		return nil, err
+	}
+	c, err := state.GetConsent(r, pid, consentType)
+	if err != nil || c == nil {
+		return nil, toRPC(err)
+	}
+	cs := []state.Consent{*c}
+	if err := openConsents(l, r, patient, pid, cs); err != nil {
+		return nil, err
+	}
+	return &cs[0], nil
+}
+
+// openConsents shows consent records read under a patient's pseudonym
+// (stored) as the patient's: each names the patient id the caller gave, and
+// a revocation gets back its reason, which the chain keeps sealed with the
+// patient's key in the revoke tx (types.RedactPayload). Records stored in
+// clear (stored == patient) are left as they are.
+func openConsents(l Ledger, r Reader, patient, stored string, cs []state.Consent) error {
+	if stored == patient {
+		return nil
+	}
+	for i := range cs {
+		c := &cs[i]
+		c.Patient = patient
+		if c.Status != state.ConsentRevoked {
+			continue
+		}
+		tx, _, _, _, err := r.Tx(c.TxHash)
+		if err != nil {
+			return toRPC(fmt.Errorf("revocation %s: %w", c.TxHash, err))
+		}
+		if tx.Redaction == nil {
+			continue
+		}
+		orig, err := signedTx(l, tx)
+		if err != nil {
+			return toRPC(fmt.Errorf("revocation %s: %w", c.TxHash, err))
+		}
+		pl, err := orig.DecodePayload()
+		if err != nil {
+			return toRPC(fmt.Errorf("revocation %s: %w", c.TxHash, err))
+		}
+		if rv, ok := pl.(*types.ConsentRevoke); ok {
+			c.Reason = rv.Reason
+		}
+	}
+	return nil
+}
+
+// asRecorded returns a contract call as the next block would execute it: a
+// call about a patient whose records are pseudonymized names the pseudonym
+// and carries no resource reference (types.RedactPayload), so the contract
+// reads the consents it would read on chain. An erased patient is a
+// CodePatientErased error, as the block would refuse the call.
+func asRecorded(l Ledger, call *types.ContractExecute) (*types.ContractExecute, error) {
+	if call.Patient == "" {
+		return call, nil
+	}
+	pid, err := patientID(l, call.Patient)
+	if err != nil || pid == call.Patient {
+		return call, err
+	}
+	rp, err := types.RedactPayload(call, pid)
+	if err != nil {
+		return nil, toRPC(err)
+	}
+	return rp.(*types.ContractExecute), nil
+}
+
+// openCall shows a recorded contract call about a pseudonymized patient as
+// it was signed: patient (and resource, when not nil) are replaced by the
+// fields of the signed call that execution tx h carries, opened with the
+// patient's key. A call stored in clear is left as it is, and so is one
+// whose patient was erased: it keeps naming the pseudonym, which no longer
+// links to anybody.
+func openCall(l Ledger, r Reader, h types.Hash, patient, resource *string) error {
+	if !types.IsPseudonym(*patient) {
+		return nil
+	}
+	tx, _, _, _, err := r.Tx(h)
+	if err != nil {
+		return toRPC(fmt.Errorf("execution %s: %w", h, err))
+	}
+	orig, err := signedTx(l, tx)
+	switch {
+	case errors.Is(err, ErrPatientErased), errors.Is(err, types.ErrPruned):
+		return nil
+	case err != nil:
+		return toRPC(fmt.Errorf("execution %s: %w", h, err))
+	}
+	pl, err := orig.DecodePayload()
+	if err != nil {
+		return toRPC(fmt.Errorf("execution %s: %w", h, err))
+	}
+	call, ok := pl.(*types.ContractExecute)
+	if !ok {
+		return toRPC(fmt.Errorf("%w: execution %s is a %s tx", state.ErrIO, h, tx.Type))
+	}
+	*patient = call.Patient
+	if resource != nil {
+		*resource = call.Resource
+	}
+	return nil
+}
+
 // signedTx returns the signed tx a stored tx stands for: tx itself, or for a
 // redacted tx the rebuilt original.
 func signedTx(l Ledger, tx *types.Tx) (*types.Tx, error) {

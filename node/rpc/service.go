@@ -444,9 +444,9 @@ func (a *ConsentAPI) Verify(ctx context.Context, p VerifyParams) (*VerifyResult,
 	}
 	r := a.l.Reader()
 	head, _ := r.Head()
-	c, err := state.GetConsent(r, p.Patient, p.ConsentType)
+	c, err := patientConsent(a.l, r, p.Patient, p.ConsentType)
 	if err != nil {
-		return nil, toRPC(err)
+		return nil, err
 	}
 	req := state.ConsentRequest{Purpose: p.Purpose, Requester: p.Requester, Action: p.Action, DataCategory: p.DataCategory, At: head.Time}
 	if head.Height == 0 {
@@ -460,9 +460,9 @@ func (a *ConsentAPI) Get(p ConsentParams) (*state.Consent, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	c, err := state.GetConsent(a.l.Reader(), p.Patient, p.ConsentType)
+	c, err := patientConsent(a.l, a.l.Reader(), p.Patient, p.ConsentType)
 	if err != nil {
-		return nil, toRPC(err)
+		return nil, err
 	}
 	if c == nil {
 		return nil, &Error{Code: CodeNotFound, Msg: fmt.Sprintf("patient %q has no %q consent", p.Patient, p.ConsentType)}
@@ -475,9 +475,17 @@ func (a *ConsentAPI) History(p ConsentParams) ([]state.Consent, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	h, err := state.ConsentHistory(a.l.Reader(), p.Patient, p.ConsentType)
+	pid, err := patientID(a.l, p.Patient)
+	if err != nil {
+		return nil, err
+	}
+	r := a.l.Reader()
+	h, err := state.ConsentHistory(r, pid, p.ConsentType)
 	if err != nil {
 		return nil, toRPC(err)
+	}
+	if err := openConsents(a.l, r, p.Patient, pid, h); err != nil {
+		return nil, err
 	}
 	if h == nil {
 		h = []state.Consent{}
