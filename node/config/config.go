@@ -207,12 +207,12 @@ type EHR struct {
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
 	return Config{
-		Node:      Node{ID: "node-1", DataDir: ".medchain", KeyFile: "keys/node.key", LogLevel: "info", Enabled: true},
-		RPC:       RPC{Listen: "127.0.0.1:8545", MaxBodyBytes: 10 << 20, BatchLimit: 1000, BatchResponseBytes: 25 << 20, WaitTimeout: Duration(30 * time.Second), TLSCert: "tls/server.crt", TLSKey: "tls/server.key"},
+		Node: Node{ID: "node-1", DataDir: ".medchain", KeyFile: "keys/node.key", LogLevel: "info", Enabled: true},
+		RPC:  RPC{Listen: "127.0.0.1:8545", MaxBodyBytes: 10 << 20, BatchLimit: 1000, BatchResponseBytes: 25 << 20, WaitTimeout: Duration(30 * time.Second), TLSCert: "tls/server.crt", TLSKey: "tls/server.key"},
 		Consensus: Consensus{RaftListen: "127.0.0.1:7400", MaxBlockTxs: 2000, MaxBlockDelay: Duration(10 * time.Millisecond), MempoolSize: 50000, SnapshotInterval: Duration(2 * time.Minute), SnapshotThreshold: 8192,
 			SnapshotLogMB: 1024, TrailingLogs: 2048},
-		Store:     Store{Sync: true, CacheMB: 256},
-		EHR:       EHR{DefaultSyncInterval: 300},
+		Store: Store{Sync: true, CacheMB: 256},
+		EHR:   EHR{DefaultSyncInterval: 300},
 		ZeroTrust: ZeroTrust{Enabled: true, ReauthInterval: Duration(300 * time.Second), IdleTimeout: Duration(30 * time.Minute),
 			AbsoluteTimeout: Duration(8 * time.Hour), MaxSessionsPerIdentity: 1, MaxRisk: 70, AdminPerMinute: 500, UserPerMinute: 100,
 			Burst: 50, MaxBatch: 100, LockoutFailures: 5, LockoutDuration: Duration(15 * time.Minute), QuarantineDuration: Duration(24 * time.Hour)},
