@@ -68,7 +68,7 @@ func (n *Node) CheckTx(tx *types.Tx) error {
 	}
 	now := time.Now()
 	return n.fsm.WithStore(func(st *store.Store) error {
-		return n.exec.CheckTx(st, tx, now.UnixMilli())
+		return n.admitTx(nil, st, tx, tx.Hash(), now)
 	})
 }
 

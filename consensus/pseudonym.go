@@ -199,6 +199,55 @@ func erasedOrNew(st *store.Store, mac [32]byte) error {
 	return nil
 }
 
+// resolver returns the admission resolver over st (state.Admission
+// Pseudonyms): a patient id's pseudonym from the committed vault, "" for a
+// patient never recorded or erased. A patient whose first tx is still in
+// flight has no pseudonym yet, and no identity record can name it either.
+func (p *pseudonymizer) resolver(st *store.Store) state.PatientResolver {
+	return func(patient string) (string, error) {
+		mac, err := p.key.MAC([]byte(patient))
+		if err != nil {
+			return "", err
+		}
+		e, err := lookupVault(st, mac)
+		switch {
+		case errors.Is(err, ErrPatientErased):
+			return "", nil
+		case err != nil || e == nil:
+			return "", err
+		}
+		return e.Pseudonym, nil
+	}
+}
+
+// refuseClearDelegations refuses, on a chain that pseudonymizes, an
+// identity_register or identity_update_roles that lists acts_for: the list
+// of patient ids would be stored in clear in the identity record, and a
+// record naming several patients cannot be sealed so that erasing one leaves
+// the others readable. Delegations are made one patient at a time with
+// identity_delegate, stored redacted under that patient's pseudonym.
+func refuseClearDelegations(tx *types.Tx) error {
+	if tx.Type != types.TxIdentityRegister && tx.Type != types.TxIdentityUpdateRoles {
+		return nil
+	}
+	pl, err := tx.DecodePayload()
+	if err != nil {
+		return nil // the executor refuses it with the reason
+	}
+	var acts []string
+	switch pl := pl.(type) {
+	case *types.IdentityRegister:
+		acts = pl.ActsFor
+	case *types.IdentityUpdateRoles:
+		acts = pl.ActsFor
+	}
+	if len(acts) == 0 {
+		return nil
+	}
+	return &state.TxError{Code: types.CodeInvalidPayload,
+		Reason: "acts_for would store patient ids in clear on a chain that pseudonymizes patients: appoint each delegate with identity_delegate (medchain tx identity delegate --id ID --patient PATIENT)"}
+}
+
 // admit refuses, at admission, a tx about an erased patient and an erasure
 // of a patient the chain never recorded. It reads committed state only: the
 // block cut re-checks against the blocks in flight.

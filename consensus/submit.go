@@ -51,7 +51,7 @@ func (n *Node) submit(ctx context.Context, tx *types.Tx, h types.Hash) (types.Ha
 	}
 	now := time.Now()
 	err := n.fsm.WithStore(func(st *store.Store) error {
-		if err := n.exec.CheckTxHash(st, tx, h, now.UnixMilli()); err != nil {
+		if err := n.admitTx(nil, st, tx, h, now); err != nil {
 			return err
 		}
 		if n.pseudo != nil {
@@ -63,6 +63,24 @@ func (n *Node) submit(ctx context.Context, tx *types.Tx, h types.Hash) (types.Ha
 		return h, err
 	}
 	return h, n.pool.add(&pending{tx: tx, hash: h, size: tx.SizeBound(), at: now})
+}
+
+// admitTx runs the executor's admission checks on tx (hash h) against st
+// at now, within the admission run adm (nil: a run of its own). On a chain
+// that pseudonymizes, the run resolves patient ids to pseudonyms (so a
+// signer whose identity record names the patient's pseudonym is recognised)
+// and a tx listing delegations in clear is refused.
+func (n *Node) admitTx(adm *state.Admission, st *store.Store, tx *types.Tx, h types.Hash, now time.Time) error {
+	if n.pseudo == nil {
+		return n.exec.AdmitTxHash(adm, st, tx, h, now.UnixMilli())
+	}
+	if err := refuseClearDelegations(tx); err != nil {
+		return err
+	}
+	if adm == nil {
+		adm = state.NewAdmission()
+	}
+	return n.exec.AdmitTxHash(adm.Pseudonyms(n.pseudo.resolver(st)), st, tx, h, now.UnixMilli())
 }
 
 // SubmitBatch admits txs as Submit would, in one step: every tx is checked
@@ -122,7 +140,7 @@ func (n *Node) checkBatch(ctx context.Context, txs []*types.Tx, hashes []types.H
 				hashes[i] = h
 				if !n.pool.contains(h) {
 					errs[i] = n.fsm.WithStore(func(st *store.Store) error {
-						return n.exec.AdmitTxHash(adm, st, tx, h, now.UnixMilli())
+						return n.admitTx(adm, st, tx, h, now)
 					})
 				}
 				if errs[i] == nil {

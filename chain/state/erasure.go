@@ -76,14 +76,10 @@ func notErased(o *overlay, patient string) error {
 }
 
 // authorizeErase: a privacy officer may erase any patient; otherwise the
-// signer must be the patient or a delegate acting for them. For a tx in
-// clear that is checked here. For a redacted tx the payload names a
-// pseudonym: the proposer checked the signer against the patient id at
-// admission (CheckTx runs on the signed tx), and execution checks what it
-// can see, that the signer speaks for some patient; the link is attested by
-// the proposer's header signature (docs/ARCHITECTURE.md, "Pseudonyms and
-// crypto-shredding").
-func authorizeErase(signer *Identity, tx *types.Tx, p types.Payload) error {
+// signer must be the patient or a delegate acting for them (actsFor: for a
+// redacted tx by a signer linked to patients by patient id, the link is
+// attested by the proposer).
+func authorizeErase(o *overlay, signer *Identity, tx *types.Tx, p types.Payload) error {
 	if signer.HasRole(types.RolePrivacyOfficer) {
 		return nil
 	}
@@ -91,12 +87,9 @@ func authorizeErase(signer *Identity, tx *types.Tx, p types.Payload) error {
 	if !ok {
 		return reject(types.CodeInvalidPayload, "patient_erase payload is %T", p)
 	}
-	if tx.Redaction != nil {
-		if signer.Kind == types.KindPatient || len(signer.ActsFor) > 0 {
-			return nil
-		}
-	} else if signer.MayManageConsent(ep.Patient) {
-		return nil
+	ok, err := actsFor(o, signer, tx, ep.Patient, true)
+	if err != nil || ok {
+		return err
 	}
 	return reject(types.CodeUnauthorized, "%q may not erase patient %q (only the patient, a delegate or a privacy officer may)", signer.ID, ep.Patient)
 }

@@ -128,11 +128,28 @@ func (e *Executor) CheckTxHash(v View, tx *types.Tx, h types.Hash, now int64) er
 // a revocation committing just after the tx was admitted. Use an Admission
 // for one short run (one submitted batch) on one goroutine, then drop it.
 type Admission struct {
-	signers map[string]*Identity
+	signers     map[string]*Identity
+	pseudonymOf PatientResolver
 }
 
 // NewAdmission returns an empty admission cache.
 func NewAdmission() *Admission { return &Admission{signers: make(map[string]*Identity)} }
+
+// PatientResolver maps a patient id to the pseudonym the chain records the
+// patient under: "" for a patient it records none for (never seen, or
+// erased).
+type PatientResolver func(patient string) (pseudonym string, err error)
+
+// Pseudonyms sets the resolver admission uses on a chain that pseudonymizes:
+// a tx is admitted in its signed form, naming the patient id, while the
+// identity records of patients and delegates registered since name the
+// patient's pseudonym (identity_register of a patient, identity_delegate),
+// so the signer's right to act for the patient is checked against both.
+// It returns a for chaining.
+func (a *Admission) Pseudonyms(r PatientResolver) *Admission {
+	a.pseudonymOf = r
+	return a
+}
 
 // AdmitTxHash is CheckTxHash within the admission run a (nil: no cache).
 func (e *Executor) AdmitTxHash(a *Admission, v View, tx *types.Tx, h types.Hash, now int64) error {
@@ -141,7 +158,7 @@ func (e *Executor) AdmitTxHash(a *Admission, v View, tx *types.Tx, h types.Hash,
 	}
 	o := newOverlay(v)
 	if a != nil {
-		o.signers = a.signers
+		o.signers, o.pseudonymOf = a.signers, a.pseudonymOf
 	}
 	_, _, err := e.check(o, tx, h, BlockContext{Time: now}, true)
 	return err
@@ -233,7 +250,7 @@ func (e *Executor) check(o *overlay, tx *types.Tx, h types.Hash, bc BlockContext
 			return nil, nil, reject(types.CodeBadSignature, "signature of %q: %v", tx.Signer, err)
 		}
 	}
-	if err := authorize(signer, tx, p); err != nil {
+	if err := authorize(o, signer, tx, p); err != nil {
 		return nil, nil, err
 	}
 	if rk, ok := p.(*types.IdentityRotateKey); ok {
@@ -264,7 +281,7 @@ var auditRoles = []string{types.RoleClinician, types.RolePhysician, types.RoleEH
 // authorize applies the signing rules: admins manage identities and EHR
 // systems; clinicians, EHR services and admins record audit events; a patient
 // or a delegate manages that patient's consents.
-func authorize(signer *Identity, tx *types.Tx, p types.Payload) error {
+func authorize(o *overlay, signer *Identity, tx *types.Tx, p types.Payload) error {
 	if tx.Type.IsGovernance() {
 		return authorizeGovernance(signer, tx)
 	}
@@ -285,13 +302,15 @@ func authorize(signer *Identity, tx *types.Tx, p types.Payload) error {
 			return reject(types.CodeUnauthorized, "audit_record requires one of %v; %q has %v", auditRoles, signer.ID, signer.Roles)
 		}
 	case types.TxConsentGrant, types.TxConsentRevoke:
-		return authorizeConsent(signer, tx, p)
+		return authorizeConsent(o, signer, tx, p)
+	case types.TxIdentityDelegate:
+		return authorizeDelegate(o, signer, tx, p)
 	case types.TxContractDeploy, types.TxContractExecute, types.TxContractUpgrade, types.TxContractRetire, types.TxReviewRecord:
 		return authorizeContract(signer, tx)
 	case types.TxIdentityRotateKey:
 		return authorizeRotation(signer, p.(*types.IdentityRotateKey))
 	case types.TxPatientErase:
-		return authorizeErase(signer, tx, p)
+		return authorizeErase(o, signer, tx, p)
 	default:
 		return reject(types.CodeInvalidPayload, "unknown tx type %d", uint8(tx.Type))
 	}
@@ -303,22 +322,60 @@ func isContractTx(t types.TxType) bool {
 }
 
 // authorizeConsent: only the patient or a delegate acting for them manages
-// the patient's consents. For a tx in clear that is checked here. For a
-// redacted tx the payload names a pseudonym while identity records name
-// patient ids, so execution checks what it can see, that the signer speaks
-// for some patient; the proposer checked the signer against the patient id
-// at admission (CheckTx runs on the signed tx) and attests the link with its
-// header signature, as for patient_erase (authorizeErase).
-func authorizeConsent(signer *Identity, tx *types.Tx, p types.Payload) error {
+// the patient's consents (actsFor).
+func authorizeConsent(o *overlay, signer *Identity, tx *types.Tx, p types.Payload) error {
 	patient := types.PatientOf(p)
-	if tx.Redaction != nil {
-		if signer.Kind == types.KindPatient || len(signer.ActsFor) > 0 {
-			return nil
-		}
-	} else if signer.MayManageConsent(patient) {
-		return nil
+	ok, err := actsFor(o, signer, tx, patient, true)
+	if err != nil || ok {
+		return err
 	}
 	return reject(types.CodeUnauthorized, "%q may not manage consents of patient %q (only the patient or a delegate may)", signer.ID, patient)
+}
+
+// actsFor decides whether signer speaks for the patient a tx names: it is
+// that patient's identity, or (with delegates) an identity acting for them.
+//
+// Identity records link to patients by patient id (genesis identities,
+// chains without pseudonyms, records made before) or by pseudonym (a
+// patient's identity_register and identity_delegate, stored redacted). A tx
+// is checked twice: at admission in its signed form, naming the patient id,
+// which is compared with the record's links as they are and, through the
+// admission's resolver, as the patient's pseudonym; and in its block, where
+// a redacted tx names the pseudonym. A link by pseudonym is then compared
+// exactly. A link by patient id cannot be compared with a pseudonym inside
+// the deterministic executor: for a signer with such a link execution
+// accepts the tx, the proposer having checked the link at admission and
+// attesting it with its header signature (docs/ARCHITECTURE.md, "Pseudonyms
+// and crypto-shredding").
+func actsFor(o *overlay, signer *Identity, tx *types.Tx, patient string, delegates bool) (bool, error) {
+	if signer.speaksFor(patient, delegates) {
+		return true, nil
+	}
+	if tx.Redaction != nil {
+		return signer.linksInClear(delegates), nil
+	}
+	if o.pseudonymOf == nil {
+		return false, nil
+	}
+	ps, err := o.pseudonymOf(patient)
+	if err != nil {
+		return false, fmt.Errorf("%w: resolve patient %q: %v", ErrIO, patient, err)
+	}
+	return ps != "" && signer.speaksFor(ps, delegates), nil
+}
+
+// authorizeDelegate: an admin appoints or dismisses any delegate; a patient
+// appoints or dismisses their own (a delegate may not appoint others).
+func authorizeDelegate(o *overlay, signer *Identity, tx *types.Tx, p types.Payload) error {
+	if signer.HasRole(types.RoleAdmin) {
+		return nil
+	}
+	patient := types.PatientOf(p)
+	ok, err := actsFor(o, signer, tx, patient, false)
+	if err != nil || ok {
+		return err
+	}
+	return reject(types.CodeUnauthorized, "%q may not appoint delegates of patient %q (only an admin or the patient may)", signer.ID, patient)
 }
 
 // execute applies a checked tx's effects to the overlay.
@@ -331,6 +388,11 @@ func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Ha
 	}
 	switch p := p.(type) {
 	case *types.IdentityRegister:
+		if tx.Redaction != nil {
+			if err := notErased(o, p.Patient); err != nil {
+				return err
+			}
+		}
 		cur, err := o.identity(p.ID)
 		if err != nil {
 			return err
@@ -353,8 +415,22 @@ func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Ha
 		if p.ID == signer.ID && !slices.Contains(p.Roles, types.RoleAdmin) {
 			return reject(types.CodeConflict, "an admin may not remove their own admin role")
 		}
-		cur.Roles, cur.ActsFor, cur.Updated = p.Roles, p.ActsFor, bc.Height
+		// acts_for replaces the delegations by patient id; those made with
+		// identity_delegate (pseudonyms) are kept: only identity_delegate
+		// changes them.
+		acts := slices.Clone(p.ActsFor)
+		for _, a := range cur.ActsFor {
+			if types.IsPseudonym(a) {
+				acts = append(acts, a)
+			}
+		}
+		if len(acts) == 0 {
+			acts = nil
+		}
+		cur.Roles, cur.ActsFor, cur.Updated = p.Roles, acts, bc.Height
 		o.put(IdentityKey(p.ID), codec.MustMarshal(cur))
+	case *types.IdentityDelegate:
+		return executeDelegate(o, tx, p, bc)
 	case *types.IdentityRevoke:
 		if p.ID == signer.ID {
 			return reject(types.CodeConflict, "an identity may not revoke itself")

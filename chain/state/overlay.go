@@ -18,6 +18,10 @@ type overlay struct {
 	// signers, when set (admission with an Admission), holds signer
 	// identities decoded from the View by earlier checks of the same run.
 	signers map[string]*Identity
+	// pseudonymOf, when set (admission with Admission.Pseudonyms), maps a
+	// patient id to the pseudonym the chain records the patient under.
+	// Block execution never has it: it only ever sees redacted txs.
+	pseudonymOf PatientResolver
 }
 
 func newOverlay(v View) *overlay {

@@ -2,6 +2,7 @@ package state
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"github.com/medchain/medchain/chain/crypto"
 	"github.com/medchain/medchain/chain/types"
@@ -38,18 +39,24 @@ func (id *Identity) HasRole(role string) bool {
 	return false
 }
 
-// MayManageConsent reports whether the identity may grant or revoke consents
-// of patient: it is that patient, or a delegate acting for them.
-func (id *Identity) MayManageConsent(patient string) bool {
+// speaksFor reports whether the identity links to patient (a patient id or
+// a pseudonym, compared as they are): it is that patient or, with
+// delegates, acts for them.
+func (id *Identity) speaksFor(patient string, delegates bool) bool {
 	if id.Kind == types.KindPatient && id.Patient == patient {
 		return true
 	}
-	for _, p := range id.ActsFor {
-		if p == patient {
-			return true
-		}
+	return delegates && slices.Contains(id.ActsFor, patient)
+}
+
+// linksInClear reports whether the identity links to a patient by patient id
+// rather than by pseudonym: a patient identity naming its patient in clear,
+// or (with delegates) a delegation by patient id (see actsFor).
+func (id *Identity) linksInClear(delegates bool) bool {
+	if id.Kind == types.KindPatient && id.Patient != "" && !types.IsPseudonym(id.Patient) {
+		return true
 	}
-	return false
+	return delegates && slices.ContainsFunc(id.ActsFor, func(p string) bool { return !types.IsPseudonym(p) })
 }
 
 // ConsentStatus is the state of a consent record.

@@ -54,6 +54,8 @@ func NewPayload(t TxType) Payload {
 		return new(IdentityRotateKey)
 	case TxPatientErase:
 		return new(PatientErase)
+	case TxIdentityDelegate:
+		return new(IdentityDelegate)
 	}
 	return nil
 }
@@ -140,7 +142,7 @@ func (p *IdentityRegister) ValidateBasic() error {
 	} else if p.Patient != "" {
 		return fmt.Errorf("%w: patient: only patient identities name a patient", ErrInvalid)
 	}
-	return checkIDList("acts_for", p.ActsFor, false)
+	return checkActsFor(p.ActsFor)
 }
 
 // IdentityUpdateRoles replaces an identity's roles and delegations.
@@ -161,7 +163,7 @@ func (p *IdentityUpdateRoles) ValidateBasic() error {
 	if err := checkIDList("roles", p.Roles, true); err != nil {
 		return err
 	}
-	return checkIDList("acts_for", p.ActsFor, false)
+	return checkActsFor(p.ActsFor)
 }
 
 // IdentityRevoke revokes an identity.

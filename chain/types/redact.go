@@ -115,13 +115,15 @@ func (r Redaction) PruneSealed() Redaction {
 
 // Redactable reports whether the proposer may store txs of type t
 // redacted: those whose payloads name a patient (audit events, consents,
-// contract executions about a patient, erasures). A tx of such a type is
+// contract executions about a patient, erasures, a patient's identity
+// registration and a delegation). A tx of such a type is
 // redacted only if its payload names a patient (PatientOf is not empty): an
 // access_denied audit event or a contract execution that names none is
 // stored in clear, as its signer signed it.
 func Redactable(t TxType) bool {
 	switch t {
-	case TxAuditRecord, TxPatientErase, TxConsentGrant, TxConsentRevoke, TxContractExecute:
+	case TxAuditRecord, TxPatientErase, TxConsentGrant, TxConsentRevoke, TxContractExecute,
+		TxIdentityRegister, TxIdentityDelegate:
 		return true
 	}
 	return false
@@ -187,6 +189,10 @@ func PatientOf(p Payload) string {
 		return p.Patient
 	case *ContractExecute:
 		return p.Patient
+	case *IdentityRegister:
+		return p.Patient
+	case *IdentityDelegate:
+		return p.Patient
 	}
 	return ""
 }
@@ -198,6 +204,7 @@ func PatientOf(p Payload) string {
 //	audit_record       resource reference, free-text details
 //	consent_revoke     free-text reason
 //	contract_execute   resource reference
+//	identity_register  display name (a patient's name)
 //
 // Everything else stays in clear, because the deterministic executor, the
 // contracts, the indexes and the statistics work on it: a consent's
@@ -233,6 +240,14 @@ func RedactPayload(p Payload, pseudonym string) (Payload, error) {
 		r := *p
 		r.Patient, r.Resource = pseudonym, ""
 		return &r, nil
+	case *IdentityRegister:
+		r := *p
+		r.Patient, r.Name = pseudonym, ""
+		return &r, nil
+	case *IdentityDelegate:
+		r := *p
+		r.Patient = pseudonym
+		return &r, nil
 	}
 	return nil, fmt.Errorf("%w: %T is not redactable", ErrInvalid, p)
 }
@@ -251,6 +266,11 @@ func checkRedacted(p Payload) error {
 		personal = p.Reason != ""
 	case *ContractExecute:
 		personal = p.Resource != ""
+	case *IdentityRegister:
+		personal = p.Name != ""
+		if len(p.ActsFor) != 0 {
+			return fmt.Errorf("%w: a redacted identity_register names one patient, and no acts_for", ErrInvalid)
+		}
 	}
 	if personal {
 		return fmt.Errorf("%w: redacted %s carries personal fields in clear", ErrInvalid, p.TxType())

@@ -272,3 +272,57 @@ func TestConsentsAndContractCallsAreRedacted(t *testing.T) {
 		t.Fatalf("redacting a call naming no patient: %v", err)
 	}
 }
+
+// TestIdentityLinksToPatientsAreRedacted: a patient's registration and a
+// delegation are stored under the patient's pseudonym, the patient's name
+// sealed; a redacted registration naming delegations too is refused (one
+// patient per redacted tx), and acts_for lists may not name pseudonyms,
+// which only the chain assigns.
+func TestIdentityLinksToPatientsAreRedacted(t *testing.T) {
+	ps := NewPseudonym([PseudonymSize]byte{8})
+	reg := &IdentityRegister{ID: "jroe", Kind: KindPatient, Name: "Jane Roe", Roles: []string{RolePatient}, PublicKey: testKey(t, 2).Public(), Patient: "MRN-77"}
+	for _, p := range []Payload{reg, &IdentityDelegate{ID: "guardian", Patient: "MRN-77"}} {
+		signed := makeTx(t, p)
+		r, err := Redact(signed, signed.Hash(), p, ps, fakeSealed(signed.Payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"MRN-77", "Jane Roe"} {
+			if bytes.Contains(r.Payload, []byte(s)) {
+				t.Fatalf("redacted %s holds %q", p.TxType(), s)
+			}
+		}
+		if err := r.ValidateBasic(); err != nil {
+			t.Fatalf("redacted %s: %v", p.TxType(), err)
+		}
+		if _, err := Unredact(r, signed.Payload); err != nil {
+			t.Fatalf("unredact %s: %v", p.TxType(), err)
+		}
+	}
+	// A clear registration of a non-patient is never redacted.
+	if PatientOf(&IdentityRegister{ID: "dr", Kind: KindPerson}) != "" {
+		t.Fatal("a person's registration names a patient")
+	}
+	signed := makeTx(t, reg)
+	r, _ := Redact(signed, signed.Hash(), reg, ps, fakeSealed(signed.Payload))
+	bad := r.Clone()
+	rp, _ := bad.DecodePayload()
+	rp.(*IdentityRegister).ActsFor = []string{"MRN-78"}
+	bad.Payload = codec.MustMarshal(rp)
+	if err := bad.ValidateBasic(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "names one patient") {
+		t.Fatalf("redacted registration with acts_for: %v", err)
+	}
+	for _, p := range []Payload{
+		&IdentityRegister{ID: "g", Kind: KindPerson, Roles: []string{RolePatient}, PublicKey: testKey(t, 3).Public(), ActsFor: []string{ps}},
+		&IdentityUpdateRoles{ID: "g", Roles: []string{RolePatient}, ActsFor: []string{"MRN-1", ps}},
+	} {
+		if err := p.ValidateBasic(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "identity_delegate") {
+			t.Fatalf("%s naming a pseudonym in acts_for: %v", p.TxType(), err)
+		}
+	}
+	for _, d := range []*IdentityDelegate{{ID: "", Patient: "MRN-1"}, {ID: "g", Patient: ""}, {ID: "g", Patient: "bad id"}} {
+		if err := d.ValidateBasic(); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("identity_delegate %+v: %v", d, err)
+		}
+	}
+}

@@ -212,7 +212,7 @@ func newTxIdentity(g *globals) *cobra.Command {
 	f.StringSliceVar(&p.Roles, "role", nil, "role (repeatable): admin, clinician, physician, ehr, patient, privacy_officer, auditor, researcher, node")
 	f.StringVar(&pubFile, "pubkey", "", "public key file (or key file)")
 	f.StringVar(&p.Patient, "patient", "", "for patient identities: the patient id (default: --id)")
-	f.StringSliceVar(&p.ActsFor, "acts-for", nil, "patients whose consents this identity may manage (delegate)")
+	f.StringSliceVar(&p.ActsFor, "acts-for", nil, "patients whose consents this identity may manage, in clear: only on a chain without pseudonyms (else use identity delegate)")
 
 	var us signerFlags
 	var up types.IdentityUpdateRoles
@@ -224,7 +224,22 @@ func newTxIdentity(g *globals) *cobra.Command {
 	us.add(roles, "admin")
 	roles.Flags().StringVar(&up.ID, "id", "", "identity id")
 	roles.Flags().StringSliceVar(&up.Roles, "role", nil, "role (repeatable)")
-	roles.Flags().StringSliceVar(&up.ActsFor, "acts-for", nil, "patients whose consents this identity may manage")
+	roles.Flags().StringSliceVar(&up.ActsFor, "acts-for", nil, "patients whose consents this identity may manage, in clear: only on a chain without pseudonyms (else use identity delegate)")
+
+	var ds signerFlags
+	var dp types.IdentityDelegate
+	delegate := &cobra.Command{
+		Use:   "delegate --id ID --patient PATIENT [--revoke]",
+		Short: "Appoint (or with --revoke dismiss) an identity as acting for one patient",
+		Long: `Submit an identity_delegate tx: the identity may then manage the patient's consents and ask
+for their erasure. An admin or the patient signs it. The chain stores it under the patient's
+pseudonym, so the delegate's record names the pseudonym, never the patient id.`,
+		RunE: func(cmd *cobra.Command, args []string) error { return g.send(&ds, &dp) },
+	}
+	ds.add(delegate, "admin")
+	delegate.Flags().StringVar(&dp.ID, "id", "", "the delegate's identity id")
+	delegate.Flags().StringVar(&dp.Patient, "patient", "", "the patient id they act for")
+	delegate.Flags().BoolVar(&dp.Revoke, "revoke", false, "dismiss the delegate instead")
 
 	var vs signerFlags
 	var vp types.IdentityRevoke
@@ -236,7 +251,7 @@ func newTxIdentity(g *globals) *cobra.Command {
 	vs.add(revoke, "admin")
 	revoke.Flags().StringVar(&vp.ID, "id", "", "identity id")
 	revoke.Flags().StringVar(&vp.Reason, "reason", "", "why")
-	c.AddCommand(reg, roles, revoke, newTxIdentityRotateKey(g))
+	c.AddCommand(reg, roles, revoke, delegate, newTxIdentityRotateKey(g))
 	return c
 }
 
