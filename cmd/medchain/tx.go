@@ -199,7 +199,9 @@ func newTxIdentity(g *globals) *cobra.Command {
 			}
 			p.PublicKey, p.Kind = pub, types.IdentityKind(kind)
 			if p.Kind == types.KindPatient && p.Patient == "" {
-				p.Patient = p.ID
+				// Not defaulted to --id: the identity id signs every tx in
+				// clear, while the patient id is stored under a pseudonym.
+				return fmt.Errorf("--patient: name the patient id this identity speaks for (choose an --id that is not the patient id: the id is stored in clear as the signer of every tx it signs)")
 			}
 			return g.send(&s, &p)
 		},
@@ -211,7 +213,7 @@ func newTxIdentity(g *globals) *cobra.Command {
 	f.StringVar(&p.Name, "name", "", "display name")
 	f.StringSliceVar(&p.Roles, "role", nil, "role (repeatable): admin, clinician, physician, ehr, patient, privacy_officer, auditor, researcher, node")
 	f.StringVar(&pubFile, "pubkey", "", "public key file (or key file)")
-	f.StringVar(&p.Patient, "patient", "", "for patient identities: the patient id (default: --id)")
+	f.StringVar(&p.Patient, "patient", "", "for patient identities: the patient id they speak for (required; stored under a pseudonym)")
 	f.StringSliceVar(&p.ActsFor, "acts-for", nil, "patients whose consents this identity may manage, in clear: only on a chain without pseudonyms (else use identity delegate)")
 
 	var us signerFlags
