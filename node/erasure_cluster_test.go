@@ -16,7 +16,8 @@ import (
 // TestErasureOnEveryNodeOfACluster is the multi-node half of issue 6's
 // "done when": three nodes over libp2p, sharing the cluster key that
 // InitCluster hands out (a stand-in for the cluster data key). Every node
-// stores the events pseudonymized and sealed and serves them opened; after
+// stores the events and consents pseudonymized and sealed and serves them
+// opened; after
 // the patient's erasure every node refuses the patient, shows the sealed
 // fields unreadable, still verifies the chain, and reports its own clean-up
 // complete, with no copy of the wrapped key in its Pebble files or snapshots.
@@ -31,6 +32,14 @@ func TestErasureOnEveryNodeOfACluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	patient := leader.Client.Signer("patient123", c.Key("patient123"))
+	const revokeReason = "second opinion elsewhere"
+	if _, err := patient.Send(ctx, &types.ConsentGrant{Patient: "patient123", ConsentType: "imaging", Granted: true, Scope: types.ConsentScope{Purposes: []string{"treatment"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := patient.Send(ctx, &types.ConsentRevoke{Patient: "patient123", ConsentType: "imaging", Reason: revokeReason}); err != nil {
+		t.Fatal(err)
+	}
 	c.WaitSameHead(1, 20*time.Second)
 
 	wrapped := map[int][][]byte{}
@@ -42,13 +51,16 @@ func TestErasureOnEveryNodeOfACluster(t *testing.T) {
 		if len(page.Entries) != 2 || page.Entries[0].Record.Details["note"] != erasureNote {
 			t.Fatalf("node %d: trail not opened: %+v", i+1, page.Entries)
 		}
+		if cs, err := n.Client.Consent(ctx, "patient123", "imaging"); err != nil || cs.Patient != "patient123" || cs.Reason != revokeReason {
+			t.Fatalf("node %d: consent not opened: %+v %v", i+1, cs, err)
+		}
 		st := n.Consensus().Store()
 		for h := uint64(1); h <= st.Height(); h++ {
 			raw, err := st.RawBlock(h)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if bytes.Contains(raw, []byte(erasureNote)) || bytes.Contains(raw, []byte(erasureResource)) {
+			if bytes.Contains(raw, []byte(erasureNote)) || bytes.Contains(raw, []byte(erasureResource)) || bytes.Contains(raw, []byte(revokeReason)) {
 				t.Fatalf("node %d: block %d holds personal fields in clear", i+1, h)
 			}
 		}
@@ -58,7 +70,6 @@ func TestErasureOnEveryNodeOfACluster(t *testing.T) {
 		}
 	}
 
-	patient := leader.Client.Signer("patient123", c.Key("patient123"))
 	if _, err := patient.Send(ctx, &types.PatientErase{Patient: "patient123", Reason: "gdpr-art17"}); err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +78,9 @@ func TestErasureOnEveryNodeOfACluster(t *testing.T) {
 	for i, n := range c.Nodes {
 		if _, err := n.Client.PatientExport(ctx, "patient123", false); rpcCode(t, err) != rpc.CodePatientErased {
 			t.Fatalf("node %d: export of an erased patient: %v", i+1, err)
+		}
+		if _, err := n.Client.Consent(ctx, "patient123", "imaging"); rpcCode(t, err) != rpc.CodePatientErased {
+			t.Fatalf("node %d: consent of an erased patient: %v", i+1, err)
 		}
 		page, err := n.Client.Trail(ctx, rpc.TrailParams{Actor: "doctor456"})
 		if err != nil {
@@ -81,7 +95,7 @@ func TestErasureOnEveryNodeOfACluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !vr.OK || vr.AttestedOnly != 3 {
+		if !vr.OK || vr.AttestedOnly != 5 { // two events, the grant, the revocation, the erasure
 			t.Fatalf("node %d: verify after erasure: ok %v attested-only %d faults %v", i+1, vr.OK, vr.AttestedOnly, vr.Faults)
 		}
 		var st *rpc.ErasureStatus
