@@ -3,11 +3,14 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/node/fhir/fhirtest"
 	"github.com/medchain/medchain/node/nodetest"
 	"github.com/medchain/medchain/node/rpc"
 )
@@ -126,6 +129,22 @@ func TestConsentsAndContractCallsArePseudonymized(t *testing.T) {
 	}
 	if _, err := n.Client.FHIRConsents(ctx, "patient123"); rpcCode(t, err) != rpc.CodePatientErased {
 		t.Fatalf("fhir consents of an erased patient: %v", err)
+	}
+	// FHIR REST: an erased patient's resources are gone (410, OperationOutcome "deleted").
+	clinical := n.SessionClient(t, "admin", "clinical")
+	for _, path := range []string{"/fhir/Consent?patient=patient123", "/fhir/AuditEvent?patient=patient123"} {
+		req, _ := http.NewRequestWithContext(ctx, "GET", n.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+clinical.Token())
+		resp, err := n.HTTPClient(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusGone || !strings.Contains(string(body), `"deleted"`) {
+			t.Fatalf("GET %s after the erasure: %d %s", path, resp.StatusCode, body)
+		}
+		fhirtest.Validate(t, body)
 	}
 	ex, err = n.Client.ContractExecutions(ctx, rpc.PageParams{ContractID: "emergency"})
 	if err != nil || len(ex.Entries) != 3 {

@@ -357,6 +357,10 @@ func (h *fhirHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeFHIR(w, http.StatusBadRequest, fhir.Outcome("value", e.Msg))
 			return
 		}
+		if errors.As(err, &e) && e.Code == CodePatientErased { // FHIR REST: a deleted resource is 410 Gone
+			writeFHIR(w, http.StatusGone, fhir.Outcome("deleted", e.Msg))
+			return
+		}
 		writeFHIR(w, http.StatusInternalServerError, fhir.Outcome("exception", err.Error()))
 		return
 	}
