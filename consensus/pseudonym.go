@@ -199,6 +199,11 @@ func erasedOrNew(st *store.Store, mac [32]byte) error {
 	return nil
 }
 
+// Pseudonymizes reports whether the node stores patients under pseudonyms
+// (it was given a cluster key): the leader redacts every tx that names a
+// patient, and patient queries go through the vault.
+func (n *Node) Pseudonymizes() bool { return n.pseudo != nil }
+
 // resolver returns the admission resolver over st (state.Admission
 // Pseudonyms): a patient id's pseudonym from the committed vault, "" for a
 // patient never recorded or erased. A patient whose first tx is still in

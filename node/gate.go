@@ -315,7 +315,7 @@ func clip(s string, n int) string {
 // a patient. A refusal naming a patient is recorded under that patient and
 // stored redacted like any event about them.
 func denialRecord(x rpc.Denial, nodeID string) *types.AuditRecord {
-	p := &types.AuditRecord{EventType: accessDeniedEvt, Patient: idOr(x.Patient, ""), Actor: idOr(x.Identity, "anonymous"),
+	p := &types.AuditRecord{EventType: accessDeniedEvt, Patient: idOr(x.Patient, ""), Actor: idOr(x.Identity, types.AnonymousActor),
 		Action: idOr(x.Method, "unknown_method"), Outcome: "denied", SessionID: idOr(x.SessionID, ""),
 		Details: map[string]string{"reason": clip(x.Reason, 512), "address": clip(x.Address, 64), "node": nodeID}}
 	if x.Policy != "" {
@@ -352,6 +352,7 @@ func (d *denials) run() {
 			unsent++
 			continue
 		}
+		x.Patient, x.Resource = d.knownPatient(x)
 		p := denialRecord(x, d.n.cfg.Node.ID)
 		tx, err := types.NewTx(d.n.genesis.ChainID, d.n.cfg.Node.ID, p, time.Now(), d.nonce.Add(1))
 		if err == nil {
@@ -366,6 +367,31 @@ func (d *denials) run() {
 			d.n.log.Warn("zerotrust: could not record an access denial on chain", "method", x.Method, "identity", x.Identity, "err", err)
 		}
 	}
+}
+
+// knownPatient returns the patient and resource a refusal is recorded under.
+// A refusal of a request that carried an identity (a session) is recorded
+// under the patient it named, known to the chain or not: the identity is
+// accountable, and an attempt on a patient with no record yet concerns them
+// too. A request without one may name any string as a patient, and
+// recording it under that id would make the leader draw a pseudonym and a
+// key for whatever an unauthenticated caller sends (the vault would grow
+// without bound): it is recorded under the patient only when the chain
+// already records that patient, else naming none. The dropped id is not kept
+// in clear either, since it may be a real patient's. An erased patient is
+// never named (the tx would be refused).
+func (d *denials) knownPatient(x rpc.Denial) (patient, resource string) {
+	if x.Patient == "" || !d.n.cons.Pseudonymizes() {
+		return x.Patient, x.Resource // on a chain without pseudonyms, stored as named
+	}
+	_, err := d.n.Pseudonym(x.Patient)
+	switch {
+	case errors.Is(err, rpc.ErrPatientErased):
+		return "", ""
+	case err != nil && (x.Identity == "" || !errors.Is(err, rpc.ErrNotFound)):
+		return "", "" // unknown and unauthenticated, or the vault unreadable
+	}
+	return x.Patient, x.Resource
 }
 
 // close stops the recorder: a submission in progress is cancelled and the

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -243,5 +244,58 @@ func TestARefusalNamingNoPatientMapsNoPatient(t *testing.T) {
 	}
 	if p, err := state.Trail(st, st, state.TrailQuery{ID: "unknown"}); err != nil || len(p.Entries) != 0 {
 		t.Fatalf("trail of a patient called unknown: %+v %v", p, err)
+	}
+}
+
+// TestAnUnauthenticatedRefusalMintsNoPseudonym: a request without a
+// session may name any string as a patient. Its refusal is recorded under
+// the reserved anonymous actor and names the patient only when the chain
+// already records them, so an unauthenticated caller cannot make the leader
+// draw pseudonyms and keys for arbitrary ids (nor store the id in clear);
+// a refusal about a recorded patient is in that patient's trail.
+func TestAnUnauthenticatedRefusalMintsNoPseudonym(t *testing.T) {
+	n := nodetest.Start(t, func(c *config.Config) { c.ZeroTrust.Enabled = true })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := n.Signer(t, "doctor456").Send(ctx, &types.AuditRecord{EventType: "data_access", Patient: "patient123", Actor: "doctor456", Action: "view_record"}); err != nil {
+		t.Fatal(err)
+	}
+	r := rawRPC{t: t, hc: n.HTTPClient(t), u: n.URL}
+	wantCode(t, "unauthenticated trail of an unknown id", r.call("", "audit_trail", rpc.TrailParams{Patient: "MRN-never-seen"}), rpc.CodeUnauthenticated)
+	wantCode(t, "unauthenticated trail of a recorded patient", r.call("", "audit_trail", rpc.TrailParams{Patient: "patient123"}), rpc.CodeUnauthenticated)
+
+	st := n.Consensus().Store()
+	var anonymous []state.AuditEntry
+	for deadline := time.Now().Add(10 * time.Second); len(anonymous) < 2; time.Sleep(50 * time.Millisecond) {
+		p, err := state.Trail(st, st, state.TrailQuery{ID: types.AnonymousActor, ByActor: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		anonymous = p.Entries
+		if len(anonymous) < 2 && time.Now().After(deadline) {
+			t.Fatalf("refusals in the anonymous actor's trail: %+v", anonymous)
+		}
+	}
+	if _, _, err := n.Consensus().Patient("MRN-never-seen"); !errors.Is(err, consensus.ErrPatientUnknown) {
+		t.Fatalf("an unauthenticated refusal minted a pseudonym: %v", err)
+	}
+	named := 0
+	for _, e := range anonymous {
+		switch {
+		case e.Record.Patient == "":
+			if e.Sealed != nil || e.Record.Resource != "" {
+				t.Fatalf("a refusal naming no patient carries %+v", e.Record)
+			}
+		case types.IsPseudonym(e.Record.Patient):
+			named++
+		default:
+			t.Fatalf("a refusal names %q in clear", e.Record.Patient)
+		}
+	}
+	if named != 1 {
+		t.Fatalf("%d refusals under a pseudonym, want the one about the recorded patient", named)
+	}
+	if _, err := n.Signer(t, "admin").Send(ctx, &types.IdentityRegister{ID: types.AnonymousActor, Kind: types.KindPerson, Roles: []string{types.RoleClinician}, PublicKey: n.Key(t, "doctor456").Public()}); err == nil || !strings.Contains(err.Error(), "reserved") {
+		t.Fatalf("registering the anonymous actor: %v", err)
 	}
 }

@@ -123,6 +123,9 @@ func (p *IdentityRegister) ValidateBasic() error {
 	if err := checkID("id", p.ID); err != nil {
 		return err
 	}
+	if p.ID == AnonymousActor {
+		return fmt.Errorf("%w: id: %q is reserved for refusals of requests that carried no identity", ErrInvalid, p.ID)
+	}
 	if !p.Kind.valid() {
 		return fmt.Errorf("%w: kind: %q is not person, service, patient or node", ErrInvalid, p.Kind)
 	}
@@ -203,6 +206,12 @@ type AuditRecord struct {
 // refusal is about its actor and the node that refused it, not about a
 // patient.
 const EventAccessDenied = "access_denied"
+
+// AnonymousActor is the actor of an EventAccessDenied event whose request
+// carried no identity (no session, or an unreadable one). No identity may
+// be registered under it (IdentityRegister.ValidateBasic), so such refusals
+// never land in a real identity's trail.
+const AnonymousActor = "anonymous"
 
 // TxType implements Payload.
 func (*AuditRecord) TxType() TxType { return TxAuditRecord }
