@@ -311,17 +311,20 @@ func clip(s string, n int) string {
 // refusal that names no patient (or names one by no valid id) is recorded
 // naming none (types.EventAccessDenied allows it): it is stored in clear,
 // in no patient's trail, and found through its actor's trail; it then
-// carries no resource either, since in clear a FHIR reference could name
-// a patient. A refusal naming a patient is recorded under that patient and
-// stored redacted like any event about them.
+// carries no resource, since in clear a FHIR reference could name a
+// patient, and no client address (types.DenialDetails): the chain keeps no
+// request log in clear, never pruned. A refusal naming a patient is
+// recorded under that patient, with the address, and stored redacted like
+// any event about them.
 func denialRecord(x rpc.Denial, nodeID string) *types.AuditRecord {
 	p := &types.AuditRecord{EventType: accessDeniedEvt, Patient: idOr(x.Patient, ""), Actor: idOr(x.Identity, types.AnonymousActor),
 		Action: idOr(x.Method, "unknown_method"), Outcome: "denied", SessionID: idOr(x.SessionID, ""),
-		Details: map[string]string{"reason": clip(x.Reason, 512), "address": clip(x.Address, 64), "node": nodeID}}
+		Details: map[string]string{"reason": clip(x.Reason, 512), "node": nodeID}}
 	if x.Policy != "" {
 		p.Details["policy"] = clip(x.Policy, 128)
 	}
-	if p.Patient != "" {
+	if p.Patient != "" { // sealed with the patient's key, pruned with the audit logs
+		p.Details["address"] = clip(x.Address, 64)
 		p.Resource = clip(x.Resource, 256)
 		if p.ValidateBasic() != nil {
 			p.Resource = ""

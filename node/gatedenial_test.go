@@ -10,8 +10,9 @@ import (
 // TestADenialNamingNoPatientIsRecordedNamingNone: a refusal whose request
 // names no patient (or names one by no valid id) is recorded with no
 // patient, not under a made-up patient id that a real patient could hold,
-// and without a resource (in clear, a FHIR reference could name a patient);
-// a refusal naming a patient keeps the patient and the resource.
+// and without a resource (in clear, a FHIR reference could name a patient)
+// or the client's address (the chain keeps no request log in clear); a
+// refusal naming a patient keeps the patient, the resource and the address.
 func TestADenialNamingNoPatientIsRecordedNamingNone(t *testing.T) {
 	tests := []struct {
 		name                   string
@@ -26,7 +27,11 @@ func TestADenialNamingNoPatientIsRecordedNamingNone(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.in.Address = "192.0.2.7:5123"
 			p := denialRecord(tt.in, "node-1")
+			if _, ok := p.Details["address"]; ok != (tt.wantPatient != "") {
+				t.Fatalf("address recorded %v, want it only under a patient (sealed): %v", ok, p.Details)
+			}
 			if err := p.ValidateBasic(); err != nil {
 				t.Fatalf("recorded denial is invalid: %v", err)
 			}

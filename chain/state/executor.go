@@ -294,9 +294,14 @@ func authorize(o *overlay, signer *Identity, tx *types.Tx, p types.Payload) erro
 			return reject(types.CodeUnauthorized, "%s requires the admin role; %q has %v", tx.Type, signer.ID, signer.Roles)
 		}
 	case types.TxAuditRecord:
-		// A node records the accesses its zero-trust gate refused.
-		if ar, ok := p.(*types.AuditRecord); ok && ar.EventType == AccessDeniedEvent && signer.HasRole(types.RoleNode) {
+		// A node records the accesses its zero-trust gate refused; only a
+		// node may record one that names no patient (stored in clear).
+		ar, ok := p.(*types.AuditRecord)
+		if ok && ar.EventType == AccessDeniedEvent && signer.HasRole(types.RoleNode) {
 			return nil
+		}
+		if ok && ar.Patient == "" {
+			return reject(types.CodeUnauthorized, "an audit event that names no patient is recorded by a node's gate only; %q is not a node", signer.ID)
 		}
 		if !slices.ContainsFunc(auditRoles, signer.HasRole) {
 			return reject(types.CodeUnauthorized, "audit_record requires one of %v; %q has %v", auditRoles, signer.ID, signer.Roles)

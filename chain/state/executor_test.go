@@ -325,6 +325,26 @@ func TestAnAccessDenialNamingNoPatientIsInNoPatientsTrail(t *testing.T) {
 	if r := f.block(f.tx("doctor456", &types.AuditRecord{EventType: "data_access", Actor: "doctor456", Action: "view_record"})); r[0].Code != types.CodeInvalidPayload {
 		t.Fatalf("data_access naming no patient: %+v, want %s", r[0], types.CodeInvalidPayload)
 	}
+	// Stored in clear and never pruned: only a node signs one, and it carries
+	// no resource and no free text.
+	for _, c := range []struct {
+		name, signer string
+		ev           *types.AuditRecord
+		code         types.ResultCode
+	}{
+		{"signed by a clinician", "doctor456", &types.AuditRecord{EventType: AccessDeniedEvent, Actor: "doctor456", Action: "view_record", Outcome: "denied",
+			Details: map[string]string{"reason": "x"}}, types.CodeUnauthorized},
+		{"with a resource", "node-1", &types.AuditRecord{EventType: AccessDeniedEvent, Actor: "doctor456", Action: "view_record",
+			Resource: "Patient/jane-doe-1970/Observation/hiv-test"}, types.CodeInvalidPayload},
+		{"with free text", "node-1", &types.AuditRecord{EventType: AccessDeniedEvent, Actor: "doctor456", Action: "view_record",
+			Details: map[string]string{"note": "Jane Doe, born 1970-01-01"}}, types.CodeInvalidPayload},
+		{"with a client address", "node-1", &types.AuditRecord{EventType: AccessDeniedEvent, Actor: "doctor456", Action: "view_record",
+			Details: map[string]string{"address": "192.0.2.7:5123"}}, types.CodeInvalidPayload},
+	} {
+		if r := f.block(f.tx(c.signer, c.ev)); r[0].Code != c.code {
+			t.Fatalf("a denial naming no patient %s: %+v, want %s", c.name, r[0], c.code)
+		}
+	}
 	p, err := Trail(f.view, f.view, TrailQuery{ID: "doctor456", ByActor: true})
 	if err != nil || len(p.Entries) != 1 || p.Entries[0].Record.Patient != "" || p.Entries[0].Record.Action != "identity_get" || p.Entries[0].Sealed != nil {
 		t.Fatalf("actor trail: %+v %v", p, err)

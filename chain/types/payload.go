@@ -216,12 +216,29 @@ const AnonymousActor = "anonymous"
 // TxType implements Payload.
 func (*AuditRecord) TxType() TxType { return TxAuditRecord }
 
+// DenialDetails are the detail keys an EventAccessDenied event that names
+// no patient may carry: it is stored in clear and never pruned, so it
+// carries no resource and no other detail (no free text about a person, no
+// client address).
+var DenialDetails = []string{"reason", "node", "policy"}
+
 // ValidateBasic implements Payload. Patient is required, except for an
 // EventAccessDenied event, where it may be empty: the event then names no
 // patient, is stored in clear (see PatientOf) and is found through its
-// actor's trail. No patient id is empty (checkID), so the empty form cannot
-// stand for a real patient.
+// actor's trail, so it may carry no resource and only the DenialDetails
+// (and only a node may sign it: chain/state authorize). No patient id is
+// empty (checkID), so the empty form cannot stand for a real patient.
 func (p *AuditRecord) ValidateBasic() error {
+	if p.Patient == "" && p.EventType == EventAccessDenied {
+		if p.Resource != "" {
+			return fmt.Errorf("%w: resource: an %s event that names no patient is stored in clear and may carry no resource", ErrInvalid, EventAccessDenied)
+		}
+		for k := range p.Details {
+			if !slices.Contains(DenialDetails, k) {
+				return fmt.Errorf("%w: details[%s]: an %s event that names no patient is stored in clear and may carry only %v", ErrInvalid, k, EventAccessDenied, DenialDetails)
+			}
+		}
+	}
 	for _, f := range []struct{ name, v string }{{"event_type", p.EventType}, {"patient", p.Patient}, {"actor", p.Actor}, {"action", p.Action}} {
 		if f.name == "patient" && f.v == "" && p.EventType == EventAccessDenied {
 			continue
