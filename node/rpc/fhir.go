@@ -230,6 +230,7 @@ func auditBundle(l Ledger, base string, p FHIRSearchParams) (*fhir.Bundle, error
 	if err := openEntries(l, page.Entries); err != nil {
 		return nil, err
 	}
+	nameAsAsked(page.Entries, p.Patient)
 	res := make([]fhir.Resource, 0, len(page.Entries))
 	for _, e := range page.Entries {
 		res = append(res, fhir.AuditEventFromChain(fhirAuditEntry(e)))

@@ -238,6 +238,19 @@ func openCall(l Ledger, r Reader, h types.Hash, patient, resource *string) error
 	return nil
 }
 
+// nameAsAsked makes a patient's trail name the patient as the caller asked
+// for them: an entry that stays redacted after openEntries (its sealed
+// payload pruned under the retention policy) still names the pseudonym, and
+// handing that out would link the id to the pseudonym outside the node,
+// where it would outlive an erasure. patient_export does the same.
+func nameAsAsked(es []state.AuditEntry, patient string) {
+	for i := range es {
+		if types.IsPseudonym(es[i].Record.Patient) {
+			es[i].Record.Patient = patient
+		}
+	}
+}
+
 // signedTx returns the signed tx a stored tx stands for: tx itself, or for a
 // redacted tx the rebuilt original.
 func signedTx(l Ledger, tx *types.Tx) (*types.Tx, error) {

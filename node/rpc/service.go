@@ -387,6 +387,9 @@ func (a *AuditAPI) Trail(ctx context.Context, p TrailParams) (*state.TrailPage, 
 	if err := openEntries(a.l, page.Entries); err != nil {
 		return nil, err
 	}
+	if !q.ByActor {
+		nameAsAsked(page.Entries, p.Patient)
+	}
 	return page, nil
 }
 
