@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -295,22 +296,20 @@ func (n *Node) propose(ps []*pending, prev *flight) (*flight, error) {
 	for i, p := range ps {
 		txs[i], hashes[i] = p.tx, p.hash
 	}
+	var refused map[types.Hash]error // left out of the block: their waiters learn why once it is proposed
 	err := n.fsm.WithStore(func(st *store.Store) error {
 		if n.pseudo != nil {
 			fl.inflight = prev.unresolvedChain()
-			rtxs, rhashes, keys, refused, err := n.cutPseudonyms(st, fl, prev, txs, hashes)
+			rtxs, rhashes, keys, out, err := n.cutPseudonyms(st, fl, prev, txs, hashes)
 			if err != nil {
 				return err
 			}
-			if len(refused) > 0 {
+			if refused = out; len(refused) > 0 {
 				kept := make([]*pending, 0, len(ps))
 				for _, p := range ps {
-					if rerr, ok := refused[p.hash]; ok {
-						n.log.Warn("consensus: tx left out of the block", "tx", p.hash, "err", rerr)
-						n.leftOut(p.hash, rerr)
-						continue
+					if _, ok := refused[p.hash]; !ok {
+						kept = append(kept, p)
 					}
-					kept = append(kept, p)
 				}
 				fl.ps = kept
 			}
@@ -334,9 +333,10 @@ func (n *Node) propose(ps []*pending, prev *flight) (*flight, error) {
 		return nil
 	})
 	if err != nil {
-		n.pool.requeue(ps)
+		n.pool.requeue(ps) // the refused too, unanswered: the next cut decides them again
 		return nil, err
 	}
+	n.answerLeftOut(refused, fl.inflight)
 	fl.hash = fl.block.Hash()
 	entry := encodeBlockKeysEntry(fl.block, fl.keys)
 	n.fsm.cacheProposal(fl.hash, &proposal{entry: entry, block: fl.block, hashes: hashes, out: fl.out, keys: fl.keys})
@@ -354,6 +354,22 @@ func (n *Node) propose(ps []*pending, prev *flight) (*flight, error) {
 		close(fl.done)
 	}()
 	return fl, nil
+}
+
+// answerLeftOut wakes the waiters of the txs the cut just proposed left out,
+// with the reason. A tx whose first copy is in a block still in flight
+// (a client's retry admitted while the original was in Raft: admission
+// checks committed state only) is not answered: that block's outcome
+// answers its waiters, and it may well commit.
+func (n *Node) answerLeftOut(refused map[types.Hash]error, inflight []*flight) {
+	for h, err := range refused {
+		if slices.ContainsFunc(inflight, func(f *flight) bool { return slices.Contains(f.hashes(), h) }) {
+			n.log.Info("consensus: a copy of a tx in flight was left out of the block", "tx", h, "err", err)
+			continue
+		}
+		n.log.Warn("consensus: tx left out of the block", "tx", h, "err", err)
+		n.leftOut(h, err)
+	}
 }
 
 // hashes returns the tx hashes of the flight's block.

@@ -3,6 +3,7 @@ package consensus
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -127,5 +128,28 @@ func TestLeftOutTxWakesItsWaiters(t *testing.T) {
 	}
 	if len(n.waiters[left]) != 0 {
 		t.Fatalf("left-out tx still has %d waiters registered", len(n.waiters[left]))
+	}
+}
+
+// TestALeftOutCopyOfATxInFlightIsNotAnswered: a client's retry of a tx,
+// admitted while the original is still in a block in Raft, may be left out
+// of the next block (its signer rotated in the block in flight). Its
+// waiters are those of the original, which may well commit: answering them
+// with the refusal would tell a client its committed tx failed. Only txs
+// with no copy in flight are answered.
+func TestALeftOutCopyOfATxInFlightIsNotAnswered(t *testing.T) {
+	n := &Node{waiters: make(map[types.Hash][]chan waitOutcome), done: make(chan struct{}), log: slog.New(slog.DiscardHandler)}
+	copied, alone := types.Hash{1}, types.Hash{2}
+	inflight := []*flight{{ps: []*pending{{hash: types.Hash{9}}, {hash: copied}}}}
+	a, b := n.addWaiter(copied), n.addWaiter(alone)
+	refusal := &state.TxError{Code: types.CodeBadSignature, Reason: "stale"}
+	n.answerLeftOut(map[types.Hash]error{copied: refusal, alone: refusal}, inflight)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if _, err := n.wait(ctx, alone, b); !errors.Is(err, refusal) {
+		t.Fatalf("waiter of a tx with no copy in flight got %v, want the refusal", err)
+	}
+	if _, err := n.wait(ctx, copied, a); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiter of a tx whose copy is in flight got %v, want to keep waiting", err)
 	}
 }
