@@ -154,7 +154,7 @@ func (n *Node) pendingErasures(st *store.Store) (macs [][]byte, tombs []tombston
 				return false
 			}
 		}
-		if !n.erasureDone(t, p) {
+		if !n.erasureDone(st, mac, t, p) {
 			macs, tombs, progs = append(macs, mac), append(tombs, t), append(progs, p)
 		}
 		return true
@@ -252,8 +252,8 @@ func (n *Node) raftLogFirst() (uint64, error) { return n.logs.FirstIndex() }
 
 // erasureDone reports whether every clean-up step of an erasure is complete
 // on this node, checking the Raft log and the snapshots live.
-func (n *Node) erasureDone(t tombstone, p eraseProgress) bool {
-	steps, err := n.erasureSteps(t, p)
+func (n *Node) erasureDone(st *store.Store, mac []byte, t tombstone, p eraseProgress) bool {
+	steps, err := n.erasureSteps(st, mac, t, p)
 	if err != nil {
 		return false
 	}
@@ -272,7 +272,15 @@ type ErasureStep struct {
 	Evidence string `json:"evidence"`
 }
 
-func (n *Node) erasureSteps(t tombstone, p eraseProgress) ([]ErasureStep, error) {
+// erasureSteps reports each clean-up step of the erasure of the patient
+// whose id has MAC mac, every one checked live: the vault read for the
+// mapping, the progress record for the compaction, the Raft log and the
+// snapshot store for the rest.
+func (n *Node) erasureSteps(st *store.Store, mac []byte, t tombstone, p eraseProgress) ([]ErasureStep, error) {
+	_, mapped, err := st.VaultGet(vaultKey(vaultMapping, mac))
+	if err != nil {
+		return nil, err
+	}
 	first, err := n.raftLogFirst()
 	if err != nil {
 		return nil, err
@@ -289,11 +297,18 @@ func (n *Node) erasureSteps(t tombstone, p eraseProgress) ([]ErasureStep, error)
 	}
 	logDone := p.SnapshotIndex >= t.Index && (first == 0 || first > t.Index)
 	return []ErasureStep{
-		{Name: "mapping_deleted", Done: true, Evidence: "the vault holds no pseudonym or key for this patient (deleted in the erasure block's batch)"},
+		{Name: "mapping_deleted", Done: !mapped, Evidence: mappingEvidence(mapped)},
 		{Name: "pebble_compacted", Done: p.Compacted, Evidence: fmt.Sprintf("vault keyspace flushed and compacted: %v", p.Compacted)},
 		{Name: "raft_log_compacted", Done: logDone, Evidence: fmt.Sprintf("erasure at raft index %d; raft log now starts at %d; snapshot after compaction at %d", t.Index, first, p.SnapshotIndex)},
 		{Name: "snapshots_pruned", Done: p.SnapshotIndex > 0 && older == 0, Evidence: fmt.Sprintf("%d snapshot(s) retained, %d taken before the erasure clean-up", len(metas), older)},
 	}, nil
+}
+
+func mappingEvidence(mapped bool) string {
+	if mapped {
+		return "the vault still holds a pseudonym and a wrapped key for this patient"
+	}
+	return "the vault holds no pseudonym or key for this patient (read now; deleted in the erasure block's batch)"
 }
 
 // ErasureStatus is patient_erasure_status on one node.
@@ -343,7 +358,7 @@ func (n *Node) ErasureSummary() (ErasureSummary, error) {
 					return false
 				}
 			}
-			steps, serr := n.erasureSteps(t, p)
+			steps, serr := n.erasureSteps(st, k[1:], t, p)
 			if serr != nil {
 				derr = serr
 				return false
@@ -405,7 +420,7 @@ func (n *Node) ErasureStatus(patient string) (*ErasureStatus, error) {
 				return fmt.Errorf("%w: corrupt erasure progress: %v", state.ErrIO, err)
 			}
 		}
-		steps, err := n.erasureSteps(t, p)
+		steps, err := n.erasureSteps(st, mac[:], t, p)
 		if err != nil {
 			return err
 		}

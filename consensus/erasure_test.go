@@ -197,6 +197,14 @@ func TestErasureLeavesNoKeyOnAnyNode(t *testing.T) {
 		}
 	}
 	c.EnsureSameState()
+	// The mapping step is read live: a mapping left in a vault fails it.
+	n0 := c.Running()[0]
+	if err := n0.PutVaultMappingForTest("mrn-0"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := n0.ErasureStatus("mrn-0"); err != nil || st.Complete || st.Steps[0].Name != "mapping_deleted" || st.Steps[0].Done {
+		t.Fatalf("status with a mapping left in the vault: %+v %v", st, err)
+	}
 	// Txs about the erased patient are refused at admission.
 	tx := c.SignTx("dr-1", dr, consensustest.Audit("dr-1", "mrn-0", 99))
 	if _, err := c.WaitLeader(10*time.Second).SubmitAndWait(ctx, tx); !errors.As(err, &te) || te.Code != types.CodeConflict || !bytes.Contains([]byte(te.Reason), []byte("erased")) {

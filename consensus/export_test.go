@@ -42,3 +42,13 @@ func SetApplyHook(h func(index uint64)) (restore func()) {
 	applyHook.Store(&h)
 	return func() { applyHook.Store(nil) }
 }
+
+// PutVaultMappingForTest writes a vault mapping for patient, as a copy an
+// erasure failed to delete would be.
+func (n *Node) PutVaultMappingForTest(patient string) error {
+	mac, err := n.pseudo.key.MAC([]byte(patient))
+	if err != nil {
+		return err
+	}
+	return n.fsm.Store().VaultSet(vaultKey(vaultMapping, mac[:]), []byte{0xa0})
+}

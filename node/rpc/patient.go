@@ -25,8 +25,10 @@ type ExportSigner interface {
 	SignExport(msg []byte) (crypto.Signature, error)
 }
 
-// ExportVersion is the format version of PatientExport.
-const ExportVersion = 1
+// ExportVersion is the format version of PatientExport: 2 added the pruned
+// entries (ExportBody.Pruned), which a version-1 verifier would drop and
+// then fail on the signature with a misleading error.
+const ExportVersion = 2
 
 // exportDomain prefixes the bytes a node signs for an export, so the
 // signature is never valid as a tx's or a header's.
