@@ -102,6 +102,9 @@ func printReport(w io.Writer, r *verify.Report) {
 	if r.Redacted > 0 {
 		fmt.Fprintf(w, "  redacted txs (pseudonymized): %d; checked as attested by the proposer only (key erased or not available): %d\n", r.Redacted, r.AttestedOnly)
 	}
+	if r.Pruned > 0 {
+		fmt.Fprintf(w, "  sealed payloads pruned under the retention policy (their hash checked, their signature attested): %d\n", r.Pruned)
+	}
 	for _, f := range r.Faults {
 		where := fmt.Sprintf("height %d", f.Height)
 		if f.Height == 0 {
