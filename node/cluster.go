@@ -57,6 +57,7 @@ type cluster struct {
 
 	// used by the membership loop's goroutine only
 	granted    map[string]time.Time // node id -> when this node last submitted its cluster key grant
+	noSealKey  map[string]bool      // admitted voters without a seal key, warned about once
 	grantNonce uint64
 }
 
@@ -87,7 +88,7 @@ func startP2P(cfg config.Config, g *state.Genesis, key *crypto.PrivateKey, log *
 	}
 	trans := raft.NewNetworkTransport(pn.RaftStreamLayer(), 3, 10*time.Second, slogWriter{log.With("component", "raft-net")})
 	c := &cluster{p2p: pn, reg: reg, log: log, poke: make(chan struct{}, 1), stop: make(chan struct{}), revoked: map[string]bool{},
-		granted: map[string]time.Time{}, grantNonce: uint64(time.Now().UnixNano()), claims: newCodeClaims(time.Now)}
+		granted: map[string]time.Time{}, noSealKey: map[string]bool{}, grantNonce: uint64(time.Now().UnixNano()), claims: newCodeClaims(time.Now)}
 	return c, trans, nil
 }
 
@@ -247,7 +248,12 @@ func (c *cluster) reconcile() error {
 					continue
 				}
 				if why, err := c.awaitsClusterKey(id, st.Height); err != nil || why != "" {
-					c.log.Debug("node: new node waits for the cluster data key before it may vote", "node_id", id, "reason", why, "err", err)
+					if r.SealKey == nil && err == nil && !c.noSealKey[id] {
+						c.noSealKey[id] = true
+						c.log.Warn("node: admitted node has no seal key on record, so it can never hold the cluster data key and will stay a non-voter; remove it and admit it again with a seal key (medchain join writes one)", "node_id", id)
+					} else {
+						c.log.Debug("node: new node waits for the cluster data key before it may vote", "node_id", id, "reason", why, "err", err)
+					}
 					continue
 				}
 				c.log.Info("node: promoting caught-up node to voter", "node_id", id, "lag", lag)
