@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -289,12 +288,11 @@ func (d *denials) record(x rpc.Denial) {
 	}
 }
 
-// idPattern is a conservative identifier for the fields of an access-denied
-// audit record (anything else is replaced).
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
-
+// idOr returns s if it is a valid identifier on chain (types.ValidateID:
+// the rule every id field of a tx follows, so a refusal names the patient
+// or identity exactly as a tx about them would), else def.
 func idOr(s, def string) string {
-	if idPattern.MatchString(s) {
+	if types.ValidateID("id", s) == nil {
 		return s
 	}
 	return def

@@ -23,6 +23,7 @@ func TestADenialNamingNoPatientIsRecordedNamingNone(t *testing.T) {
 		{"no patient, a resource", rpc.Denial{Identity: "doctor456", Method: "fhir_auditTrail", Resource: "Patient/MRN-1"}, "", ""},
 		{"a patient id the gate does not take", rpc.Denial{Method: "audit_trail", Patient: "x y", Resource: "x y"}, "", ""},
 		{"a patient", rpc.Denial{Identity: "doctor456", Method: "audit_trail", Patient: "patient123", Resource: "Observation/1"}, "patient123", "Observation/1"},
+		{"a patient id with the characters ids allow", rpc.Denial{Identity: "dr@north.example", Method: "audit_trail", Patient: "urn:mrn:4711/b#2", Resource: "Observation/1"}, "urn:mrn:4711/b#2", "Observation/1"},
 		{"a patient, a resource with a control character", rpc.Denial{Identity: "doctor456", Method: "audit_trail", Patient: "patient123", Resource: "Obs\x00"}, "patient123", ""},
 	}
 	for _, tt := range tests {
