@@ -247,7 +247,7 @@ func (c *cluster) reconcile() error {
 					c.log.Debug("node: new node catching up", "node_id", id, "lag", lag)
 					continue
 				}
-				if why, err := c.awaitsClusterKey(id, st.Height); err != nil || why != "" {
+				if why, err := c.awaitsClusterKey(id, st); err != nil || why != "" {
 					if r.SealKey == nil && err == nil && !c.noSealKey[id] {
 						c.noSealKey[id] = true
 						c.log.Warn("node: admitted node has no seal key on record, so it can never hold the cluster data key and will stay a non-voter; remove it and admit it again with a seal key (medchain join writes one)", "node_id", id)
@@ -390,16 +390,20 @@ func (c *cluster) lag(r state.NodeRecord) (peerStatus, uint64, error) {
 // key cannot cut a block that names a patient (pseudonyms) nor open MFA
 // seeds. So a node is promoted only once a grant of the current key to it
 // is on chain and the node has applied the block that carries it.
-func (c *cluster) awaitsClusterKey(id string, height uint64) (why string, err error) {
-	err = c.n.cons.WithStore(func(st *store.Store) error {
-		why, err = awaitsClusterKey(st, id, height)
+func (c *cluster) awaitsClusterKey(id string, st peerStatus) (why string, err error) {
+	err = c.n.cons.WithStore(func(s *store.Store) error {
+		why, err = awaitsClusterKey(s, id, st.Height, st.ClusterKeyID)
 		return err
 	})
 	return why, err
 }
 
-// awaitsClusterKey is cluster.awaitsClusterKey on committed state v.
-func awaitsClusterKey(v state.View, id string, height uint64) (string, error) {
+// awaitsClusterKey is cluster.awaitsClusterKey on committed state v, for
+// node id whose chain is at height and which reports holding the cluster
+// key held ("" for none): a grant on chain and applied is not enough, the
+// node must have opened it (a node whose seal key changed since its join
+// cannot, and as leader could not cut a block that names a patient).
+func awaitsClusterKey(v state.View, id string, height uint64, held string) (string, error) {
 	info, err := state.GetClusterKeyInfo(v)
 	if err != nil || info == nil {
 		return "", err // no error and no info: a chain without a cluster key
@@ -412,6 +416,8 @@ func awaitsClusterKey(v state.View, id string, height uint64) (string, error) {
 		return "no grant of the current cluster key on chain yet", nil
 	case height < g.Height:
 		return fmt.Sprintf("has not applied its grant (height %d, grant at %d)", height, g.Height), nil
+	case held != info.KeyID:
+		return fmt.Sprintf("applied its grant but holds key %q, not the cluster key %q (it could not open the grant: was its seal key replaced?)", held, info.KeyID), nil
 	}
 	return "", nil
 }
@@ -429,6 +435,9 @@ type peerStatus struct {
 	AppliedIndex uint64 `cbor:"3,keyasint"`
 	Height       uint64 `cbor:"4,keyasint"`
 	HeadHash     string `cbor:"5,keyasint,omitempty"`
+	// ClusterKeyID is the id of the cluster data key the node holds, opened
+	// from its grant ("" for none): promotion to voter requires it.
+	ClusterKeyID string `cbor:"6,keyasint,omitempty"`
 }
 
 type readIndex struct {
@@ -460,6 +469,9 @@ func (c *cluster) localStatus() peerStatus {
 	st := peerStatus{NodeID: c.n.cfg.Node.ID, State: c.n.cons.Raft().State().String(), AppliedIndex: c.n.cons.AppliedIndex()}
 	if h, ok := c.n.cons.Store().Head(); ok {
 		st.Height, st.HeadHash = h.Height, h.Hash().String()
+	}
+	if dk, err := c.n.keys.ClusterKey(); err == nil {
+		st.ClusterKeyID = dk.ID()
 	}
 	return st
 }
