@@ -187,10 +187,8 @@ func (e *Executor) contractTx(o *overlay, tx *types.Tx, p types.Payload, h types
 		if err != nil || dry {
 			return err
 		}
-		if tx.Redaction != nil { // a call about an erased patient decides nothing
-			if err := notErased(o, p.Patient); err != nil {
-				return err
-			}
+		if err := notErasedIfRedacted(o, tx, p.Patient); err != nil {
+			return err
 		}
 		return e.executeContract(o, rec, tx, p, h, signer, bc, index)
 	case *types.ReviewRecord:

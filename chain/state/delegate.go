@@ -14,10 +14,8 @@ import (
 // never made, is a conflict or not found, so a replayed intent changes
 // nothing.
 func executeDelegate(o *overlay, tx *types.Tx, p *types.IdentityDelegate, bc BlockContext) error {
-	if tx.Redaction != nil {
-		if err := notErased(o, p.Patient); err != nil {
-			return err
-		}
+	if err := notErasedIfRedacted(o, tx, p.Patient); err != nil {
+		return err
 	}
 	cur, err := o.identity(p.ID)
 	if err != nil {

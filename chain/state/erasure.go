@@ -75,6 +75,16 @@ func notErased(o *overlay, patient string) error {
 	return nil
 }
 
+// notErasedIfRedacted is notErased for a redacted tx about patient (its
+// pseudonym); a tx stored in clear names a patient id, and only
+// pseudonymized patients can be erased.
+func notErasedIfRedacted(o *overlay, tx *types.Tx, patient string) error {
+	if tx.Redaction == nil {
+		return nil
+	}
+	return notErased(o, patient)
+}
+
 // authorizeErase: a privacy officer may erase any patient; otherwise the
 // signer must be the patient or a delegate acting for them (actsFor: for a
 // redacted tx by a signer linked to patients by patient id, the link is

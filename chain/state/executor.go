@@ -393,10 +393,8 @@ func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Ha
 	}
 	switch p := p.(type) {
 	case *types.IdentityRegister:
-		if tx.Redaction != nil {
-			if err := notErased(o, p.Patient); err != nil {
-				return err
-			}
+		if err := notErasedIfRedacted(o, tx, p.Patient); err != nil {
+			return err
 		}
 		cur, err := o.identity(p.ID)
 		if err != nil {
@@ -429,6 +427,9 @@ func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Ha
 				acts = append(acts, a)
 			}
 		}
+		if len(acts) > types.MaxListLen {
+			return reject(types.CodeConflict, "identity %q would act for %d patients, the limit is %d", p.ID, len(acts), types.MaxListLen)
+		}
 		if len(acts) == 0 {
 			acts = nil
 		}
@@ -453,10 +454,8 @@ func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Ha
 		cur.Revoked, cur.RevokeReason, cur.Updated = true, p.Reason, bc.Height
 		o.put(IdentityKey(p.ID), codec.MustMarshal(cur))
 	case *types.AuditRecord:
-		if tx.Redaction != nil { // only pseudonymized patients can be erased
-			if err := notErased(o, p.Patient); err != nil {
-				return err
-			}
+		if err := notErasedIfRedacted(o, tx, p.Patient); err != nil {
+			return err
 		}
 		entry := AuditEntry{TxHash: h, Height: bc.Height, Index: index, Time: bc.Time, TxTime: tx.Timestamp, Signer: tx.Signer, Record: *p}
 		entry.Redacted = tx.Redaction != nil // the sealed payload stays in the block: a node may prune it
@@ -469,19 +468,15 @@ func (e *Executor) execute(o *overlay, tx *types.Tx, p types.Payload, h types.Ha
 		o.put(pk, codec.MustMarshal(&entry))
 		o.put(trailKey(TrailPrefix(p.Actor, true), bc.Time, bc.Height, index), pk)
 	case *types.ConsentGrant:
-		if tx.Redaction != nil {
-			if err := notErased(o, p.Patient); err != nil {
-				return err
-			}
+		if err := notErasedIfRedacted(o, tx, p.Patient); err != nil {
+			return err
 		}
 		c := Consent{Patient: p.Patient, ConsentType: p.ConsentType, Granted: p.Granted, Scope: p.Scope,
 			Status: ConsentActive, Signer: tx.Signer, TxHash: h, Height: bc.Height, Time: bc.Time}
 		e.putConsent(o, &c, index)
 	case *types.ConsentRevoke:
-		if tx.Redaction != nil {
-			if err := notErased(o, p.Patient); err != nil {
-				return err
-			}
+		if err := notErasedIfRedacted(o, tx, p.Patient); err != nil {
+			return err
 		}
 		cur, err := o.consent(p.Patient, p.ConsentType)
 		if err != nil {
