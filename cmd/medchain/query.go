@@ -294,6 +294,14 @@ func newQueryIdentity(g *globals) *cobra.Command {
 					}
 					fmt.Fprintf(w, "%s (%s) %s\n  roles %s\n  key   %s %s\n  registered at height %d, updated at %d\n",
 						id.ID, id.Kind, status, list(id.Roles), id.PublicKey.Algorithm, id.PublicKey.Fingerprint(), id.Height, id.Updated)
+					// Patient links are shown as the chain records them: a
+					// pseudonym has no reverse mapping.
+					if id.Patient != "" {
+						fmt.Fprintf(w, "  speaks for patient %s\n", id.Patient)
+					}
+					if len(id.ActsFor) > 0 {
+						fmt.Fprintf(w, "  acts for %s\n", list(id.ActsFor))
+					}
 					for _, k := range id.OldKeys {
 						fmt.Fprintf(w, "  retired key %s %s signed heights %d-%d (rotated by tx %s)\n", k.PublicKey.Algorithm, k.PublicKey.Fingerprint(), k.From, k.Until, k.RotatedBy)
 					}
