@@ -321,10 +321,10 @@ func Evaluate(ev Evidence) *Report {
 			"refused requests are not recorded on chain (the zero-trust gate, which records them, is off)")
 	case ev.DenialsDropped > 0:
 		hipaa("hipaa.audit_refusals", "HIPAA §164.312(b)", "Audit controls: refusals recorded", Fail,
-			"%d refusals were dropped by a full queue and not recorded; %d access_denied events recorded recently", ev.DenialsDropped, a.Denied)
+			"%d refusals were dropped by a full queue and not recorded; %d access_denied events recorded in the last %d days", ev.DenialsDropped, a.Denied, ev.Policy.AuditRecentDays)
 	default:
 		hipaa("hipaa.audit_refusals", "HIPAA §164.312(b)", "Audit controls: refusals recorded", Pass,
-			"every refused request is recorded on chain as an access_denied audit event signed by the node; %d in the scanned blocks, none dropped", a.Denied)
+			"every refused request is recorded on chain as an access_denied audit event signed by the node; %d in the last %d days, none dropped", a.Denied, ev.Policy.AuditRecentDays)
 	}
 
 	// Integrity.
