@@ -9,6 +9,7 @@ import (
 	"github.com/medchain/medchain/chain/crypto"
 	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/node/compliance"
 )
 
 // fakeBlocks serves block times by height.
@@ -36,7 +37,7 @@ func TestKeyAgeCountsFromRotationNotFromRoleChanges(t *testing.T) {
 	// Registered at 1, rotated at 60: the key is 100 days old.
 	put(state.Identity{ID: "rotated", Kind: types.KindPerson, Roles: []string{"x"}, PublicKey: pub, Height: 1, Updated: 60,
 		KeyFrom: 61, KeyTime: blocks[60], OldKeys: []state.KeyVersion{{PublicKey: pub, From: 1, Until: 60}}})
-	k := keyEvidence(v, &blockTimes{r: blocks, genesis: t0, m: map[uint64]int64{}}, now, 365)
+	k := keyEvidence(v, &blockTimes{r: blocks, genesis: t0, m: map[uint64]int64{}}, now, 365, &compliance.PseudonymEvidence{})
 	if k.Err != nil {
 		t.Fatal(k.Err)
 	}

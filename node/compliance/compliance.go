@@ -83,15 +83,17 @@ type Evidence struct {
 	DenialsRecorded bool
 	DenialsDropped  uint64
 
-	Audit     AuditEvidence
-	Verify    VerifyEvidence
-	Keys      KeyEvidence
-	Consents  ConsentEvidence
-	Export    ExportEvidence
-	Erasure   ErasureEvidence
-	Retention config.Retention
-	Pruner    RetentionEvidence
-	Policy    config.Compliance
+	Audit    AuditEvidence
+	Verify   VerifyEvidence
+	Keys     KeyEvidence
+	Consents ConsentEvidence
+	Export   ExportEvidence
+	Erasure  ErasureEvidence
+	// Pseudonyms counts the state records that name a patient.
+	Pseudonyms PseudonymEvidence
+	Retention  config.Retention
+	Pruner     RetentionEvidence
+	Policy     config.Compliance
 }
 
 // RetentionEvidence is the state of the node's retention pruner
@@ -141,14 +143,17 @@ type RetentionNote struct {
 	Note  string `json:"note"`
 }
 
-// AuditEvidence comes from the newest blocks, scanned backwards from the
-// head until Window or Blocks ran out.
+// AuditEvidence comes from one pass over the audit events recorded in state.
+// The window the audit controls are judged on is the Blocks newest blocks
+// (at most compliance.verify_max_blocks), none older than
+// compliance.audit_recent_days.
 type AuditEvidence struct {
-	BlocksScanned uint64
-	Events        int       // committed audit_record txs seen
-	Denied        int       // of which access_denied
-	Latest        time.Time // block time of the newest audit event; zero: none seen
-	Err           error
+	Blocks uint64    // newest blocks in the window
+	Total  int       // audit events recorded on chain in all
+	Events int       // of which committed in the window
+	Denied int       // of those, access_denied
+	Latest time.Time // block time of the newest audit event in the window; zero: none
+	Err    error
 }
 
 // VerifyEvidence is a chain verification run on a store snapshot.
@@ -198,6 +203,56 @@ type ErasureEvidence struct {
 	Recorded, Complete int
 	Pending            []string
 	Err                error
+}
+
+// PseudonymEvidence counts, by kind, the records in state (read from one
+// store snapshot) that name a patient and how many of them name a
+// pseudonym (types.IsPseudonym; an audit event must also be stored
+// redacted). It holds counts only, never a patient id or a pseudonym, and
+// Err never quotes one either: the report is shown to operators and
+// auditors.
+type PseudonymEvidence struct {
+	// On: the node stores patients under pseudonyms (it runs with a cluster
+	// data key). Off says why not, when On is false.
+	On  bool
+	Off string
+
+	AuditEvents PseudonymCount // audit events (NoPatient: access denials naming none)
+	Consents    PseudonymCount // current consents (their history is kept under the same patient)
+	Executions  PseudonymCount // contract executions (NoPatient: calls naming none)
+	Reviews     PseudonymCount // reviews of flagged (break-glass) executions
+	Identities  PseudonymCount // patient identities' patient, genesis ones in clear aside
+	Delegations PseudonymCount // acts_for entries, genesis ones in clear aside
+	Erasures    PseudonymCount // patient_erase records
+
+	// GenesisPatients and GenesisDelegations are links by patient id in
+	// clear of genesis identities (height 0): a patient identity's patient
+	// and acts_for entries. The genesis is written before any vault exists,
+	// so they cannot name pseudonyms; they are reported, not failed.
+	GenesisPatients, GenesisDelegations int
+
+	Err error
+}
+
+// PseudonymCount counts one kind of record.
+type PseudonymCount struct {
+	Named        int // records that name a patient
+	Pseudonymous int // of which name a pseudonym
+	NoPatient    int // records that name no patient (not counted in Named)
+}
+
+// InClear is the number of records that name a patient by patient id.
+func (c PseudonymCount) InClear() int { return c.Named - c.Pseudonymous }
+
+// pseudonymKind is a kind of record with its name in the evidence text.
+type pseudonymKind struct {
+	name string
+	c    PseudonymCount
+}
+
+func (p *PseudonymEvidence) kinds() []pseudonymKind {
+	return []pseudonymKind{{"audit events", p.AuditEvents}, {"consents", p.Consents}, {"contract executions", p.Executions},
+		{"break-glass reviews", p.Reviews}, {"patient identities", p.Identities}, {"delegations", p.Delegations}, {"erasures", p.Erasures}}
 }
 
 // Minimums the checks apply.
@@ -251,13 +306,14 @@ func Evaluate(ev Evidence) *Report {
 		hipaa("hipaa.audit_events", "HIPAA §164.312(b)", "Audit controls: events recorded", Fail, "could not read the audit events: %v", a.Err)
 	case a.Latest.IsZero():
 		hipaa("hipaa.audit_events", "HIPAA §164.312(b)", "Audit controls: events recorded", Fail,
-			"no audit event on chain in the last %d days (%d newest blocks scanned)", ev.Policy.AuditRecentDays, a.BlocksScanned)
+			"no audit event on chain in the last %d days (within the %d newest blocks; %d events on chain in all)", ev.Policy.AuditRecentDays, a.Blocks, a.Total)
 	case ev.Now.Sub(a.Latest) > window:
 		hipaa("hipaa.audit_events", "HIPAA §164.312(b)", "Audit controls: events recorded", Fail,
 			"newest audit event at %s, more than %d days ago", a.Latest.UTC().Format(time.RFC3339), ev.Policy.AuditRecentDays)
 	default:
 		hipaa("hipaa.audit_events", "HIPAA §164.312(b)", "Audit controls: events recorded", Pass,
-			"%d audit events in the %d newest blocks; newest at %s", a.Events, a.BlocksScanned, a.Latest.UTC().Format(time.RFC3339))
+			"%d audit events in the last %d days within the %d newest blocks (%d on chain in all); newest at %s",
+			a.Events, ev.Policy.AuditRecentDays, a.Blocks, a.Total, a.Latest.UTC().Format(time.RFC3339))
 	}
 	switch {
 	case !ev.DenialsRecorded:
@@ -265,10 +321,10 @@ func Evaluate(ev Evidence) *Report {
 			"refused requests are not recorded on chain (the zero-trust gate, which records them, is off)")
 	case ev.DenialsDropped > 0:
 		hipaa("hipaa.audit_refusals", "HIPAA §164.312(b)", "Audit controls: refusals recorded", Fail,
-			"%d refusals were dropped by a full queue and not recorded; %d access_denied events recorded recently", ev.DenialsDropped, a.Denied)
+			"%d refusals were dropped by a full queue and not recorded; %d access_denied events recorded in the last %d days", ev.DenialsDropped, a.Denied, ev.Policy.AuditRecentDays)
 	default:
 		hipaa("hipaa.audit_refusals", "HIPAA §164.312(b)", "Audit controls: refusals recorded", Pass,
-			"every refused request is recorded on chain as an access_denied audit event signed by the node; %d in the scanned blocks, none dropped", a.Denied)
+			"every refused request is recorded on chain as an access_denied audit event signed by the node; %d in the last %d days, none dropped", a.Denied, ev.Policy.AuditRecentDays)
 	}
 
 	// Integrity.
@@ -436,6 +492,8 @@ func Evaluate(ev Evidence) *Report {
 			erasureHow, e.Recorded)
 	}
 
+	pseudonymisation(ev.Pseudonyms, gdpr)
+
 	var weak []string
 	for _, w := range []struct {
 		n  string
@@ -466,6 +524,55 @@ func Evaluate(ev Evidence) *Report {
 		}
 	}
 	return r
+}
+
+// pseudonymisation adds the gdpr.pseudonymisation line: it passes when
+// pseudonyms are on and every record that names a patient names a
+// pseudonym, genesis identities aside (reported with their count). Its
+// evidence is counts and kinds only.
+func pseudonymisation(p PseudonymEvidence, gdpr func(id, std, title string, st Status, format string, args ...any)) {
+	const id, std, title = "gdpr.pseudonymisation", "GDPR Art. 25(1), 32(1)(a)", "Pseudonymisation of patient data"
+	var named, clear int
+	var inClear, under []string
+	for _, k := range p.kinds() {
+		named += k.c.Named
+		clear += k.c.InClear()
+		if k.c.InClear() > 0 {
+			inClear = append(inClear, fmt.Sprintf("%d of %d %s", k.c.InClear(), k.c.Named, k.name))
+		}
+		under = append(under, fmt.Sprintf("%d of %d %s", k.c.Pseudonymous, k.c.Named, k.name))
+	}
+	counts := "under a pseudonym: " + strings.Join(under, ", ")
+	var notes []string
+	if n := p.AuditEvents.NoPatient + p.Executions.NoPatient; n > 0 {
+		notes = append(notes, fmt.Sprintf("records that name no patient are stored in clear by design (access denials: %d, contract executions: %d)",
+			p.AuditEvents.NoPatient, p.Executions.NoPatient))
+	}
+	if n := p.GenesisPatients + p.GenesisDelegations; n > 0 {
+		notes = append(notes, fmt.Sprintf("genesis identities name patient ids in clear by design, as the genesis is written before any pseudonym exists (links: %d; patient identities: %d, delegations: %d)",
+			n, p.GenesisPatients, p.GenesisDelegations))
+	}
+	note := ""
+	if len(notes) > 0 {
+		note = "; " + strings.Join(notes, "; ")
+	}
+	switch {
+	case p.Err != nil:
+		gdpr(id, std, title, Fail, "could not read every record that names a patient: %v", p.Err)
+	case !p.On:
+		off := p.Off
+		if off == "" {
+			off = "this node runs without pseudonyms"
+		}
+		gdpr(id, std, title, Fail, "%s; records that name a patient: %d, in clear: %d (%s)%s", off, named, clear, counts, note)
+	case clear > 0:
+		gdpr(id, std, title, Fail, "records that name a patient in clear: %d of %d (%s); %s%s",
+			clear, named, strings.Join(inClear, ", "), counts, note)
+	case named == 0:
+		gdpr(id, std, title, Pass, "pseudonyms are on (cluster data key): no record names a patient yet%s", note)
+	default:
+		gdpr(id, std, title, Pass, "every record that names a patient names a pseudonym (audit events stored redacted, their personal fields sealed): %s%s", counts, note)
+	}
 }
 
 // retentionEvidence describes the pruner's state and lists what fails: a

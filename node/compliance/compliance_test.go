@@ -21,12 +21,15 @@ func good() Evidence {
 		Now: now, NodeID: "node-1", ChainID: "medchain-dev", Height: 10,
 		TLS:  &tls.Config{MinVersion: tls.VersionTLS13, CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519}},
 		Gate: &gc, DenialsRecorded: true,
-		Audit:     AuditEvidence{BlocksScanned: 10, Events: 7, Denied: 1, Latest: now.Add(-time.Hour)},
-		Verify:    VerifyEvidence{Report: &verify.Report{OK: true, From: 1, To: 10, Blocks: 10, Txs: 20}, Full: true},
-		Keys:      KeyEvidence{Checked: 4, Oldest: 24 * time.Hour, OldID: "admin"},
-		Consents:  ConsentEvidence{Total: 2, Active: 1, Revoked: 1},
-		Export:    ExportEvidence{Available: true, Detail: "signed by node-1"},
-		Erasure:   ErasureEvidence{Recorded: 2, Complete: 2},
+		Audit:    AuditEvidence{Blocks: 10, Total: 9, Events: 7, Denied: 1, Latest: now.Add(-time.Hour)},
+		Verify:   VerifyEvidence{Report: &verify.Report{OK: true, From: 1, To: 10, Blocks: 10, Txs: 20}, Full: true},
+		Keys:     KeyEvidence{Checked: 4, Oldest: 24 * time.Hour, OldID: "admin"},
+		Consents: ConsentEvidence{Total: 2, Active: 1, Revoked: 1},
+		Export:   ExportEvidence{Available: true, Detail: "signed by node-1"},
+		Erasure:  ErasureEvidence{Recorded: 2, Complete: 2},
+		Pseudonyms: PseudonymEvidence{On: true, AuditEvents: PseudonymCount{Named: 7, Pseudonymous: 7, NoPatient: 2},
+			Consents: PseudonymCount{Named: 2, Pseudonymous: 2}, Executions: PseudonymCount{Named: 1, Pseudonymous: 1},
+			Erasures: PseudonymCount{Named: 2, Pseudonymous: 2}},
 		Retention: config.DefaultRetention(),
 		Pruner:    goodPruner(),
 		Policy:    config.DefaultConfig().Compliance,
@@ -108,7 +111,11 @@ func TestChecksFlip(t *testing.T) {
 		{"erasure not complete here", func(e *Evidence) {
 			e.Erasure = ErasureEvidence{Recorded: 2, Complete: 1, Pending: []string{"erasure at raft index 9: raft_log_compacted, snapshots_pruned"}}
 		}, []string{"gdpr.erasure"}},
-		{"no pseudonyms", func(e *Evidence) { e.Erasure = ErasureEvidence{Unsupported: "no cluster data key"} }, []string{"gdpr.erasure"}},
+		{"no pseudonyms", func(e *Evidence) {
+			e.Erasure = ErasureEvidence{Unsupported: "no cluster data key"}
+			e.Pseudonyms.On, e.Pseudonyms.Off = false, "no cluster data key"
+		}, []string{"gdpr.erasure", "gdpr.pseudonymisation"}},
+		{"a consent in clear", func(e *Evidence) { e.Pseudonyms.Consents.Named++ }, []string{"gdpr.pseudonymisation"}},
 		{"erasures unreadable", func(e *Evidence) { e.Erasure = ErasureEvidence{Err: errors.New("disk")} }, []string{"gdpr.erasure"}},
 		{"plain HTTP", func(e *Evidence) { e.TLS = nil },
 			[]string{"hipaa.transmission_security", "hipaa.transmission_encryption", "gdpr.security_of_processing"}},
@@ -133,7 +140,7 @@ func TestChecksFlip(t *testing.T) {
 		}, []string{"hipaa.integrity", "gdpr.security_of_processing"}},
 		{"verify error", func(e *Evidence) { e.Verify = VerifyEvidence{Err: errors.New("disk")} }, []string{"hipaa.integrity", "gdpr.security_of_processing"}},
 		{"no recent audit", func(e *Evidence) { e.Audit.Latest = now.Add(-60 * 24 * time.Hour) }, []string{"hipaa.audit_events"}},
-		{"no audit at all", func(e *Evidence) { e.Audit = AuditEvidence{BlocksScanned: 10} }, []string{"hipaa.audit_events"}},
+		{"no audit at all", func(e *Evidence) { e.Audit = AuditEvidence{Blocks: 10} }, []string{"hipaa.audit_events"}},
 		{"dropped refusals", func(e *Evidence) { e.DenialsDropped = 3 }, []string{"hipaa.audit_refusals"}},
 		{"old key", func(e *Evidence) { e.Keys.NOver, e.Keys.Over = 1, []string{"doctor (400 days)"} }, []string{"hipaa.key_rotation"}},
 		{"expired consent active", func(e *Evidence) { e.Consents.ExpiredActive, e.Consents.ExpiredActiveTypes = 1, []string{"research"} },
