@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -34,15 +35,23 @@ func erasureEvent(action string) *types.AuditRecord {
 		Purpose: "treatment", Outcome: "success", Resource: erasureResource, Details: map[string]string{"note": erasureNote}}
 }
 
-// grepDir returns the files under dir whose bytes contain needle.
+// grepDir returns the files under dir whose bytes contain needle. A file
+// that disappears during the walk (a running node's compaction or snapshot
+// removed it) holds nothing any more and is skipped.
 func grepDir(t *testing.T, dir string, needle []byte) []string {
 	t.Helper()
 	var hits []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil || d.IsDir() {
 			return err
 		}
 		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
