@@ -25,9 +25,10 @@ func BenchmarkPatientExport10k(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	s := n.Signer(b, "doctor456")
-	for i := 0; i < events; i += 1000 {
-		txs := make([]*types.Tx, 0, 1000)
-		for j := i; j < i+1000; j++ {
+	const batch = 100 // the gate's default zero_trust.max_batch
+	for i := 0; i < events; i += batch {
+		txs := make([]*types.Tx, 0, batch)
+		for j := i; j < i+batch; j++ {
 			tx, err := s.Build(&types.AuditRecord{EventType: "data_access", Patient: "patient123", Actor: "doctor456",
 				Action: "view_record", Purpose: "treatment", Resource: fmt.Sprintf("Observation/%d", j)})
 			if err != nil {
