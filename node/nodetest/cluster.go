@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"path/filepath"
 	"testing"
@@ -27,17 +28,27 @@ type Cluster struct {
 }
 
 // FreePorts returns n TCP ports on 127.0.0.1 that were free a moment ago.
+// They are drawn below the kernel's ephemeral range (32768-60999 on Linux):
+// a port the kernel handed out and took back can be handed out again at
+// once as the local end of any outgoing connection (and the tests make
+// many), so between this check and the node's own listen it was often
+// taken ("address already in use"). Below the range only another listener
+// can take it.
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ls []net.Listener
 	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			t.Fatalf("no free port found in %d tries", tries)
+		}
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatal(err)
+			continue // taken: draw another
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	for _, l := range ls {
 		l.Close()
