@@ -1,0 +1,182 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestCheckIntegrityLocatesEverySealedCopyThatDisagreesWithItsBlock: the
+// audit trail opens events from their 'r' copies and takes a missing copy
+// for a pruned payload, so a copy that is changed, deleted, left behind by
+// pruning or owned by no redacted tx is corruption, named by its height and
+// index (from the finding of review 5: CheckIntegrity trusted the copies).
+func TestCheckIntegrityLocatesEverySealedCopyThatDisagreesWithItsBlock(t *testing.T) {
+	cases := []struct {
+		name   string
+		tamper func(t *testing.T, s *Store)
+		want   []string // "" in want: no fault
+	}{
+		{"untampered", func(*testing.T, *Store) {}, nil},
+		{"pruned", func(t *testing.T, s *Store) { pruneAudit(t, s, 1) }, nil},
+		{"changed copy", func(t *testing.T, s *Store) {
+			b, _ := s.Block(1)
+			must(t, s.RawSetUnsafe(SealedKey(1, 0), bytes.Repeat([]byte{1}, len(b.Txs[0].Redaction.Sealed))))
+		}, []string{"sealed payload copy of tx 0 at height 1: differs from the sealed payload in the block"}},
+		{"one byte changed", func(t *testing.T, s *Store) {
+			cp, _, _ := s.SealedPayload(2, 1)
+			cp[len(cp)-1] ^= 1
+			must(t, s.RawSetUnsafe(SealedKey(2, 1), cp))
+		}, []string{"sealed payload copy of tx 1 at height 2: differs"}},
+		{"empty copy", func(t *testing.T, s *Store) {
+			must(t, s.RawSetUnsafe(SealedKey(2, 0), []byte{}))
+		}, []string{"sealed payload copy of tx 0 at height 2: differs"}},
+		{"deleted copy", func(t *testing.T, s *Store) {
+			must(t, s.RawDeleteUnsafe(SealedKey(1, 1)))
+		}, []string{"sealed payload copy of tx 1 at height 1: missing, while the block holds the sealed payload"}},
+		{"copy left after pruning", func(t *testing.T, s *Store) {
+			cp, _, _ := s.SealedPayload(1, 0)
+			pruneAudit(t, s, 1)
+			must(t, s.RawSetUnsafe(SealedKey(1, 0), cp))
+		}, []string{"sealed payload copy of tx 0 at height 1: the block holds only the digest"}},
+		{"copy of a tx in clear", func(t *testing.T, s *Store) {
+			must(t, s.RawSetUnsafe(SealedKey(1, 2), []byte("x")))
+		}, []string{"sealed payload copy of tx 2 at height 1: the tx is not redacted"}},
+		{"copy past a block's txs", func(t *testing.T, s *Store) {
+			must(t, s.RawSetUnsafe(SealedKey(1, 9), []byte("x")))
+		}, []string{"sealed payload copy of tx 9 at height 1: no stored block has a tx there"}},
+		{"copy past the head", func(t *testing.T, s *Store) {
+			must(t, s.RawSetUnsafe(SealedKey(9, 0), []byte("x")))
+		}, []string{"sealed payload copy of tx 0 at height 9: no stored block has a tx there"}},
+		{"malformed copy key", func(t *testing.T, s *Store) {
+			must(t, s.RawSetUnsafe([]byte{PrefixSealed, 1, 2}, []byte("x")))
+		}, []string{"sealed payload key has 2 bytes"}},
+		{"changed and deleted (review 5)", func(t *testing.T, s *Store) {
+			b, _ := s.Block(1)
+			must(t, s.RawSetUnsafe(SealedKey(1, 0), bytes.Repeat([]byte{1}, len(b.Txs[0].Redaction.Sealed))))
+			must(t, s.RawDeleteUnsafe(SealedKey(1, 1)))
+		}, []string{"tx 0 at height 1: differs", "tx 1 at height 1: missing"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newTestStore(t)
+			prunableChain(t, s, 2)
+			c.tamper(t, s)
+			err := s.CheckIntegrity()
+			if len(c.want) == 0 {
+				if err != nil {
+					t.Fatalf("CheckIntegrity: %v", err)
+				}
+				return
+			}
+			for _, w := range c.want {
+				wantCorrupt(t, err, w)
+			}
+			// A snapshot sees the same.
+			snap, serr := s.Snapshot()
+			if serr != nil {
+				t.Fatal(serr)
+			}
+			defer snap.Close()
+			if serr := snap.CheckIntegrity(); serr == nil || serr.Error() != err.Error() {
+				t.Fatalf("snapshot: %v, live store: %v", serr, err)
+			}
+		})
+	}
+}
+
+func TestCheckSealedCopyNamesTheLocation(t *testing.T) {
+	s := newTestStore(t)
+	c := prunableChain(t, s, 1)
+	b := c.committed[0]
+	red := b.Txs[0]
+	sealed := red.Redaction.Sealed
+	pr := *red
+	p := red.Redaction.PruneSealed()
+	pr.Redaction = &p
+	plain := b.Txs[2]
+	cases := []struct {
+		name  string
+		cp    []byte
+		found bool
+		want  string // "" no error
+	}{
+		{"sealed with its copy", sealed, true, ""},
+		{"sealed without a copy", nil, false, "missing"},
+		{"sealed with another copy", append(bytes.Clone(sealed), 0), true, "differs"},
+		{"pruned without a copy", nil, false, ""},
+		{"pruned with a copy", sealed, true, "remains"},
+		{"clear without a copy", nil, false, ""},
+		{"clear with a copy", sealed, true, "not redacted"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tx := red
+			switch {
+			case strings.HasPrefix(c.name, "pruned"):
+				tx = &pr
+			case strings.HasPrefix(c.name, "clear"):
+				tx = plain
+			}
+			err := CheckSealedCopy(4, 3, tx, c.cp, c.found)
+			if c.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantCorrupt(t, err, "sealed payload copy of tx 3 at height 4")
+			wantCorrupt(t, err, c.want)
+		})
+	}
+}
+
+// TestPrunedUpToIsTheHighestMark: verification takes a pruned payload above
+// every pass's mark for one this node never pruned.
+func TestPrunedUpToIsTheHighestMark(t *testing.T) {
+	s := newTestStore(t)
+	prunableChain(t, s, 6)
+	at := func(want uint64) {
+		t.Helper()
+		got, err := s.PrunedUpTo()
+		if err != nil || got != want {
+			t.Fatalf("PrunedUpTo: %d, %v; want %d", got, err, want)
+		}
+	}
+	at(0)
+	if _, err := s.Prune(PruneRun{Name: "audit", Before: 3, MaxBlocks: 100, Select: notResearch}); err != nil {
+		t.Fatal(err)
+	}
+	at(3)
+	if _, err := s.PruneTxs("erased", []TxAt{{Height: 5, Index: 1}}, 5); err != nil {
+		t.Fatal(err)
+	}
+	at(5)
+	if _, err := s.Prune(PruneRun{Name: "research", Before: 2, MaxBlocks: 100, Select: notResearch}); err != nil {
+		t.Fatal(err)
+	}
+	at(5)
+	if err := s.CheckIntegrity(); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.RawSetUnsafe(MetaKey(metaPrunePrefix+"audit"), []byte{1, 2}))
+	if _, err := s.PrunedUpTo(); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), `meta "prune/audit"`) {
+		t.Fatalf("a corrupt mark: %v, want ErrCorrupt naming it", err)
+	}
+}
+
+// pruneAudit prunes the treatment events of blocks up to height.
+func pruneAudit(t *testing.T, s *Store, height int64) {
+	t.Helper()
+	if _, err := s.Prune(PruneRun{Name: "audit", Before: height, MaxBlocks: 100, Select: notResearch}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
