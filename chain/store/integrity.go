@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -164,21 +165,26 @@ func orphanCopy(k []byte) error {
 	if len(k) != sealedKeySize {
 		return checkRecord(k, nil)
 	}
-	return corrupt(k, errors.New("no stored block has a tx there"))
+	return CheckSealedCopy(binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint32(k[9:]), nil, nil, true)
 }
 
 // CheckSealedCopy checks the copy of the sealed payload of tx, tx index of
 // the block at height, against the body: cp and found are what
-// SealedPayload returned for it. A redacted tx whose body holds its sealed
-// payload has a copy equal to it (so SHA-256 of the copy is the digest the
-// tx root commits to, Redaction.SealedDigest); a pruned one, and a tx that
-// is not redacted, has none. A disagreement is ErrCorrupt naming the copy
+// SealedPayload returned for it; tx is nil when the block has no tx index.
+// A redacted tx whose body holds its sealed payload has a copy equal to it
+// (so SHA-256 of the copy is the digest the tx root commits to,
+// Redaction.SealedDigest); a pruned one, a tx that is not redacted and a
+// tx that does not exist have none. A disagreement is ErrCorrupt naming the copy
 // (its height and index): the audit trail would serve other bytes, or
 // report as pruned an event the block still holds, or keep a payload the
 // retention policy removed.
 func CheckSealedCopy(height uint64, index uint32, tx *types.Tx, cp []byte, found bool) error {
 	key := SealedKey(height, index)
 	switch {
+	case tx == nil:
+		if found {
+			return corrupt(key, errors.New("no stored block has a tx there"))
+		}
 	case tx.Redaction == nil:
 		if found {
 			return corrupt(key, errors.New("the tx is not redacted"))
@@ -193,6 +199,34 @@ func CheckSealedCopy(height uint64, index uint32, tx *types.Tx, cp []byte, found
 		return corrupt(key, fmt.Errorf("differs from the sealed payload in the block: SHA-256 %s, the tx root commits to %s", types.HashBytes(cp), tx.Redaction.SealedDigest()))
 	}
 	return nil
+}
+
+// SealedPayloads calls fn with the index and the bytes of every sealed
+// payload copy kept for the block at height, in index order, until fn
+// returns false: one range read for a whole block, for verification (the
+// trail reads one copy with SealedPayload). The slice passed to fn is valid
+// only during the call.
+func (s *Store) SealedPayloads(height uint64, fn func(index uint32, sealed []byte) bool) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.exit()
+	lower, upper := SealedKey(height, 0), []byte{PrefixSealed + 1}
+	if height < ^uint64(0) {
+		upper = SealedKey(height+1, 0)
+	}
+	var bad error
+	err := s.iterate(lower, upper, false, 0, func(k, v []byte) bool {
+		if len(k) != sealedKeySize {
+			bad = checkRecord(k, v)
+			return false
+		}
+		return fn(binary.BigEndian.Uint32(k[9:]), v)
+	})
+	if err != nil {
+		return err
+	}
+	return bad
 }
 
 // PrunedUpTo returns the highest height a pruning pass's mark reached

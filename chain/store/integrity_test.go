@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -178,5 +179,46 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSealedPayloadsReadsOneBlocksCopiesInOrder: verification reads a
+// block's copies with one range read; it sees exactly that block's copies,
+// in index order, and a malformed key among them is ErrCorrupt.
+func TestSealedPayloadsReadsOneBlocksCopiesInOrder(t *testing.T) {
+	s := newTestStore(t)
+	prunableChain(t, s, 3)
+	pruneAudit(t, s, 1) // block 1: tx 0 pruned
+	got := func(h uint64) []uint32 {
+		t.Helper()
+		var idx []uint32
+		err := s.SealedPayloads(h, func(i uint32, cp []byte) bool {
+			want, found, _ := s.SealedPayload(h, i)
+			if !found || !bytes.Equal(cp, want) {
+				t.Fatalf("height %d copy %d: %q, point read %q (%v)", h, i, cp, want, found)
+			}
+			idx = append(idx, i)
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return idx
+	}
+	for _, c := range []struct {
+		height uint64
+		want   string
+	}{{1, "[1]"}, {2, "[0 1]"}, {3, "[0 1]"}, {4, "[]"}, {^uint64(0), "[]"}} {
+		if g := fmt.Sprint(got(c.height)); g != c.want {
+			t.Errorf("height %d: copies %s, want %s", c.height, g, c.want)
+		}
+	}
+	n := 0
+	if err := s.SealedPayloads(2, func(uint32, []byte) bool { n++; return false }); err != nil || n != 1 {
+		t.Fatalf("stopping early: %d calls, %v", n, err)
+	}
+	must(t, s.RawSetUnsafe(append(SealedKey(2, 0), 5), []byte("x"))) // 14 bytes, between copies 0 and 1
+	if err := s.SealedPayloads(2, func(uint32, []byte) bool { return true }); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a malformed key among the copies: %v, want ErrCorrupt", err)
 	}
 }
