@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/medchain/medchain/chain/types"
 )
 
 // TestCheckIntegrityLocatesEverySealedCopyThatDisagreesWithItsBlock: the
@@ -220,5 +222,30 @@ func TestSealedPayloadsReadsOneBlocksCopiesInOrder(t *testing.T) {
 	must(t, s.RawSetUnsafe(append(SealedKey(2, 0), 5), []byte("x"))) // 14 bytes, between copies 0 and 1
 	if err := s.SealedPayloads(2, func(uint32, []byte) bool { return true }); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("a malformed key among the copies: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestCommitRefusesABlockPrunedAtBirth: only Prune removes sealed payloads,
+// from committed blocks; a new block whose redaction carries only the
+// payload's digest is ErrInvalidBlock and writes nothing.
+func TestCommitRefusesABlockPrunedAtBirth(t *testing.T) {
+	s := newTestStore(t)
+	c := prunableChain(t, s, 1)
+	r := c.redacted(90, "treatment")
+	p := r.Redaction.PruneSealed()
+	born := *r
+	born.Redaction = &p
+	b := c.block([]*types.Tx{fakeTx(91), &born})
+	err := s.Commit(Commit{Block: b, AppliedIndex: 100})
+	if !errors.Is(err, ErrInvalidBlock) || !strings.Contains(err.Error(), "tx 1 is redacted without its sealed payload") {
+		t.Fatalf("commit: %v, want ErrInvalidBlock naming tx 1", err)
+	}
+	if s.Height() != 1 || s.AppliedIndex() == 100 {
+		t.Fatalf("the refused block moved the head (%d) or the applied index (%d)", s.Height(), s.AppliedIndex())
+	}
+	// The same block with the sealed payload commits.
+	c.commit(c.block([]*types.Tx{fakeTx(91), r}), nil)
+	if err := s.CheckIntegrity(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -56,11 +57,24 @@ func wantFault(t *testing.T, rep *Report, height uint64, whats ...string) {
 func TestBlockStoredPrunedAtBirthIsAFault(t *testing.T) {
 	c, _ := prunedChain(t) // heights 2-5 pruned by the audit pass, mark 5
 	c.Now += 1000
-	born := prunedAtBirth(redacted(t, c, "doctor456", "treatment", 40))
-	b := c.Commit(born) // height 6: store.Commit does not refuse it, the FSM would
+	sealed := redacted(t, c, "doctor456", "treatment", 40)
+	if err := c.Store.Commit(store.Commit{Block: &types.Block{Txs: []*types.Tx{prunedAtBirth(sealed)}, Results: []types.Result{{}}}}); !errors.Is(err, store.ErrInvalidBlock) {
+		t.Fatalf("store.Commit of a block pruned at birth: %v, want ErrInvalidBlock", err)
+	}
+	// Stored anyway (an older node, another writer): block 6 as committed,
+	// its body rewritten pruned and its copy gone, above every mark.
+	b := c.Commit(sealed)
 	if !b.Results[0].OK() {
 		t.Fatalf("fixture: %+v", b.Results[0])
 	}
+	born := prunedAtBirth(sealed)
+	pb := *b
+	pb.Txs = []*types.Tx{born}
+	setRaw(t, c, store.BlockKey(6), pb.Encode())
+	if err := c.Store.RawDeleteUnsafe(store.SealedKey(6, 0)); err != nil {
+		t.Fatal(err)
+	}
+	c.Reopen()
 	for _, sigs := range []bool{false, true} {
 		rep := verifyAll(t, c, Options{Signatures: sigs})
 		wantFault(t, rep, 6, "tx 0", born.Hash().String(), "stored pruned", "above height 5")
