@@ -375,8 +375,8 @@ func (v *verifier) checkTxIndex(b *types.Block, hashes []types.Hash) {
 // whose redaction arrives pruned, so a pruned payload above every pruning
 // mark was not pruned by this node's passes: it is a fault (a block stored
 // pruned at birth, or a body rewritten by something else), unless its
-// patient was erased at a later height, whose erased pass prunes events
-// below that height before its mark moves there.
+// patient was erased at that height or later, whose erased pass prunes
+// the events recorded before the erasure before its mark moves there.
 func (v *verifier) checkRedactions(b *types.Block) {
 	if v.sealed == nil {
 		return
@@ -428,14 +428,15 @@ func (v *verifier) checkRedactions(b *types.Block) {
 }
 
 // erasedAfter reports whether the patient tx (a redacted tx at height h)
-// names was erased at a height above h, in the stored state.
+// names was erased at height h or above, in the stored state (an event
+// may precede its patient's erasure in the same block).
 func (v *verifier) erasedAfter(h uint64, tx *types.Tx) bool {
 	p, err := tx.DecodePayload()
 	if err != nil {
 		return false
 	}
 	e, err := state.GetErasure(v.src, types.PatientOf(p))
-	return err == nil && e != nil && e.Height > h
+	return err == nil && e != nil && e.Height >= h
 }
 
 // unredact opens a redacted tx with the Opener, if any.
