@@ -356,6 +356,10 @@ func (f *FSM) verifyHeader(view state.View, head types.Header, hasHead bool, b *
 	if err := f.verifyProposer(view, b); err != nil {
 		return err
 	}
+	// Checked on own proposals too: every node must decide alike.
+	if err := checkRedactions(b, f.genesis.Params.MaxTxBytes); err != nil {
+		return err
+	}
 	if own {
 		return nil
 	}
@@ -364,6 +368,32 @@ func (f *FSM) verifyHeader(view state.View, head types.Header, hasHead bool, b *
 	}
 	if rh := types.ResultsHash(b.Results); rh != h.ResultsHash {
 		return fmt.Errorf("results hash %s, results hash to %s", h.ResultsHash, rh)
+	}
+	return nil
+}
+
+// checkRedactions refuses a new block whose redacted txs are not stored as
+// a proposer seals them (types.Redaction.ValidateStored): each carries its
+// sealed payload, within the chain's bound, and no digest beside it. A
+// redaction that arrives pruned (only its digest) is refused too: a node
+// prunes sealed payloads of blocks it accepted, by its own clock
+// (chain/store Prune), never before; a block "pruned at birth" would commit
+// clear fields that no sealed original backs, and the executor cannot tell
+// (it sees only what pruning leaves, so that re-execution after pruning is
+// unchanged). The check reads only the entry and the genesis: every node
+// applies the same bytes from the Raft log, so all reject alike.
+func checkRedactions(b *types.Block, maxTxBytes int) error {
+	for i, tx := range b.Txs {
+		r := tx.Redaction
+		if r == nil {
+			continue
+		}
+		if r.Pruned() {
+			return fmt.Errorf("tx %d (%s) is redacted without its sealed payload: a new block carries every sealed payload", i, r.Original)
+		}
+		if err := r.ValidateStored(maxTxBytes); err != nil {
+			return fmt.Errorf("tx %d (%s): %w", i, r.Original, err)
+		}
 	}
 	return nil
 }

@@ -214,8 +214,9 @@ func (e *Executor) check(o *overlay, tx *types.Tx, h types.Hash, bc BlockContext
 	if tx.ChainID != e.g.ChainID {
 		return nil, nil, reject(types.CodeWrongChain, "tx is for chain %q, this is %q", tx.ChainID, e.g.ChainID)
 	}
-	if n := tx.SizeBound(); n > e.g.Params.MaxTxBytes {
-		return nil, nil, reject(types.CodeInvalidPayload, "tx is about %d bytes, limit %d", n, e.g.Params.MaxTxBytes)
+	// Never the bytes of a redacted tx's sealed payload, which a node may prune (SizeBound).
+	if n, limit := tx.SizeBound(), tx.SizeLimit(e.g.Params.MaxTxBytes); n > limit {
+		return nil, nil, reject(types.CodeInvalidPayload, "tx is about %d bytes, limit %d", n, limit)
 	}
 	p, err = tx.CheckBasic()
 	if err != nil {

@@ -50,7 +50,9 @@ type txIndexEntry struct {
 // by height, block hash -> height, tx hash -> (height, index, leaf), the new
 // log nodes, c.Writes, the head and the applied index. A block that does not
 // extend the head is ErrNotNext; one whose header does not commit to the log
-// is ErrLogMismatch; in both cases nothing is written. Any other error means
+// is ErrLogMismatch; one that cannot be stored as is (nil txs, results
+// that do not match, a redacted tx without its sealed payload) is
+// ErrInvalidBlock; in these cases nothing is written. Any other error means
 // the write failed and the caller must stop (fail closed).
 func (s *Store) Commit(c Commit) error {
 	if err := s.enterWrite(); err != nil {
@@ -67,6 +69,11 @@ func (s *Store) Commit(c Commit) error {
 	for i, tx := range b.Txs {
 		if tx == nil {
 			return fmt.Errorf("%w: height %d: tx %d is nil", ErrInvalidBlock, b.Header.Height, i)
+		}
+		if tx.Redaction != nil && tx.Redaction.Pruned() {
+			// Only Prune removes sealed payloads, from committed blocks
+			// (invariant 11); the consensus FSM refuses such a block first.
+			return fmt.Errorf("%w: height %d: tx %d is redacted without its sealed payload", ErrInvalidBlock, b.Header.Height, i)
 		}
 	}
 

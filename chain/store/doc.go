@@ -76,6 +76,13 @@
 // new mark. The tx root commits to the payload's hash (types.Tx.BodyHash),
 // so headers, the log, the indexes and every proof are untouched.
 //
+// The copies are checked against the bodies, never trusted: CheckIntegrity
+// walks the 'r' keyspace beside the blocks (CheckSealedCopy, invariant 11),
+// and chain verification does the same per block. PrunedUpTo (the highest
+// pass mark) tells verification which heights this node may have pruned: a
+// block is never stored pruned (the consensus FSM refuses a new block whose
+// redaction carries only the digest).
+//
 // # The global log
 //
 // The log is an RFC 6962 Merkle tree (types.LogHasher) whose leaves are the
@@ -129,4 +136,11 @@
 //     batch. Only Prune rewrites a committed block; a Snapshot decodes its
 //     own blocks, so it never sees a body the live store rewrote, nor the
 //     reverse.
+//  11. A sealed payload copy ('r' height, index) exists exactly when tx index
+//     of the block at height is redacted and its stored body holds the
+//     sealed payload, and it equals that payload byte for byte (so its
+//     SHA-256 is what the tx root commits to). Commit writes both in one
+//     batch, Prune removes both in one batch; CheckIntegrity reports any
+//     other copy, or a missing one, as ErrCorrupt naming its height and
+//     index.
 package store

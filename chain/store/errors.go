@@ -21,7 +21,8 @@ var (
 	// ErrOutOfRange is returned for a log index or size beyond the log.
 	ErrOutOfRange = errors.New("store: log index or size out of range")
 	// ErrInvalidBlock is returned by Commit for a block that cannot be stored
-	// as is (nil, or txs and results of different lengths).
+	// as is (nil, txs and results of different lengths, a redacted tx
+	// without its sealed payload).
 	ErrInvalidBlock = errors.New("store: invalid block")
 	// ErrReadOnly is returned by writes on a Snapshot.
 	ErrReadOnly = errors.New("store: read-only snapshot")

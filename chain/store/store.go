@@ -780,27 +780,6 @@ func (s *Store) writeDurable(b *pebble.Batch) error {
 	return s.db.Flush()
 }
 
-// maxIntegrityErrors bounds how many corrupt records CheckIntegrity reports.
-const maxIntegrityErrors = 32
-
-// CheckIntegrity decodes every stored record and checks that it belongs under
-// its key (a block's height, the sizes of indexes and log nodes). It returns
-// nil or ErrCorrupt errors naming each bad key (at most 32, joined). It does
-// not re-verify signatures or re-execute blocks; that is chain verification.
-func (s *Store) CheckIntegrity() error {
-	var errs []error
-	err := s.ScanRaw(nil, func(k, v []byte) bool {
-		if err := checkRecord(k, v); err != nil {
-			errs = append(errs, err)
-		}
-		return len(errs) < maxIntegrityErrors
-	})
-	if err != nil {
-		return err
-	}
-	return errors.Join(errs...)
-}
-
 // TxIndexEntry returns a tx's whole index record in one read: the height and
 // position of its first occurrence and its leaf in the global log.
 func (s *Store) TxIndexEntry(h types.Hash) (height uint64, index uint32, leaf uint64, err error) {

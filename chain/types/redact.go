@@ -58,8 +58,8 @@ func (p *PatientErase) ValidateBasic() error {
 
 // Redaction is what a redacted tx carries beside its redacted payload.
 //
-// Exactly one of Sealed and SealedHash is set. A block is committed with
-// Sealed; a node may later prune it under its retention policy (see
+// Exactly one of Sealed and SealedHash is set (ValidateStored, checked when
+// a block is accepted). A block is committed with Sealed; a node may later prune it under its retention policy (see
 // PruneSealed and docs/ARCHITECTURE.md, "Retention"), keeping only its
 // SHA-256 in SealedHash. The tx root commits to that digest either way
 // (BodyHash), so a pruned tx verifies exactly like the tx it was.
@@ -74,21 +74,51 @@ type Redaction struct {
 	SealedHash Hash `cbor:"3,keyasint,omitzero" json:"sealed_hash,omitzero"`
 }
 
-// MaxSealedLen bounds Redaction.Sealed: a payload (at most a tx) plus the
-// sealing overhead.
-const MaxSealedLen = DefaultMaxTxBytes + 64
+// sealingOverhead bounds what sealing adds to a payload (seal.FieldOverhead,
+// 37 bytes, with room to spare).
+const sealingOverhead = 64
 
+// MaxSealedLen returns the longest sealed payload a block may carry on a
+// chain whose encoded txs are limited to maxTxBytes (Params.MaxTxBytes; 0 or
+// less means DefaultMaxTxBytes): the proposer seals the payload of a signed
+// tx admitted within that limit, which is shorter than the tx, so its sealed
+// form is shorter than maxTxBytes plus the sealing overhead.
+func MaxSealedLen(maxTxBytes int) int {
+	if maxTxBytes <= 0 {
+		maxTxBytes = DefaultMaxTxBytes
+	}
+	return maxTxBytes + sealingOverhead
+}
+
+// validate checks what CheckBasic, and so the executor, checks of a
+// redaction: only what pruning leaves unchanged (the tx type and the sealed
+// payload's digest, SealedDigest). A node prunes sealed payloads by its own
+// clock, and re-executing a block must give the same results before and
+// after (chain/verify), so everything that depends on the sealed bytes
+// themselves is in ValidateStored, checked once when a block is accepted.
 func (r *Redaction) validate(t TxType) error {
 	if !Redactable(t) {
 		return fmt.Errorf("%w: redaction: %s txs are never redacted", ErrInvalid, t)
 	}
-	switch {
-	case len(r.Sealed) == 0 && r.SealedHash.IsZero():
+	if len(r.Sealed) == 0 && r.SealedHash.IsZero() {
 		return fmt.Errorf("%w: redaction: neither a sealed payload nor the hash of a pruned one", ErrInvalid)
+	}
+	return nil
+}
+
+// ValidateStored checks a redaction as a block stores it, beyond what
+// CheckBasic checks: exactly one of Sealed and SealedHash is set (a
+// SealedHash beside a sealed payload is committed by nothing: BodyHash
+// hashes the payload), and Sealed is at most MaxSealedLen(maxTxBytes)
+// bytes. A pruned redaction passes: whether this node pruned it is the
+// store's to say (chain/verify). The consensus FSM runs it on every tx of a
+// new block, and refuses a redaction that arrives pruned as well.
+func (r *Redaction) ValidateStored(maxTxBytes int) error {
+	switch limit := MaxSealedLen(maxTxBytes); {
 	case len(r.Sealed) != 0 && !r.SealedHash.IsZero():
 		return fmt.Errorf("%w: redaction: both a sealed payload and a pruned payload's hash (exactly one is kept)", ErrInvalid)
-	case len(r.Sealed) > MaxSealedLen:
-		return fmt.Errorf("%w: redaction: sealed payload of %d bytes (want 1..%d)", ErrInvalid, len(r.Sealed), MaxSealedLen)
+	case len(r.Sealed) > limit:
+		return fmt.Errorf("%w: redaction: sealed payload of %d bytes (want 1..%d)", ErrInvalid, len(r.Sealed), limit)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -88,42 +89,69 @@ func TestBodyHashCommitsToEveryStoredField(t *testing.T) {
 	}
 }
 
+// TestRedactionHoldsExactlyOneOfSealedAndItsHash: a stored redaction keeps
+// the sealed payload or its hash, never both and never neither, and a
+// sealed payload within the chain's bound. CheckBasic (which the executor
+// runs) checks only what pruning leaves unchanged; the rest is
+// ValidateStored, which the FSM runs when a block is accepted.
 func TestRedactionHoldsExactlyOneOfSealedAndItsHash(t *testing.T) {
 	_, r := redactedAudit(t)
 	cases := []struct {
-		name string
-		red  func() Redaction
-		want string // "" valid
+		name       string
+		maxTxBytes int
+		red        func() Redaction
+		wantBasic  string // "" valid for CheckBasic
+		wantStored string // "" valid for ValidateStored
 	}{
-		{"sealed", func() Redaction { return *r.Clone().Redaction }, ""},
-		{"pruned", func() Redaction { return r.Redaction.PruneSealed() }, ""},
-		{"neither", func() Redaction { return Redaction{Original: r.Redaction.Original} }, "neither"},
-		{"both", func() Redaction {
+		{"sealed", 0, func() Redaction { return *r.Clone().Redaction }, "", ""},
+		{"pruned", 0, func() Redaction { return r.Redaction.PruneSealed() }, "", ""},
+		{"neither", 0, func() Redaction { return Redaction{Original: r.Redaction.Original} }, "neither", ""},
+		{"both", 0, func() Redaction {
 			x := *r.Clone().Redaction
 			x.SealedHash = x.SealedDigest()
 			return x
-		}, "both"},
-		{"sealed too long", func() Redaction {
-			return Redaction{Original: r.Redaction.Original, Sealed: make([]byte, MaxSealedLen+1)}
-		}, "sealed payload of"},
+		}, "", "both"},
+		{"sealed too long", 0, func() Redaction {
+			return Redaction{Original: r.Redaction.Original, Sealed: make([]byte, MaxSealedLen(0)+1)}
+		}, "", "sealed payload of"},
+		{"sealed at the bound", 0, func() Redaction {
+			return Redaction{Original: r.Redaction.Original, Sealed: make([]byte, MaxSealedLen(0))}
+		}, "", ""},
+		{"sealed over the default bound on a chain with larger txs", 2 * DefaultMaxTxBytes, func() Redaction {
+			return Redaction{Original: r.Redaction.Original, Sealed: make([]byte, MaxSealedLen(0)+1)}
+		}, "", ""},
+		{"sealed too long on a chain with smaller txs", 4096, func() Redaction {
+			return Redaction{Original: r.Redaction.Original, Sealed: make([]byte, 4096+65)}
+		}, "", "sealed payload of"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tx := r.Clone()
 			red := c.red()
 			tx.Redaction = &red
-			err := tx.ValidateBasic()
-			if c.want == "" {
-				if err != nil {
-					t.Fatalf("valid redaction refused: %v", err)
+			check := func(what string, err error, want string) {
+				t.Helper()
+				if want == "" {
+					if err != nil {
+						t.Fatalf("%s refused a valid redaction: %v", what, err)
+					}
+					return
 				}
-				if _, err := DecodeTx(tx.Encode(), 0); err != nil {
+				if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
+					t.Fatalf("%s: got %v, want ErrInvalid mentioning %q", what, err, want)
+				}
+			}
+			check("ValidateBasic", tx.ValidateBasic(), c.wantBasic)
+			check("ValidateStored", tx.Redaction.ValidateStored(c.maxTxBytes), c.wantStored)
+			// Pruning never changes what CheckBasic decides.
+			p := pruned(tx)
+			if got, want := fmt.Sprint(p.ValidateBasic()), fmt.Sprint(tx.ValidateBasic()); got != want {
+				t.Fatalf("ValidateBasic is %q pruned, %q as stored", got, want)
+			}
+			if c.wantBasic == "" && c.wantStored == "" {
+				if _, err := DecodeTx(tx.Encode(), 0); err != nil && len(red.Sealed) < DefaultMaxTxBytes {
 					t.Fatalf("valid redaction does not round-trip: %v", err)
 				}
-				return
-			}
-			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("got %v, want ErrInvalid mentioning %q", err, c.want)
 			}
 		})
 	}

@@ -199,15 +199,51 @@ func (tx *Tx) ValidateBasic() error {
 	return err
 }
 
+// redactionSizeBound bounds the encoding of a Redaction without the bytes
+// of its sealed payload: the tx's key for it, the map header, Original (key,
+// header, 32 bytes) and either the sealed payload's key and length header
+// or SealedHash (key, header, 32 bytes).
+const redactionSizeBound = 1 + 1 + 2*(1+2+len(Hash{}))
+
+// pseudonymLen is the length of every pseudonym (NewPseudonym).
+const pseudonymLen = len(PseudonymPrefix) + (PseudonymSize*8+4)/5
+
+// maxRedactionGrowth bounds how much SizeBound of a redacted tx exceeds
+// SizeBound of the signed tx it stands for: the redaction's fields, and a
+// pseudonym (29 characters, a 2-byte CBOR header) in place of a patient id
+// of at least one character (a 1-byte header). Every other change
+// RedactPayload makes drops a field.
+const maxRedactionGrowth = redactionSizeBound + (2 + pseudonymLen) - (1 + 1)
+
 // SizeBound returns an upper bound on the encoded size of tx computed from
 // its field lengths without encoding it; the executor limits it cheaply and
-// deterministically.
+// deterministically (SizeLimit).
+//
+// For a redacted tx it bounds the tx without the bytes of its sealed
+// payload, so it is the same before and after a node prunes that payload
+// (Redaction.PruneSealed): what the executor decides must not depend on
+// bytes that retention may remove, or re-executing a pruned block would
+// give other results. The sealed payload is bounded on its own when a
+// block is accepted (Redaction.ValidateStored).
 func (tx *Tx) SizeBound() int {
 	n := len(tx.ChainID) + len(tx.Signer) + len(tx.Payload) + len(tx.Signature.Sig) + 64
 	if tx.Redaction != nil {
-		n += len(tx.Redaction.Sealed) + 48
+		n += redactionSizeBound
 	}
 	return n
+}
+
+// SizeLimit returns the bound SizeBound is held to on a chain whose encoded
+// txs are limited to maxTxBytes (Params.MaxTxBytes): maxTxBytes for a
+// signed tx, and for a redacted tx maxTxBytes plus what redaction may add
+// to SizeBound (the redaction's fields and the pseudonym in place of the
+// patient id), so that every tx admitted within the limit as signed stays
+// within it once the proposer redacts it.
+func (tx *Tx) SizeLimit(maxTxBytes int) int {
+	if tx.Redaction != nil {
+		return maxTxBytes + maxRedactionGrowth
+	}
+	return maxTxBytes
 }
 
 // CheckBasic is ValidateBasic that also returns the decoded payload, so

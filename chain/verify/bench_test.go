@@ -92,3 +92,53 @@ func BenchmarkVerifyLarge(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkVerifyRedacted verifies a chain of 10,000 redacted audit txs (10
+// blocks of 1,000, sealed payloads of the size the proposer makes) from
+// genesis, without the tx signature checks, with and without the redaction
+// checks (SealedSource: each redacted tx's stored form, its sealed payload
+// copy, one point read and a comparison, and its pruned height). It reports
+// tx/s of one whole verification; the ratio of the two is their cost.
+//
+//	go test -run '^$' -bench VerifyRedacted -benchtime 5x ./chain/verify/
+func BenchmarkVerifyRedacted(b *testing.B) {
+	if testing.Short() {
+		b.Skip("signs 10,000 txs")
+	}
+	c := chaintest.New(b)
+	c.Register("doctor456", types.KindPerson, types.RoleClinician)
+	const blocks, perBlock = 10, 1000
+	for i := range blocks {
+		c.Now += 1000
+		txs := signAudits(b, c, "doctor456", uint64(1_000_000+i*perBlock), perBlock, 1000)
+		for j, tx := range txs {
+			p, err := tx.DecodePayload()
+			if err != nil {
+				b.Fatal(err)
+			}
+			sealed := make([]byte, len(tx.Payload)+37) // seal.FieldOverhead
+			sealed[0], sealed[1] = byte(i), byte(j)
+			if txs[j], err = types.Redact(tx, tx.Hash(), p, types.NewPseudonym([types.PseudonymSize]byte{byte(j % 200)}), sealed); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c.Commit(txs...)
+	}
+	c.ReopenWith(store.DefaultOptions())
+	total := float64(blocks*perBlock + 1)
+	for _, withCopies := range []bool{false, true} {
+		b.Run(fmt.Sprintf("redaction_checks=%v", withCopies), func(b *testing.B) {
+			var src Source = c.Store
+			if !withCopies {
+				src = struct{ Source }{c.Store} // hides SealedSource
+			}
+			for b.Loop() {
+				rep, err := Verify(context.Background(), src, Options{}, nil)
+				if err != nil || !rep.OK {
+					b.Fatal(err, rep)
+				}
+			}
+			b.ReportMetric(float64(b.N)*total/b.Elapsed().Seconds(), "tx/s")
+		})
+	}
+}

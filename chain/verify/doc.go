@@ -14,9 +14,21 @@
 //     key that differs names the height that last wrote it);
 //  7. with Options.Signatures, every applied tx's signature verifies against
 //     its signer's key at that height (checked in parallel on every core;
-//     state.Identity.KeyAt finds the key of a height after later rotations).
+//     state.Identity.KeyAt finds the key of a height after later rotations);
+//  8. with a Source that keeps sealed payload copies (SealedSource, as
+//     chain/store does), every redacted tx is stored as a block may carry it
+//     (types.Redaction.ValidateStored), its copy agrees with the body (one
+//     exactly when the body holds the sealed payload, equal to it:
+//     store.CheckSealedCopy), and a pruned one lies at or below this
+//     node's highest pruning mark, or belongs to a patient erased at a
+//     later height (the erased pass under way). The consensus FSM never
+//     commits a redaction without its sealed payload, so a pruned payload
+//     elsewhere is a fault at its height.
 //
-// A verification from a later height checks 1-5 for the range (the log
-// against the stored nodes) and the proposer signatures against current
+// Re-execution never depends on the sealed payloads (types.Tx.SizeBound,
+// types.Redaction): a pruned chain re-executes exactly as it committed.
+//
+// A verification from a later height checks 1-5 and 8 for the range (the
+// log against the stored nodes) and the proposer signatures against current
 // identities; state re-execution needs the genesis, so it is skipped.
 package verify

@@ -31,6 +31,24 @@ type Source interface {
 	LogNodeCursor() *store.LogNodeCursor
 }
 
+// SealedSource is an optional extension of Source for stores that keep a
+// copy of each redacted tx's sealed payload and prune sealed payloads under
+// a retention policy (chain/store implements it). With it, Verify also
+// checks, for every redacted tx, that its copy agrees with the block body
+// (store.CheckSealedCopy) and that a pruned one lies at a height this node
+// pruned.
+type SealedSource interface {
+	// SealedPayloads calls fn with the index and bytes of every sealed
+	// payload copy kept for the block at height, in index order, until fn
+	// returns false; sealed is valid only during the call.
+	SealedPayloads(height uint64, fn func(index uint32, sealed []byte) bool) error
+	// PrunedUpTo returns the highest height a pruning pass's mark reached
+	// (0: this node pruned nothing).
+	PrunedUpTo() (uint64, error)
+}
+
+var _ SealedSource = (*store.Store)(nil)
+
 // maxFaults bounds a report: past it, verification stops.
 const maxFaults = 100
 
@@ -86,6 +104,14 @@ func Verify(ctx context.Context, src Source, opts Options, progress func(done, t
 		v.prevHash, v.prevTime, v.prevLogSize = prev.Hash(), prev.Header.Time, prev.Header.LogSize
 		rep.Checked = []string{"hash links", "header signatures (current keys)", "tx roots", "results hashes", "log roots against stored nodes", "tx index"}
 	}
+	if ss, ok := src.(SealedSource); ok {
+		top, err := ss.PrunedUpTo()
+		if err != nil {
+			v.fault(0, "pruning marks: %v", err)
+		}
+		v.sealed, v.prunedUpTo = ss, top
+		rep.Checked = append(rep.Checked, "redactions as stored, sealed payload copies and pruned heights")
+	}
 	if opts.Signatures {
 		rep.Checked = append(rep.Checked, "tx signatures")
 	}
@@ -136,6 +162,10 @@ type verifier struct {
 	rep  *Report
 	opts Options
 	full bool
+	// sealed is src's SealedSource (nil: src keeps no copies), prunedUpTo
+	// its highest pruning mark.
+	sealed     SealedSource
+	prunedUpTo uint64
 
 	prevHash    types.Hash
 	prevTime    int64
@@ -207,9 +237,10 @@ func (v *verifier) verifyBlock(h uint64) error {
 	// the cores, and re-execution (serial) writes the scratch state, so the
 	// signature checks take their keys from it before it starts.
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); v.checkLog(b, hashes) }()
 	go func() { defer wg.Done(); v.checkTxIndex(b, hashes) }()
+	go func() { defer wg.Done(); v.checkRedactions(b) }()
 	var sigOK []bool
 	if v.opts.Signatures {
 		keys := v.signerKeys(b)
@@ -334,6 +365,78 @@ func (v *verifier) checkTxIndex(b *types.Block, hashes []types.Hash) {
 			v.fault(h, "tx %d (%s): log leaf index %d, want %d", i, th, leaf, want)
 		}
 	}
+}
+
+// checkRedactions checks every redacted tx of b as stored: its redaction
+// is one a new block may carry (types.Redaction.ValidateStored), the
+// block's sealed payload copies agree with the body (store.CheckSealedCopy:
+// one for each redacted tx whose body holds the payload, equal to it, and
+// no other), and a pruned one lies at a height this node pruned. The consensus FSM refuses a block
+// whose redaction arrives pruned, so a pruned payload above every pruning
+// mark was not pruned by this node's passes: it is a fault (a block stored
+// pruned at birth, or a body rewritten by something else), unless its
+// patient was erased at that height or later, whose erased pass prunes
+// the events recorded before the erasure before its mark moves there.
+func (v *verifier) checkRedactions(b *types.Block) {
+	if v.sealed == nil {
+		return
+	}
+	h := b.Header.Height
+	for i, tx := range b.Txs {
+		r := tx.Redaction
+		if r == nil {
+			continue
+		}
+		if err := r.ValidateStored(v.g.Params.MaxTxBytes); err != nil {
+			v.fault(h, "tx %d (%s): stored redaction: %v", i, r.Original, err)
+		}
+		if r.Pruned() && h > v.prunedUpTo && !v.erasedAfter(h, tx) {
+			v.fault(h, "tx %d (%s) is stored pruned, but this node pruned no block above height %d (a block is never committed pruned)",
+				i, r.Original, v.prunedUpTo)
+		}
+	}
+	// The block's copies, in index order beside its txs: one range read.
+	next := 0 // txs before next were checked
+	check := func(i int, cp []byte, found bool) {
+		var tx *types.Tx
+		if i < len(b.Txs) {
+			tx = b.Txs[i]
+		}
+		if err := store.CheckSealedCopy(h, uint32(i), tx, cp, found); err != nil {
+			if tx != nil {
+				v.fault(h, "tx %d (%s): %v", i, tx.Hash(), err)
+			} else {
+				v.fault(h, "%v", err)
+			}
+		}
+	}
+	err := v.sealed.SealedPayloads(h, func(index uint32, cp []byte) bool {
+		for ; next < len(b.Txs) && next < int(index); next++ {
+			check(next, nil, false)
+		}
+		check(int(index), cp, true)
+		next = int(index) + 1
+		return true
+	})
+	if err != nil {
+		v.fault(h, "sealed payload copies: %v", err)
+		return
+	}
+	for ; next < len(b.Txs); next++ {
+		check(next, nil, false)
+	}
+}
+
+// erasedAfter reports whether the patient tx (a redacted tx at height h)
+// names was erased at height h or above, in the stored state (an event
+// may precede its patient's erasure in the same block).
+func (v *verifier) erasedAfter(h uint64, tx *types.Tx) bool {
+	p, err := tx.DecodePayload()
+	if err != nil {
+		return false
+	}
+	e, err := state.GetErasure(v.src, types.PatientOf(p))
+	return err == nil && e != nil && e.Height >= h
 }
 
 // unredact opens a redacted tx with the Opener, if any.
