@@ -103,6 +103,9 @@ type pruner struct {
 	// compactBytes bounds one compaction step (store.CompactPending; 0:
 	// store.DefaultCompactBytes).
 	compactBytes int64
+	// erasedChunk is how many blocks one step of the erased pass scans
+	// (0: erasedChunkBlocks).
+	erasedChunk uint64
 
 	mu sync.Mutex // guards the following
 	// lastRun is when the last run ended, lastErr its error.
@@ -407,7 +410,7 @@ func (p *pruner) pruneErased(ctx context.Context) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			last := min(from+erasedChunkBlocks-1, to)
+			last := min(from+cmp.Or(p.erasedChunk, erasedChunkBlocks)-1, to)
 			markTo := mark.Height
 			if last >= to {
 				markTo = after
