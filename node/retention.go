@@ -416,6 +416,7 @@ func (p *pruner) pruneErased(ctx context.Context) error {
 				markTo = after
 			}
 			var res store.PruneResult
+			stepStart := time.Now()
 			err := p.withStore(func(st *store.Store) error {
 				var locs []store.TxAt
 				for h := from; h <= last; h++ {
@@ -450,6 +451,9 @@ func (p *pruner) pruneErased(ctx context.Context) error {
 			}
 			if last >= to {
 				break
+			}
+			if err := p.pace(ctx, stepStart); err != nil {
+				return err
 			}
 			from = last + 1
 		}
