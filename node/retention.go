@@ -266,7 +266,7 @@ func (p *pruner) run(ctx context.Context, now time.Time, trusted bool) error {
 		// when this run skips the pass.
 		errs = append(errs, p.compactPending(ctx, ps.name))
 		if err := ctx.Err(); err != nil {
-			return errors.Join(append(errs, err)...)
+			return errors.Join(append(slices.DeleteFunc(errs, func(e error) bool { return errors.Is(e, err) }), err)...)
 		}
 	}
 	errs = append(errs, p.pruneErased(ctx))
