@@ -341,24 +341,19 @@ func (p *pruner) pace(ctx context.Context, stepStart time.Time) error {
 	}
 }
 
-// erasedTailBlocks is how many blocks after an erasure may still carry
-// txs the leader cut for the patient while the erasure was in flight
-// (consensus allows at most 4 blocks in Raft at once), which the executor
-// then rejected: the erased pass scans them too, and moves its mark past
-// an erasure only once they are committed.
-const erasedTailBlocks = 4
-
 // pruneErased runs the erased pass: for every erasure recorded above its
 // mark, in height order, it prunes the sealed payloads of every redacted
 // tx that names the erased pseudonym (audit events, consents, contract
 // calls, identity registrations and delegations; applied or rejected by
-// the executor), but the patient_erase itself, which is never pruned. It
-// finds them by scanning the blocks from the patient's first recorded
-// event (its trail and consent history) to the erasure height plus
-// erasedTailBlocks, a few blocks a step, each step under its own
+// the executor, the erasure's own block included), but the patient_erase
+// itself, which is never pruned. It finds them by scanning the blocks from
+// the patient's first recorded event (its trail and consent history) to
+// the erasure height, a few blocks a step, each step under its own
 // WithStore. The mark moves to an erasure's height once every erasure at
-// that height is done and its tail blocks are committed, so a stopped run
-// redoes at most one height's erasures (already pruned txs are skipped).
+// that height is done, so a stopped run redoes at most one height's
+// erasures (already pruned txs are skipped). It never prunes above an
+// erasure's height: chain/verify accepts a payload pruned above every mark
+// only when its patient was erased at that height or later.
 // Each erasure's pruning is compacted before the next erasure, and a
 // compaction a stopped run left is done first.
 func (p *pruner) pruneErased(ctx context.Context) error {
@@ -367,13 +362,11 @@ func (p *pruner) pruneErased(ctx context.Context) error {
 	}
 	var mark store.PruneMark
 	var todo []state.Erasure
-	var head uint64
 	err := p.withStore(func(st *store.Store) error {
 		var err error
 		if mark, err = st.PruneMarkOf(erasedPass); err != nil {
 			return err
 		}
-		head = st.Height()
 		return state.ScanErasures(st, func(e *state.Erasure) bool {
 			if e.Height > mark.Height {
 				todo = append(todo, *e)
@@ -389,13 +382,11 @@ func (p *pruner) pruneErased(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// The mark moves once this height's erasures are all done and the
-		// blocks that may still name the patient are committed.
-		after := mark.Height
-		if (i == len(todo)-1 || todo[i+1].Height > e.Height) && head >= e.Height+erasedTailBlocks {
+		after := mark.Height // the mark moves once this height's erasures are all done
+		if i == len(todo)-1 || todo[i+1].Height > e.Height {
 			after = e.Height
 		}
-		from, to := e.Height, min(e.Height+erasedTailBlocks, head)
+		from, to := e.Height, e.Height
 		if types.IsPseudonym(e.Patient) { // an erasure in clear has no sealed payloads
 			first, err := p.firstRecorded(e.Patient)
 			if err != nil {

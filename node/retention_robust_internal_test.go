@@ -109,8 +109,8 @@ func TestPrunerCompactsWhatAStoppedRunRewrote(t *testing.T) {
 		from, to  uint64 // heights the stopped step rewrote
 	}{
 		// Audit period 0: every block is past it (the chain spans seconds);
-		// steps of 3 blocks, the second rewrites heights 4 and 5.
-		{"audit pass stopped after a step", "audit", 0, 4, 5},
+		// steps of 3 blocks, the second rewrites heights 4 to 6.
+		{"audit pass stopped after a step", "audit", 0, 4, 6},
 		// Steps of 2 blocks from the consent at height 3.
 		{"erased pass stopped between its step and its compaction", erasedPass, 3650, 3, 4},
 	} {
@@ -239,11 +239,13 @@ func TestPrunerHoldsTheStoreOneStepAtATime(t *testing.T) {
 }
 
 // TestPrunerPrunesEveryRedactedTxOfAnErasedPatient: the erased pass prunes
-// the sealed payload of every redacted tx naming the erased pseudonym,
-// whatever its type and whether the executor applied it, rejected it or
-// rejected it because the erasure was already in (a tx cut while the
-// erasure was in flight); it keeps the erasure itself and other patients'
-// txs.
+// the sealed payload of every redacted tx naming the erased pseudonym up
+// to the erasure's height, whatever its type and whether the executor
+// applied it, rejected it or rejected it because the erasure came first in
+// the block (a tx cut while the erasure was in flight); it keeps the
+// erasure itself, other patients' txs, and what lies above the erasure
+// (chain/verify accepts a pruned payload above every mark only up to its
+// patient's erasure height).
 func TestPrunerPrunesEveryRedactedTxOfAnErasedPatient(t *testing.T) {
 	c := erasedChain(t)
 	now := time.UnixMilli(c.Now).Add(time.Hour) // no period has ended
@@ -263,7 +265,8 @@ func TestPrunerPrunesEveryRedactedTxOfAnErasedPatient(t *testing.T) {
 		{"another patient's event", 4, 2, false},
 		{"applied audit event, next block", 5, 0, true},
 		{"the erasure itself", 6, 0, false},
-		{"event cut while the erasure was in flight (rejected)", 7, 0, true},
+		{"event cut after the erasure in its block (rejected)", 6, 1, true},
+		{"event of the patient a block later (rejected), above the erasure", 7, 0, false},
 		{"another patient's event after the erasure", 7, 1, false},
 	} {
 		b, err := c.Store.Block(tc.height)
@@ -289,10 +292,10 @@ func TestPrunerPrunesEveryRedactedTxOfAnErasedPatient(t *testing.T) {
 //	4  audit event of ps1 (doctor, applied); audit event of ps1 signed by
 //	   the patient (no audit role: rejected); audit event of ps2 (applied)
 //	5  audit event of ps1 (applied)
-//	6  patient_erase of patient123 (ps1)
-//	7  audit event of ps1 (cut while the erasure was in flight: rejected);
-//	   audit event of ps2
-//	8-11 idle blocks (no patient), so the erasure's tail is committed
+//	6  patient_erase of patient123 (ps1); audit event of ps1 (cut while the
+//	   erasure was in flight: rejected)
+//	7  audit event of ps1 (rejected: erased); audit event of ps2
+//	8-11 idle blocks (no patient)
 //
 // All redacted txs carry a sealed payload; the events are seconds apart.
 func erasedChain(t *testing.T) *chaintest.Chain {
@@ -318,15 +321,16 @@ func erasedChain(t *testing.T) *chaintest.Chain {
 	if !b.Results[0].OK() || b.Results[1].OK() || !b.Results[2].OK() {
 		t.Fatalf("block 4 results %+v", b.Results)
 	}
-	commit(redact("doctor456", chaintest.Audit("patient123", "doctor456"), ps1))                                                      // 5
-	if b := commit(redact("patient123", &types.PatientErase{Patient: "patient123", Reason: "gdpr-art17"}, ps1)); !b.Results[0].OK() { // 6
-		t.Fatalf("erasure: %+v", b.Results[0])
+	commit(redact("doctor456", chaintest.Audit("patient123", "doctor456"), ps1)) // 5
+	if b := commit(redact("patient123", &types.PatientErase{Patient: "patient123", Reason: "gdpr-art17"}, ps1),
+		redact("doctor456", chaintest.Audit("patient123", "doctor456"), ps1)); !b.Results[0].OK() || b.Results[1].OK() { // 6
+		t.Fatalf("block 6 results %+v", b.Results)
 	}
 	if b := commit(redact("doctor456", chaintest.Audit("patient123", "doctor456"), ps1),
 		redact("doctor456", chaintest.Audit("patient777", "doctor456"), ps2)); b.Results[0].OK() { // 7
 		t.Fatalf("an event of the erased pseudonym was applied: %+v", b.Results[0])
 	}
-	for range erasedTailBlocks { // 8-11
+	for range 4 { // 8-11
 		commit(c.Tx("doctor456", chaintest.Audit("patient999", "doctor456")))
 	}
 	return c
