@@ -21,7 +21,8 @@ import (
 )
 
 // The retention pruner (docs/ARCHITECTURE.md, "Retention"). Each node
-// prunes by its own clock; nothing here is consensus. For every block older
+// prunes by its own clock, checked against the head block's time
+// (maxClockAhead); nothing here is consensus. For every block older
 // than a kind's retention period it removes from the stored block body the
 // sealed payloads of that kind (store.Prune): the signed audit events with
 // their personal fields, sealed with the patient's key. The hash chain,
@@ -31,7 +32,8 @@ import (
 //	pass      txs                                          period
 //	audit     audit_record whose purpose is not research   retention.audit_logs_days
 //	research  audit_record whose purpose is research       retention.research_data_days
-//	erased    audit_record of an erased patient            at once (the key is destroyed)
+//	erased    any redacted tx of an erased patient         at once (the key is destroyed)
+//	          (audit, consent, contract call, identity)
 //	(none)    patient_erase: the record of an erasure      never pruned
 //
 // medical_data_days and api_logs_days govern nothing the node stores (see
@@ -65,12 +67,13 @@ var retentionPasses = []retentionPass{
 		}},
 }
 
-// erasedPass prunes the sealed payloads of an erased patient's audit
-// events at once: they are unreadable since the erasure destroyed the key.
+// erasedPass prunes the sealed payloads of an erased patient's redacted
+// txs at once: they are unreadable since the erasure destroyed the key.
 // Its mark is the height up to which every erasure was handled.
 const erasedPass = "erased"
 
-// erasedChunkBlocks bounds the blocks one step of the erased pass rewrites.
+// erasedChunkBlocks bounds the blocks one step of the erased pass scans
+// (and rewrites).
 const erasedChunkBlocks = 4
 
 // retentionNotStored are the periods that govern nothing the node stores.
@@ -90,15 +93,27 @@ type pruner struct {
 	// step, when set, is called after each committed step (tests stop a
 	// run there).
 	step func(pass string, res store.PruneResult)
+	// compacted, when set, is called after each compaction step that
+	// compacted something (tests).
+	compacted func(pass string, res store.CompactResult)
 	// paced: after each step the pruner waits as long as the step took, so
 	// a long pass uses at most half of a core and of the disk beside block
 	// apply (tests turn it off).
 	paced bool
+	// compactBytes bounds one compaction step (store.CompactPending; 0:
+	// store.DefaultCompactBytes).
+	compactBytes int64
+	// erasedChunk is how many blocks one step of the erased pass scans
+	// (0: erasedChunkBlocks).
+	erasedChunk uint64
 
 	mu sync.Mutex // guards the following
 	// lastRun is when the last run ended, lastErr its error.
 	lastRun time.Time
 	lastErr error
+	// skipped is why the last run skipped the passes by period ("": it
+	// did not; see maxClockAhead).
+	skipped string
 }
 
 type prunerMetrics struct {
@@ -162,15 +177,29 @@ func (p *pruner) Run(ctx context.Context) {
 // progressEvery spaces the progress lines of a long pass.
 const progressEvery = 10 * time.Second
 
-// runOnce runs every pass to its cutoff (now minus its period), one bounded
-// step at a time, each under WithStore (a snapshot restore waits for a
-// step, never for a pass). It stops early when ctx is done; every pass
-// resumes from its mark on the next run.
-func (p *pruner) runOnce(ctx context.Context) error { return p.runAt(ctx, p.now()) }
+// maxClockAhead bounds how far the node's clock may run ahead of the head
+// block's time before the pruner stops trusting it. Block time is stamped
+// by the proposer and agreed by the cluster; the local clock is not. A
+// cutoff is min(now, head time + maxClockAhead) minus the period, so a
+// clock ahead by any amount prunes at most maxClockAhead early; and when
+// the clock is further ahead than that the passes by period skip the run
+// (a Warn line, and Skipped in the pruner's state). A chain idle that long
+// (blocks are cut only for txs) skips too, until its next block: seven
+// days tolerates a quiet week-end or holiday while keeping a wrong clock's
+// damage to a sliver of periods counted in years.
+const maxClockAhead = 7 * 24 * time.Hour
 
-// runAt is runOnce with the cutoffs computed from now.
-func (p *pruner) runAt(ctx context.Context, now time.Time) error {
-	err := p.run(ctx, now)
+// runOnce runs every pass to its cutoff (now minus its period, with now
+// checked against the head block's time: maxClockAhead), one bounded step
+// at a time, each under WithStore (a snapshot restore waits for a step,
+// never for a pass). It stops early when ctx is done; every pass resumes
+// from its mark on the next run.
+func (p *pruner) runOnce(ctx context.Context) error { return p.runAt(ctx, p.now(), false) }
+
+// runAt is runOnce with the cutoffs computed from now; trusted skips the
+// clock check (an operator's explicit time, RunRetention).
+func (p *pruner) runAt(ctx context.Context, now time.Time, trusted bool) error {
+	err := p.run(ctx, now, trusted)
 	p.mu.Lock()
 	p.lastRun, p.lastErr = p.now(), err
 	p.mu.Unlock()
@@ -182,80 +211,155 @@ func (p *pruner) runAt(ctx context.Context, now time.Time) error {
 	return err
 }
 
-func (p *pruner) run(ctx context.Context, now time.Time) error {
+// clockCheck is the verdict on now against the head block's time.
+type clockCheck struct {
+	base    time.Time // what the cutoffs are computed from
+	skipped string    // why the passes by period skip the run; "" when they do not
+}
+
+// checkClock compares now with the head block's time: the cutoffs start
+// from min(now, head time + maxClockAhead), and a now further ahead than
+// that skips the passes by period. A store without blocks has nothing to
+// prune, so now stands.
+func (p *pruner) checkClock(now time.Time, trusted bool) (clockCheck, error) {
+	if trusted {
+		return clockCheck{base: now}, nil
+	}
+	var head types.Header
+	var ok bool
+	if err := p.withStore(func(st *store.Store) error { head, ok = st.Head(); return nil }); err != nil {
+		return clockCheck{}, fmt.Errorf("retention: read the head: %w", err)
+	}
+	if !ok {
+		return clockCheck{base: now}, nil
+	}
+	limit := head.BlockTime().Add(maxClockAhead)
+	if !now.After(limit) {
+		return clockCheck{base: now}, nil
+	}
+	return clockCheck{base: limit, skipped: fmt.Sprintf(
+		"the clock (%s) is %s ahead of the head block's time (block %d, %s), more than the %s the pruner trusts: a clock set ahead would prune payloads before their period ends; the passes by period wait for the clock to be fixed or the chain to move",
+		now.UTC().Format(time.RFC3339), now.Sub(head.BlockTime()).Round(time.Second), head.Height,
+		head.BlockTime().UTC().Format(time.RFC3339), maxClockAhead)}, nil
+}
+
+// run runs every pass, each independently of the others' errors (joined);
+// only a done ctx stops it early.
+func (p *pruner) run(ctx context.Context, now time.Time, trusted bool) error {
+	var errs []error
+	clock, err := p.checkClock(now, trusted)
+	if err != nil {
+		errs = append(errs, err)
+		clock.skipped = "the head block's time could not be read to check the clock: " + err.Error()
+	}
+	p.mu.Lock()
+	p.skipped = clock.skipped
+	p.mu.Unlock()
+	if clock.skipped != "" {
+		p.log.Warn("retention: skipping the passes by period", "reason", clock.skipped)
+	}
 	for _, ps := range retentionPasses {
-		days := ps.days(p.cfg)
-		cutoff := now.Add(-time.Duration(days) * 24 * time.Hour)
-		run := store.PruneRun{Name: ps.name, Before: cutoff.UnixMilli(), MaxBlocks: p.cfg.PruneBatchBlocks,
-			Select: func(_ *types.Header, _ int, _ *types.Tx, pl types.Payload) bool { return ps.sel(pl) }}
-		start, lastLog := p.now(), p.now()
-		var total store.PruneResult
-		var span heightSpan // the heights this run rewrote, compacted at the end
-		for first := true; ; first = false {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			var res store.PruneResult
-			stepStart := time.Now()
-			err := p.withStore(func(st *store.Store) error {
-				var err error
-				res, err = st.Prune(run)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("retention: pass %s: %w", ps.name, err)
-			}
-			if first {
-				total.From = res.From
-			}
-			if res.Rewritten > 0 {
-				span.add(res.From, res.To)
-			}
-			total.To, total.Mark = res.To, res.Mark
-			total.Blocks += res.Blocks
-			total.Txs += res.Txs
-			total.Bytes += res.Bytes
-			p.m.txs.WithLabelValues(ps.name).Add(float64(res.Txs))
-			p.m.bytes.WithLabelValues(ps.name).Add(float64(res.Bytes))
-			p.m.height.WithLabelValues(ps.name).Set(float64(res.Mark.Height))
-			if p.step != nil && res.Blocks > 0 {
-				p.step(ps.name, res)
-			}
-			if res.Done {
-				break
-			}
-			if p.paced {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(time.Since(stepStart)):
-				}
-			}
-			if t := p.now(); t.Sub(lastLog) >= progressEvery {
-				lastLog = t
-				p.log.Info("retention: pruning", "pass", ps.name, "up_to_height", res.Mark.Height, "blocks", total.Blocks, "pruned", total.Txs, "bytes", total.Bytes)
-			}
+		if clock.skipped == "" {
+			errs = append(errs, p.runPass(ctx, ps, clock.base))
 		}
-		if err := p.compact(ctx, ps.name, span); err != nil {
-			return err
-		}
-		if total.Blocks > 0 {
-			p.log.Info("retention: pruned", "pass", ps.name, "period_days", days, "cutoff", cutoff.UTC().Format(time.RFC3339),
-				"from_height", total.From, "to_height", total.To, "blocks", total.Blocks, "pruned", total.Txs, "bytes", total.Bytes,
-				"pruned_in_all", total.Mark.Txs, "took", p.now().Sub(start).Round(time.Millisecond))
+		// What a stopped or failed earlier run rewrote is compacted even
+		// when this run skips the pass.
+		errs = append(errs, p.compactPending(ctx, ps.name))
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(slices.DeleteFunc(errs, func(e error) bool { return errors.Is(e, err) }), err)...)
 		}
 	}
-	return p.pruneErased(ctx)
+	errs = append(errs, p.pruneErased(ctx))
+	return errors.Join(errs...)
+}
+
+// runPass runs one pass by period to its cutoff (base minus its period).
+func (p *pruner) runPass(ctx context.Context, ps retentionPass, base time.Time) error {
+	days := ps.days(p.cfg)
+	cutoff := base.Add(-time.Duration(days) * 24 * time.Hour)
+	run := store.PruneRun{Name: ps.name, Before: cutoff.UnixMilli(), MaxBlocks: p.cfg.PruneBatchBlocks,
+		Select: func(_ *types.Header, _ int, _ *types.Tx, pl types.Payload) bool { return ps.sel(pl) }}
+	start, lastLog := p.now(), p.now()
+	var total store.PruneResult
+	for first := true; ; first = false {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var res store.PruneResult
+		stepStart := time.Now()
+		err := p.withStore(func(st *store.Store) error {
+			var err error
+			res, err = st.Prune(run)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("retention: pass %s: %w", ps.name, err)
+		}
+		if first {
+			total.From = res.From
+		}
+		total.To, total.Mark = res.To, res.Mark
+		total.Blocks += res.Blocks
+		total.Txs += res.Txs
+		total.Bytes += res.Bytes
+		p.m.txs.WithLabelValues(ps.name).Add(float64(res.Txs))
+		p.m.bytes.WithLabelValues(ps.name).Add(float64(res.Bytes))
+		p.m.height.WithLabelValues(ps.name).Set(float64(res.Mark.Height))
+		if p.step != nil && res.Blocks > 0 {
+			p.step(ps.name, res)
+		}
+		if res.Done {
+			break
+		}
+		if err := p.pace(ctx, stepStart); err != nil {
+			return err
+		}
+		if t := p.now(); t.Sub(lastLog) >= progressEvery {
+			lastLog = t
+			p.log.Info("retention: pruning", "pass", ps.name, "up_to_height", res.Mark.Height, "blocks", total.Blocks, "pruned", total.Txs, "bytes", total.Bytes)
+		}
+	}
+	if total.Blocks > 0 {
+		p.log.Info("retention: pruned", "pass", ps.name, "period_days", days, "cutoff", cutoff.UTC().Format(time.RFC3339),
+			"from_height", total.From, "to_height", total.To, "blocks", total.Blocks, "pruned", total.Txs, "bytes", total.Bytes,
+			"pruned_in_all", total.Mark.Txs, "took", p.now().Sub(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// pace waits, when the pruner is paced, as long as the step that began at
+// stepStart took.
+func (p *pruner) pace(ctx context.Context, stepStart time.Time) error {
+	if !p.paced {
+		return ctx.Err()
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Since(stepStart)):
+		return nil
+	}
 }
 
 // pruneErased runs the erased pass: for every erasure recorded above its
-// mark, in height order, it prunes the sealed payloads of the erased
-// pseudonym's audit events (found through the patient trail, which the
-// erasure leaves in state), a few blocks a step; the mark moves to an
-// erasure's height once every erasure at that height is done, so a stopped
-// run redoes at most one height's erasures (already pruned txs are skipped).
-// The patient_erase tx itself is not in the trail and is never pruned.
+// mark, in height order, it prunes the sealed payloads of every redacted
+// tx that names the erased pseudonym (audit events, consents, contract
+// calls, identity registrations and delegations; applied or rejected by
+// the executor, the erasure's own block included), but the patient_erase
+// itself, which is never pruned. It finds them by scanning the blocks from
+// the patient's first recorded event (its trail and consent history) to
+// the erasure height, a few blocks a step, each step under its own
+// WithStore. The mark moves to an erasure's height once every erasure at
+// that height is done, so a stopped run redoes at most one height's
+// erasures (already pruned txs are skipped). It never prunes above an
+// erasure's height: chain/verify accepts a payload pruned above every mark
+// only when its patient was erased at that height or later.
+// Each erasure's pruning is compacted before the next erasure, and a
+// compaction a stopped run left is done first.
 func (p *pruner) pruneErased(ctx context.Context) error {
+	if err := p.compactPending(ctx, erasedPass); err != nil {
+		return err
+	}
 	var mark store.PruneMark
 	var todo []state.Erasure
 	err := p.withStore(func(st *store.Store) error {
@@ -278,45 +382,51 @@ func (p *pruner) pruneErased(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var locs []store.TxAt
-		if types.IsPseudonym(e.Patient) { // an erasure in clear has no sealed payloads
-			err := p.withStore(func(st *store.Store) error {
-				for cursor := ""; ; {
-					page, err := state.Trail(st, st, state.TrailQuery{ID: e.Patient, Cursor: cursor, Limit: state.MaxTrailLimit})
-					if err != nil {
-						return err
-					}
-					for _, en := range page.Entries {
-						if en.Redacted && !en.Pruned {
-							locs = append(locs, store.TxAt{Height: en.Height, Index: en.Index})
-						}
-					}
-					if cursor = page.Next; cursor == "" {
-						return nil
-					}
-				}
-			})
-			if err != nil {
-				return fmt.Errorf("retention: pass %s: erasure %s: %w", erasedPass, e.TxHash, err)
-			}
-		}
 		after := mark.Height // the mark moves once this height's erasures are all done
 		if i == len(todo)-1 || todo[i+1].Height > e.Height {
 			after = e.Height
 		}
+		from, to := e.Height, e.Height
+		if types.IsPseudonym(e.Patient) { // an erasure in clear has no sealed payloads
+			first, err := p.firstRecorded(e.Patient)
+			if err != nil {
+				return fmt.Errorf("retention: pass %s: erasure %s: %w", erasedPass, e.TxHash, err)
+			}
+			from = min(from, max(first, 1))
+		} else {
+			from = to + 1 // nothing to scan
+		}
 		pruned := 0
-		var span heightSpan
-		for len(locs) > 0 || after > mark.Height {
-			chunk := chunkByBlocks(locs, erasedChunkBlocks)
-			locs = locs[len(chunk):]
-			to := mark.Height
-			if len(locs) == 0 {
-				to = after
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			last := min(from+cmp.Or(p.erasedChunk, erasedChunkBlocks)-1, to)
+			markTo := mark.Height
+			if last >= to {
+				markTo = after
 			}
 			var res store.PruneResult
+			stepStart := time.Now()
 			err := p.withStore(func(st *store.Store) error {
+				var locs []store.TxAt
+				for h := from; h <= last; h++ {
+					b, err := st.Block(h)
+					if err != nil {
+						return err
+					}
+					for j, tx := range b.Txs {
+						if namesErased(tx, e.Patient) {
+							locs = append(locs, store.TxAt{Height: h, Index: uint32(j)})
+						}
+					}
+				}
+				if len(locs) == 0 && markTo <= mark.Height {
+					res = store.PruneResult{Mark: mark}
+					return nil
+				}
 				var err error
-				res, err = st.PruneTxs(erasedPass, chunk, to)
+				res, err = st.PruneTxs(erasedPass, locs, markTo)
 				return err
 			})
 			if err != nil {
@@ -324,20 +434,21 @@ func (p *pruner) pruneErased(ctx context.Context) error {
 			}
 			mark = res.Mark
 			pruned += res.Txs
-			if res.Rewritten > 0 {
-				span.add(res.From, res.To)
-			}
 			p.m.txs.WithLabelValues(erasedPass).Add(float64(res.Txs))
 			p.m.bytes.WithLabelValues(erasedPass).Add(float64(res.Bytes))
 			p.m.height.WithLabelValues(erasedPass).Set(float64(res.Mark.Height))
-			if p.step != nil {
+			if p.step != nil && res.Blocks > 0 {
 				p.step(erasedPass, res)
 			}
-			if len(locs) == 0 {
+			if last >= to {
 				break
 			}
+			if err := p.pace(ctx, stepStart); err != nil {
+				return err
+			}
+			from = last + 1
 		}
-		if err := p.compact(ctx, erasedPass, span); err != nil {
+		if err := p.compactPending(ctx, erasedPass); err != nil {
 			return err
 		}
 		if pruned > 0 {
@@ -347,45 +458,81 @@ func (p *pruner) pruneErased(ctx context.Context) error {
 	return nil
 }
 
-// heightSpan is the smallest range of heights holding every one added.
-type heightSpan struct{ from, to uint64 }
-
-func (h *heightSpan) add(from, to uint64) {
-	if h.from == 0 || from < h.from {
-		h.from = from
+// namesErased reports whether tx is a redacted tx naming pseudonym whose
+// sealed payload is still stored and may go with the patient's erasure:
+// any redactable type but patient_erase, the record of the erasure. A tx
+// whose payload does not decode is skipped (the store keeps it as it is).
+func namesErased(tx *types.Tx, pseudonym string) bool {
+	if tx.Redaction == nil || tx.Redaction.Pruned() || tx.Type == types.TxPatientErase {
+		return false
 	}
-	h.to = max(h.to, to)
+	pl, err := tx.DecodePayload()
+	return err == nil && types.PatientOf(pl) == pseudonym
 }
 
-// compact has the store compact the block bodies and copies of the heights
-// a pass rewrote (store.CompactPruned), so what it pruned leaves the live
-// sstables now rather than at some later compaction.
-func (p *pruner) compact(ctx context.Context, pass string, span heightSpan) error {
-	if span.from == 0 {
-		return nil
-	}
-	err := p.withStore(func(st *store.Store) error { return st.CompactPruned(ctx, span.from, span.to) })
-	if err != nil {
-		return fmt.Errorf("retention: pass %s: compact heights [%d, %d]: %w", pass, span.from, span.to, err)
-	}
-	return nil
-}
-
-// chunkByBlocks returns the longest prefix of locs that names at most n
-// distinct blocks.
-func chunkByBlocks(locs []store.TxAt, n int) []store.TxAt {
-	seen := map[uint64]bool{}
-	for i, l := range locs {
-		if !seen[l.Height] && len(seen) == n {
-			return locs[:i]
+// firstRecorded returns the lowest height at which the state records an
+// event of pseudonym: its oldest trail entry or its oldest consent
+// version; 0 when it records none.
+func (p *pruner) firstRecorded(pseudonym string) (uint64, error) {
+	var first uint64
+	lower := func(h uint64) {
+		if h != 0 && (first == 0 || h < first) {
+			first = h
 		}
-		seen[l.Height] = true
 	}
-	return locs
+	err := p.withStore(func(st *store.Store) error {
+		page, err := state.Trail(st, st, state.TrailQuery{ID: pseudonym, Limit: 1})
+		if err != nil {
+			return err
+		}
+		for _, en := range page.Entries {
+			lower(en.Height)
+		}
+		cs, err := state.PatientConsentHistory(st, pseudonym)
+		for _, c := range cs {
+			lower(c.Height)
+		}
+		return err
+	})
+	return first, err
+}
+
+// compactPending has the store compact the block bodies and copies the
+// pass rewrote and has not compacted yet (store.CompactPending, the span
+// its mark carries), one bounded step per WithStore, so what it pruned
+// leaves the live sstables now rather than at some later compaction, even
+// when the run that pruned it stopped before compacting.
+func (p *pruner) compactPending(ctx context.Context, pass string) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var res store.CompactResult
+		stepStart := time.Now()
+		err := p.withStore(func(st *store.Store) error {
+			var err error
+			res, err = st.CompactPending(ctx, pass, p.compactBytes)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("retention: pass %s: compact: %w", pass, err)
+		}
+		if p.compacted != nil && res.From != 0 {
+			p.compacted(pass, res)
+		}
+		if res.Done {
+			return nil
+		}
+		if err := p.pace(ctx, stepStart); err != nil {
+			return err
+		}
+	}
 }
 
 // Status reads the pruner's state for the compliance report: each pass's
-// period, cutoff at now, mark and the oldest block it has not visited yet.
+// period, cutoff at now (bounded by the head block's time, as a run's is),
+// mark and the oldest block it has not visited yet, and whether the last
+// run skipped the passes by period (Skipped).
 func (p *pruner) Status(now time.Time) compliance.RetentionEvidence {
 	if p == nil {
 		return compliance.RetentionEvidence{} // no pruner: nothing observed, which never passes
@@ -393,16 +540,21 @@ func (p *pruner) Status(now time.Time) compliance.RetentionEvidence {
 	ev := compliance.RetentionEvidence{Enabled: p.cfg.PruneInterval != 0, IntervalSeconds: int64(p.cfg.PruneInterval.D() / time.Second),
 		NotStored: retentionNotStored}
 	p.mu.Lock()
-	ev.LastRun = p.lastRun
+	ev.LastRun, ev.Skipped = p.lastRun, p.skipped
 	if p.lastErr != nil {
 		ev.LastError = p.lastErr.Error()
 	}
 	p.mu.Unlock()
 	var errs []error
+	clock, err := p.checkClock(now, false)
+	if err != nil {
+		errs = append(errs, err)
+		clock.base = now
+	}
 	for _, ps := range retentionPasses {
 		days := ps.days(p.cfg)
 		st := compliance.RetentionPass{Pass: ps.name, Field: ps.field, Governs: ps.governs, Days: days,
-			Cutoff: now.Add(-time.Duration(days) * 24 * time.Hour).UTC()}
+			Cutoff: clock.base.Add(-time.Duration(days) * 24 * time.Hour).UTC()}
 		err := p.withStore(func(s *store.Store) error {
 			m, err := s.PruneMarkOf(ps.name)
 			if err != nil {
@@ -424,7 +576,7 @@ func (p *pruner) Status(now time.Time) compliance.RetentionEvidence {
 		}
 		ev.Passes = append(ev.Passes, st)
 	}
-	er := compliance.RetentionPass{Pass: erasedPass, Governs: "sealed payloads of erased patients' audit events, at once (unreadable since the erasure destroyed the key)"}
+	er := compliance.RetentionPass{Pass: erasedPass, Governs: "sealed payloads of every redacted tx (audit events, consents, contract calls, identity registrations, delegations) naming an erased patient, at once (unreadable since the erasure destroyed the key)"}
 	if err := p.withStore(func(s *store.Store) error {
 		m, err := s.PruneMarkOf(erasedPass)
 		er.PrunedUpTo, er.PrunedTxs, er.PrunedBytes = m.Height, m.Txs, m.Bytes
@@ -441,10 +593,11 @@ func (p *pruner) Status(now time.Time) compliance.RetentionEvidence {
 // does, but with the cutoffs computed from at instead of the clock (each
 // pass prunes the blocks older than at minus its period), and returns when
 // it is done or ctx is. It is for tests and operators' tools: an at in the
-// future prunes data before its period ends. The store runs one pruning
+// future prunes data before its period ends (at is trusted: it is not
+// checked against the head block's time as the clock is). The store runs one pruning
 // step at a time, so the background pruner may run meanwhile.
 func (n *Node) RunRetention(ctx context.Context, at time.Time) error {
-	return n.pruner.runAt(ctx, at)
+	return n.pruner.runAt(ctx, at, true)
 }
 
 // RetentionStatus returns the retention pruner's state at now, as the

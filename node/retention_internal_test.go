@@ -177,7 +177,9 @@ func TestPrunerResumesWhereItStopped(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var steps []store.PruneResult
 	p.step = func(_ string, res store.PruneResult) { steps = append(steps, res); cancel() }
-	if err := p.runOnce(ctx); !errors.Is(err, context.Canceled) {
+	// The head is at day 12: a clock at day 40 is past maxClockAhead, so the
+	// runs take now as an operator's trusted time (RunRetention).
+	if err := p.runAt(ctx, now, true); !errors.Is(err, context.Canceled) {
 		t.Fatalf("stopped run: %v", err)
 	}
 	if len(steps) != 1 || steps[0].From != 1 || steps[0].To != 3 {
@@ -190,7 +192,7 @@ func TestPrunerResumesWhereItStopped(t *testing.T) {
 	again := testPruner(t, c, 7, 3650, 3, &now)
 	steps = nil
 	again.step = func(_ string, res store.PruneResult) { steps = append(steps, res) }
-	if err := again.runOnce(context.Background()); err != nil {
+	if err := again.runAt(context.Background(), now, true); err != nil {
 		t.Fatal(err)
 	}
 	if len(steps) == 0 || steps[0].From != 4 {

@@ -34,12 +34,22 @@ const sealedKeySize = 1 + 8 + 4
 // metaPrunePrefix starts the meta names of pruning marks ("prune/audit").
 const metaPrunePrefix = "prune/"
 
-// pruneMarkSize is the encoded size of a PruneMark.
-const pruneMarkSize = 3 * 8
+// pruneMarkSize is the encoded size of a PruneMark; pruneMarkSizeV1 that
+// of a mark written before marks carried the span still to compact (read as
+// a mark with nothing to compact).
+const (
+	pruneMarkSize   = 5 * 8
+	pruneMarkSizeV1 = 3 * 8
+)
 
 // DefaultPruneBytes is PruneRun.MaxBytes's default: about 12 ms of
 // sequential writing on the reference disk (320 MB/s).
 const DefaultPruneBytes = 4 << 20
+
+// DefaultCompactBytes is CompactPending's default budget: the estimated
+// sstable bytes of the heights one step compacts, about 0.2 s of
+// compaction on the reference disk.
+const DefaultCompactBytes = 64 << 20
 
 var _ state.SealedReader = (*Store)(nil)
 
@@ -77,20 +87,47 @@ type PruneMark struct {
 	// Bytes is how many sealed payload bytes it removed from block bodies
 	// (their copies under PrefixSealed were the same size again).
 	Bytes uint64 `json:"bytes"`
+	// CompactFrom and CompactTo span the heights whose bodies the pass
+	// rewrote and CompactPending has not compacted yet (both 0: none). Each
+	// step widens the span in the batch that rewrites, so a run stopped or
+	// failed before its compaction leaves the work to the next run instead
+	// of leaving the old bodies in the sstables until Pebble happens to
+	// compact them.
+	CompactFrom uint64 `json:"compact_from,omitempty"`
+	CompactTo   uint64 `json:"compact_to,omitempty"`
+}
+
+// withCompact returns m with [from, to] added to its span still to compact.
+func (m PruneMark) withCompact(from, to uint64) PruneMark {
+	if m.CompactFrom == 0 || from < m.CompactFrom {
+		m.CompactFrom = from
+	}
+	m.CompactTo = max(m.CompactTo, to)
+	return m
 }
 
 func (m PruneMark) encode() []byte {
 	b := make([]byte, 0, pruneMarkSize)
 	b = binary.BigEndian.AppendUint64(b, m.Height)
 	b = binary.BigEndian.AppendUint64(b, m.Txs)
-	return binary.BigEndian.AppendUint64(b, m.Bytes)
+	b = binary.BigEndian.AppendUint64(b, m.Bytes)
+	b = binary.BigEndian.AppendUint64(b, m.CompactFrom)
+	return binary.BigEndian.AppendUint64(b, m.CompactTo)
 }
 
 func decodePruneMark(b []byte) (PruneMark, error) {
-	if len(b) != pruneMarkSize {
-		return PruneMark{}, fmt.Errorf("prune mark is %d bytes, want %d", len(b), pruneMarkSize)
+	if len(b) != pruneMarkSize && len(b) != pruneMarkSizeV1 {
+		return PruneMark{}, fmt.Errorf("prune mark is %d bytes, want %d (or %d)", len(b), pruneMarkSize, pruneMarkSizeV1)
 	}
-	return PruneMark{Height: binary.BigEndian.Uint64(b), Txs: binary.BigEndian.Uint64(b[8:]), Bytes: binary.BigEndian.Uint64(b[16:])}, nil
+	m := PruneMark{Height: binary.BigEndian.Uint64(b), Txs: binary.BigEndian.Uint64(b[8:]), Bytes: binary.BigEndian.Uint64(b[16:])}
+	if len(b) == pruneMarkSizeV1 {
+		return m, nil
+	}
+	m.CompactFrom, m.CompactTo = binary.BigEndian.Uint64(b[24:]), binary.BigEndian.Uint64(b[32:])
+	if (m.CompactFrom == 0) != (m.CompactTo == 0) || m.CompactTo < m.CompactFrom {
+		return PruneMark{}, fmt.Errorf("prune mark's span to compact [%d, %d] is not a range of heights", m.CompactFrom, m.CompactTo)
+	}
+	return m, nil
 }
 
 // PruneMarkOf returns the mark of the pass name (the zero mark if it never ran).
@@ -243,7 +280,11 @@ func (s *Store) Prune(r PruneRun) (PruneResult, error) {
 		res.Mark = mark
 		return res, nil
 	}
-	next := PruneMark{Height: res.To, Txs: mark.Txs + uint64(res.Txs), Bytes: mark.Bytes + uint64(res.Bytes)}
+	next := mark
+	next.Height, next.Txs, next.Bytes = res.To, mark.Txs+uint64(res.Txs), mark.Bytes+uint64(res.Bytes)
+	if len(rewritten) > 0 {
+		next = next.withCompact(rewritten[0], rewritten[len(rewritten)-1])
+	}
 	if err := s.commitPrune(batch, r.Name, next, rewritten); err != nil {
 		return PruneResult{}, err
 	}
@@ -258,6 +299,8 @@ func (s *Store) Prune(r PruneRun) (PruneResult, error) {
 // becomes garbage in that file, which Pebble rewrites away once the file is
 // older than 5 minutes and 20 % garbage; until then, and in obsolete WAL
 // files, the old bytes remain on disk (sealed with the patient's key).
+// It compacts the whole range in one call: a pruner uses CompactPending,
+// which works in bounded steps and records its progress in the pass's mark.
 func (s *Store) CompactPruned(ctx context.Context, from, to uint64) error {
 	if from == 0 || to < from {
 		return fmt.Errorf("%w: compact heights [%d, %d]", ErrBadPruneRun, from, to)
@@ -269,12 +312,122 @@ func (s *Store) CompactPruned(ctx context.Context, from, to uint64) error {
 	if err := s.db.Flush(); err != nil {
 		return fmt.Errorf("store: compact pruned: flush: %w", err)
 	}
+	return s.compactHeights(ctx, from, to)
+}
+
+// compactHeights compacts the bodies and sealed copies of [from, to].
+func (s *Store) compactHeights(ctx context.Context, from, to uint64) error {
 	for _, r := range [][2][]byte{{BlockKey(from), BlockKey(to + 1)}, {SealedKey(from, 0), SealedKey(to+1, 0)}} {
 		if err := s.db.Compact(ctx, r[0], r[1], false); err != nil {
 			return fmt.Errorf("store: compact pruned heights [%d, %d]: %w", from, to, err)
 		}
 	}
 	return nil
+}
+
+// CompactResult is what one CompactPending step did.
+type CompactResult struct {
+	// From and To are the heights the step compacted (From 0: nothing was
+	// pending).
+	From, To uint64
+	// Done is set when nothing of the pass remains to compact.
+	Done bool
+	// Mark is the pass's mark after the step.
+	Mark PruneMark
+}
+
+// CompactPending runs one bounded step of the compaction the pass name
+// owes (PruneMark.CompactFrom-CompactTo, the heights its steps rewrote):
+// it flushes the memtables, compacts the bodies and sealed copies of the
+// first heights of the span whose sstables Pebble estimates at no more
+// than maxBytes (at least one height; 0 means DefaultCompactBytes), as
+// CompactPruned does, and then moves the span past them in the mark. A
+// step compacts every sstable that overlaps its heights, so one whose
+// file spans more (a freshly flushed one) costs more than its budget
+// once. A caller loops until Done, one step per WithStore, so a snapshot
+// restore waits for one step, never for a pass's whole compaction.
+func (s *Store) CompactPending(ctx context.Context, name string, maxBytes int64) (CompactResult, error) {
+	if err := checkPruneName(name); err != nil {
+		return CompactResult{}, err
+	}
+	if maxBytes < 0 {
+		return CompactResult{}, fmt.Errorf("%w: compaction budget %d below 0", ErrBadPruneRun, maxBytes)
+	}
+	if maxBytes == 0 {
+		maxBytes = DefaultCompactBytes
+	}
+	if err := s.enterWrite(); err != nil {
+		return CompactResult{}, err
+	}
+	defer s.exit()
+	s.pruneMu.Lock() // the mark must not move between its read and its write
+	defer s.pruneMu.Unlock()
+
+	mark, err := s.pruneMark(name)
+	if err != nil {
+		return CompactResult{}, err
+	}
+	if mark.CompactFrom == 0 {
+		return CompactResult{Done: true, Mark: mark}, nil
+	}
+	if err := s.db.Flush(); err != nil {
+		return CompactResult{}, fmt.Errorf("store: compact pruned: flush: %w", err)
+	}
+	from := mark.CompactFrom
+	to, err := s.compactChunkEnd(from, mark.CompactTo, uint64(maxBytes))
+	if err != nil {
+		return CompactResult{}, err
+	}
+	if err := s.compactHeights(ctx, from, to); err != nil {
+		return CompactResult{}, err
+	}
+	next := mark
+	if to >= mark.CompactTo {
+		next.CompactFrom, next.CompactTo = 0, 0
+	} else {
+		next.CompactFrom = to + 1
+	}
+	batch := s.db.NewBatch()
+	defer batch.Close()
+	if err := s.commitPrune(batch, name, next, nil); err != nil {
+		return CompactResult{}, err
+	}
+	return CompactResult{From: from, To: to, Done: next.CompactFrom == 0, Mark: next}, nil
+}
+
+// compactChunkEnd returns the highest height t in [from, last] whose
+// heights [from, t] Pebble estimates at no more than budget bytes of
+// sstables (bodies and sealed copies), and from when even from alone is
+// over it.
+func (s *Store) compactChunkEnd(from, last, budget uint64) (uint64, error) {
+	usage := func(t uint64) (uint64, error) {
+		b, err := s.db.EstimateDiskUsage(BlockKey(from), BlockKey(t+1))
+		if err != nil {
+			return 0, fmt.Errorf("store: compact pruned: estimate heights [%d, %d]: %w", from, t, err)
+		}
+		c, err := s.db.EstimateDiskUsage(SealedKey(from, 0), SealedKey(t+1, 0))
+		if err != nil {
+			return 0, fmt.Errorf("store: compact pruned: estimate heights [%d, %d]: %w", from, t, err)
+		}
+		return b + c, nil
+	}
+	if u, err := usage(last); err != nil || u <= budget {
+		return last, err
+	}
+	lo, hi := from, last // usage(lo) fits (or lo == from), usage(hi) does not
+	for lo+1 < hi {
+		mid := lo + (hi-lo)/2
+		u, err := usage(mid)
+		if err != nil {
+			return 0, err
+		}
+		if u <= budget {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
 }
 
 // TxAt names tx Index of the block at Height.
@@ -351,7 +504,11 @@ func (s *Store) PruneTxs(name string, locs []TxAt, mark uint64) (PruneResult, er
 			rewritten = append(rewritten, nb.Header.Height)
 		}
 	}
-	next := PruneMark{Height: max(cur.Height, mark), Txs: cur.Txs + uint64(res.Txs), Bytes: cur.Bytes + uint64(res.Bytes)}
+	next := cur
+	next.Height, next.Txs, next.Bytes = max(cur.Height, mark), cur.Txs+uint64(res.Txs), cur.Bytes+uint64(res.Bytes)
+	if len(rewritten) > 0 {
+		next = next.withCompact(rewritten[0], rewritten[len(rewritten)-1])
+	}
 	if next == cur {
 		res.Mark = cur
 		return res, nil

@@ -170,3 +170,76 @@ func BenchmarkCommitWhilePruning(b *testing.B) {
 		})
 	}
 }
+
+// compactBenchBlocks is the pass BenchmarkCompactPending compacts: long
+// enough for its sstables to exceed a compaction step's budget.
+const compactBenchBlocks = 1024
+
+// BenchmarkCompactPending measures the compaction a pass owes after
+// pruning compactBenchBlocks blocks (every sealed payload), in three ways:
+// one CompactPruned of the whole span after the pass, as the pruner did
+// before ("whole-span"); CompactPending steps of DefaultCompactBytes after
+// the pass, as the node's pruner does now ("steps-at-end"); and
+// CompactPending steps whenever the pass has rewritten 128 blocks since the
+// last, and at its end ("every-128-blocks": a pruner that compacted during
+// its pass, which measured worse). Each compaction call is what a
+// snapshot restore (and the readers queued behind it) may wait for: it
+// reports the longest ("longest-ms"), the calls and the total compaction
+// time per pass (the prune steps are not counted).
+func BenchmarkCompactPending(b *testing.B) {
+	for _, mode := range []string{"whole-span", "steps-at-end", "every-128-blocks"} {
+		b.Run(mode, func(b *testing.B) {
+			var longest, total time.Duration
+			calls := 0
+			timed := func(f func() bool) {
+				for done := false; !done; {
+					start := time.Now()
+					done = f()
+					d := time.Since(start)
+					longest, total, calls = max(longest, d), total+d, calls+1
+				}
+			}
+			pending := func(s *Store) func() bool {
+				return func() bool {
+					res, err := s.CompactPending(context.Background(), "bench", 0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					return res.Done
+				}
+			}
+			for b.Loop() { // ns/op counts building the store too: read the metrics
+				s, _ := prunableStore(b, compactBenchBlocks)
+				owed := 0
+				for {
+					res, err := s.Prune(PruneRun{Name: "bench", Before: 1 << 40, MaxBlocks: 64, Select: pruneAll})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if res.Done {
+						break
+					}
+					if owed += res.Rewritten; mode == "every-128-blocks" && owed >= 128 {
+						owed = 0
+						timed(pending(s))
+					}
+				}
+				switch mode {
+				case "whole-span":
+					timed(func() bool {
+						if err := s.CompactPruned(context.Background(), 1, compactBenchBlocks); err != nil {
+							b.Fatal(err)
+						}
+						return true
+					})
+				default:
+					timed(pending(s))
+				}
+				s.Close()
+			}
+			b.ReportMetric(float64(longest.Microseconds())/1000, "longest-ms")
+			b.ReportMetric(float64(calls)/float64(b.N), "calls")
+			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "total-ms")
+		})
+	}
+}

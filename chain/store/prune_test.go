@@ -410,40 +410,7 @@ func TestCompactPrunedLeavesNoCopyInLiveFiles(t *testing.T) {
 	if err := s.CompactPruned(context.Background(), 1, 5); err != nil {
 		t.Fatal(err)
 	}
-	// Pebble deletes obsolete sstables in the background: look at the live
-	// ones only (and at every other file but the WAL).
-	live := map[string]bool{}
-	levels, err := s.db.SSTables()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range levels {
-		for _, f := range l {
-			live[fmt.Sprintf("%06d.sst", uint64(f.BackingSSTNum))] = true
-		}
-	}
-	holds := func(marker string) []string {
-		var hits []string
-		names, err := fs.List("db")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			if strings.HasSuffix(n, ".log") || strings.HasSuffix(n, ".sst") && !live[n] {
-				continue // see CompactPruned: obsolete WAL files are not rewritten
-			}
-			f, err := fs.Open(fs.PathJoin("db", n))
-			if err != nil {
-				continue // a directory
-			}
-			b, _ := io.ReadAll(f)
-			f.Close()
-			if bytes.Contains(b, []byte(marker)) {
-				hits = append(hits, n)
-			}
-		}
-		return hits
-	}
+	holds := func(marker string) []string { return liveFilesHolding(t, fs, "db", s, marker) }
 	for h := 1; h <= 5; h++ {
 		if hits := holds(fmt.Sprintf("sealed-%d-", 3*h)); len(hits) > 0 {
 			t.Errorf("the pruned sealed payload of height %d is still in %v", h, hits)
@@ -457,6 +424,199 @@ func TestCompactPrunedLeavesNoCopyInLiveFiles(t *testing.T) {
 	for _, bad := range [][2]uint64{{0, 3}, {4, 3}} {
 		if err := s.CompactPruned(context.Background(), bad[0], bad[1]); !errors.Is(err, ErrBadPruneRun) {
 			t.Errorf("compact [%d, %d]: %v", bad[0], bad[1], err)
+		}
+	}
+}
+
+// liveFilesHolding returns the files of the store in dir that hold marker:
+// Pebble deletes obsolete sstables in the background, so it looks at the
+// live ones only (and at every other file but the WAL, which
+// CompactPruned does not rewrite).
+func liveFilesHolding(t *testing.T, fs vfs.FS, dir string, s *Store, marker string) []string {
+	t.Helper()
+	live := map[string]bool{}
+	levels, err := s.db.SSTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range levels {
+		for _, f := range l {
+			live[fmt.Sprintf("%06d.sst", uint64(f.BackingSSTNum))] = true
+		}
+	}
+	var hits []string
+	names, err := fs.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, ".log") || strings.HasSuffix(n, ".sst") && !live[n] {
+			continue
+		}
+		f, err := fs.Open(fs.PathJoin(dir, n))
+		if err != nil {
+			continue // a directory
+		}
+		b, _ := io.ReadAll(f)
+		f.Close()
+		if bytes.Contains(b, []byte(marker)) {
+			hits = append(hits, n)
+		}
+	}
+	return hits
+}
+
+// TestPruneMarkKeepsTheSpanToCompact: every step that rewrites bodies
+// widens the span its mark owes to compaction, in the same batch; a store
+// reopened after a run that stopped before compacting (a crash, a
+// cancelled or failed run) still owes it, and CompactPending pays it in
+// bounded steps, after which no live file holds a pruned payload.
+func TestPruneMarkKeepsTheSpanToCompact(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openTest(t, fs, "db", TestOptions())
+	prunableChain(t, s, 12)
+	if err := s.CompactPruned(context.Background(), 1, 12); err != nil { // every body in an sstable
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name     string
+		step     func() (PruneResult, error)
+		wantMark PruneMark
+	}{
+		{"audit step to height 3", func() (PruneResult, error) {
+			return s.Prune(PruneRun{Name: "audit", Before: 3, MaxBlocks: 100, Select: notResearch})
+		}, PruneMark{Height: 3, Txs: 3, CompactFrom: 1, CompactTo: 3}},
+		{"audit step to height 8", func() (PruneResult, error) {
+			return s.Prune(PruneRun{Name: "audit", Before: 8, MaxBlocks: 100, Select: notResearch})
+		}, PruneMark{Height: 8, Txs: 8, CompactFrom: 1, CompactTo: 8}},
+		{"audit step that rewrites nothing", func() (PruneResult, error) {
+			return s.Prune(PruneRun{Name: "audit", Before: 10, MaxBlocks: 100, Select: func(*types.Header, int, *types.Tx, types.Payload) bool { return false }})
+		}, PruneMark{Height: 10, Txs: 8, CompactFrom: 1, CompactTo: 8}},
+		{"erased txs above the span", func() (PruneResult, error) {
+			return s.PruneTxs("erased", []TxAt{{Height: 11, Index: 1}, {Height: 12, Index: 1}}, 12)
+		}, PruneMark{Height: 12, Txs: 2, CompactFrom: 11, CompactTo: 12}},
+	}
+	for _, st := range steps {
+		res, err := st.step()
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		res.Mark.Bytes = 0 // sizes vary with the test key; the counts say enough
+		if res.Mark != st.wantMark {
+			t.Fatalf("%s: mark %+v, want %+v", st.name, res.Mark, st.wantMark)
+		}
+	}
+	// The run stops here, before any compaction: the store is closed and
+	// reopened, as after a crash or a restart.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, fs, "db", TestOptions())
+	defer s.Close()
+	if m, err := s.PruneMarkOf("audit"); err != nil || m.CompactFrom != 1 || m.CompactTo != 8 {
+		t.Fatalf("audit mark after the reopen: %+v %v", m, err)
+	}
+	// Budget 1 byte: each step compacts the least it can (one height, or
+	// the heights the same sstable covers), never more than what is owed.
+	var got [][2]uint64
+	for i := 0; ; i++ {
+		res, err := s.CompactPending(context.Background(), "audit", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 8 || res.From == 0 || res.From > res.To || res.To > 8 || len(got) > 0 && res.From != got[len(got)-1][1]+1 {
+			t.Fatalf("step %d: %+v after %v", i, res, got)
+		}
+		got = append(got, [2]uint64{res.From, res.To})
+		if res.Done {
+			if res.Mark.CompactFrom != 0 || res.Mark.CompactTo != 0 || res.Mark.Height != 10 {
+				t.Fatalf("mark once done: %+v", res.Mark)
+			}
+			break
+		}
+		if res.Mark.CompactFrom != res.To+1 || res.Mark.CompactTo != 8 {
+			t.Fatalf("step %d: mark %+v", i, res.Mark)
+		}
+	}
+	if got[0][0] != 1 || got[len(got)-1][1] != 8 {
+		t.Fatalf("compacted %v, want heights 1 to 8", got)
+	}
+	if res, err := s.CompactPending(context.Background(), "audit", 0); err != nil || !res.Done || res.From != 0 {
+		t.Fatalf("nothing owed: %+v %v", res, err)
+	}
+	if res, err := s.CompactPending(context.Background(), "erased", 0); err != nil || !res.Done || res.From != 11 || res.To != 12 {
+		t.Fatalf("erased pass, default budget: %+v %v", res, err)
+	}
+	for h := 1; h <= 8; h++ {
+		if hits := liveFilesHolding(t, fs, "db", s, fmt.Sprintf("sealed-%d-", 3*h)); len(hits) > 0 {
+			t.Errorf("the pruned sealed payload of height %d is still in %v", h, hits)
+		}
+	}
+	for _, h := range []int{11, 12} {
+		if hits := liveFilesHolding(t, fs, "db", s, fmt.Sprintf("sealed-%d-", 3*h+1)); len(hits) > 0 {
+			t.Errorf("the erased sealed payload of height %d is still in %v", h, hits)
+		}
+	}
+	if hits := liveFilesHolding(t, fs, "db", s, fmt.Sprintf("sealed-%d-", 3*9)); len(hits) == 0 {
+		t.Error("the kept sealed payload of height 9 is in no live file")
+	}
+}
+
+// TestCompactPendingRefusesBadInput: a bad pass name or a negative budget
+// is ErrBadPruneRun, and the mark is untouched.
+func TestCompactPendingRefusesBadInput(t *testing.T) {
+	s := openTest(t, vfs.NewMem(), "db", TestOptions())
+	defer s.Close()
+	prunableChain(t, s, 3)
+	if _, err := s.Prune(PruneRun{Name: "audit", Before: 3, MaxBlocks: 100, Select: notResearch}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		pass   string
+		budget int64
+	}{
+		{"empty pass name", "", 0},
+		{"pass name with a slash", "au/dit", 0},
+		{"negative budget", "audit", -1},
+	} {
+		if _, err := s.CompactPending(context.Background(), tc.pass, tc.budget); !errors.Is(err, ErrBadPruneRun) {
+			t.Errorf("%s: %v, want ErrBadPruneRun", tc.name, err)
+		}
+	}
+	if m, _ := s.PruneMarkOf("audit"); m.CompactFrom != 1 || m.CompactTo != 3 {
+		t.Fatalf("mark after the refusals: %+v", m)
+	}
+}
+
+// TestPruneMarkDecoding: marks written before the span to compact (24
+// bytes) read as owing nothing; a span that is not a range of heights and
+// any other length are corrupt.
+func TestPruneMarkDecoding(t *testing.T) {
+	v1 := PruneMark{Height: 7, Txs: 3, Bytes: 900}.encode()[:pruneMarkSizeV1]
+	withSpan := func(from, to uint64) []byte {
+		return PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: from, CompactTo: to}.encode()
+	}
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		want PruneMark
+		bad  bool
+	}{
+		{"before the span (24 bytes)", v1, PruneMark{Height: 7, Txs: 3, Bytes: 900}, false},
+		{"nothing owed", withSpan(0, 0), PruneMark{Height: 7, Txs: 3, Bytes: 900}, false},
+		{"a span", withSpan(2, 5), PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: 2, CompactTo: 5}, false},
+		{"one height", withSpan(4, 4), PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: 4, CompactTo: 4}, false},
+		{"span without a start", withSpan(0, 5), PruneMark{}, true},
+		{"span without an end", withSpan(3, 0), PruneMark{}, true},
+		{"span backwards", withSpan(5, 2), PruneMark{}, true},
+		{"short", v1[:23], PruneMark{}, true},
+		{"between the sizes", withSpan(2, 5)[:32], PruneMark{}, true},
+		{"long", append(withSpan(2, 5), 0), PruneMark{}, true},
+	} {
+		m, err := decodePruneMark(tc.raw)
+		if (err != nil) != tc.bad || m != tc.want {
+			t.Errorf("%s: %+v %v", tc.name, m, err)
 		}
 	}
 }

@@ -112,6 +112,11 @@ type RetentionEvidence struct {
 	NotStored []RetentionNote `json:"not_stored,omitempty"`
 	// Err: the state could not be read.
 	Err error `json:"-"`
+	// Skipped says why the last run skipped the passes by period (audit,
+	// research): the node's clock was further ahead of the head block's
+	// time than the pruner trusts, so cutoffs from it could not be
+	// trusted either. Empty when it did not skip them.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // RetentionPass is one pass of the pruner.
