@@ -445,6 +445,9 @@ func Evaluate(ev Evidence) *Report {
 	}
 	pruneText, pruneBad := retentionEvidence(ev)
 	retBad = append(retBad, pruneBad...)
+	if ev.Pruner.Skipped != "" {
+		retBad = append(retBad, "the pruner's last run applied no period: "+ev.Pruner.Skipped)
+	}
 	retText := fmt.Sprintf("medical data %d days, audit logs %d, research data %d, API logs %d; applied to sealed payloads only, never to the hash chain; %s",
 		ret.MedicalDataDays, ret.AuditLogsDays, ret.ResearchDataDays, ret.APILogsDays, pruneText)
 	pr := ev.Pruner

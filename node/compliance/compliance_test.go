@@ -148,6 +148,9 @@ func TestChecksFlip(t *testing.T) {
 		{"short audit retention", func(e *Evidence) { e.Retention.AuditLogsDays = 365 }, []string{"gdpr.storage_limitation"}},
 		{"long API log retention", func(e *Evidence) { e.Retention.APILogsDays = 1000 }, []string{"gdpr.storage_limitation"}},
 		{"pruner behind its period", func(e *Evidence) { e.Pruner.Passes[0].NextTime = now.Add(-2600 * 24 * time.Hour) }, []string{"gdpr.storage_limitation"}},
+		{"pruner skipped its periods (clock ahead of the chain)", func(e *Evidence) {
+			e.Pruner.Skipped = "the clock is 400 days ahead of the head block"
+		}, []string{"gdpr.storage_limitation"}},
 		{"pruner off, data a few hours past its period", func(e *Evidence) {
 			e.Pruner.Enabled, e.Pruner.IntervalSeconds = false, 0
 			e.Pruner.Passes[0].NextTime = now.Add(-2555*24*time.Hour - 2*time.Hour)
