@@ -14,7 +14,8 @@ import (
 type Params struct {
 	// TimestampWindowMs bounds |tx timestamp - block time| (replay window). Default 600000 (±10 min).
 	TimestampWindowMs int64 `cbor:"1,keyasint" json:"timestamp_window_ms"`
-	// MaxTxBytes bounds an encoded tx. Default types.DefaultMaxTxBytes.
+	// MaxTxBytes bounds an encoded tx. Default types.DefaultMaxTxBytes, at
+	// most types.MaxTxBytesCeiling.
 	MaxTxBytes int `cbor:"2,keyasint" json:"max_tx_bytes"`
 	// AdminThreshold is how many admin approvals admit or remove a node. Default 1.
 	AdminThreshold uint32 `cbor:"3,keyasint" json:"admin_threshold"`
@@ -51,8 +52,8 @@ func (g *Genesis) Validate() error {
 	if g.Params.TimestampWindowMs <= 0 {
 		return fmt.Errorf("genesis: params.timestamp_window_ms must be positive")
 	}
-	if g.Params.MaxTxBytes < 1024 {
-		return fmt.Errorf("genesis: params.max_tx_bytes must be at least 1024")
+	if g.Params.MaxTxBytes < 1024 || g.Params.MaxTxBytes > types.MaxTxBytesCeiling {
+		return fmt.Errorf("genesis: params.max_tx_bytes is %d: it must be between 1024 and %d", g.Params.MaxTxBytes, types.MaxTxBytesCeiling)
 	}
 	seen := map[string]bool{}
 	admins := 0

@@ -84,6 +84,14 @@ func (t *TxType) UnmarshalText(b []byte) error {
 // DefaultMaxTxBytes is the default limit on an encoded tx.
 const DefaultMaxTxBytes = 64 << 10
 
+// MaxTxBytesCeiling is the largest limit on an encoded tx a genesis may
+// set (1 MiB, 16 times the default). A tx holds references, hashes and
+// metadata, never clinical data; the ceiling keeps one tx, with its sealed
+// payload copy, well inside a block (consensus.DefaultMaxBlockBytes, 16 MiB)
+// and a forwarded batch frame (16 MiB), so no admitted tx can stall the
+// proposer or fail to reach the leader.
+const MaxTxBytesCeiling = 1 << 20
+
 // Tx is the signed envelope of every write. Payload is the CBOR encoding of
 // the payload struct for Type (see Payload).
 type Tx struct {
