@@ -9,7 +9,10 @@ usage: testnet/chaos.sh [-n TXS] [-d DOWN_SECONDS]
 Starts a load (medchain bench, TXS txs, default 20000) against a follower,
 kills the leader with SIGKILL, measures the time until another node is
 leader, restarts the killed node after DOWN_SECONDS (default 3), waits for
-the load to end and checks that every node reaches the same head hash.
+the load to end and checks that every node reaches the same head hash and
+that no tx was lost: the bench sends a tx refused during the election again
+(--retry, the same signed tx, never recorded twice), and every one of the
+TXS txs must commit, the chain's log growing by at least TXS entries.
 USAGE
 }
 TXS=20000 DOWN=3
@@ -29,7 +32,8 @@ L=${leader#node-}
 F=$((L % TOTAL + 1))
 lpid=$(node_pid "$L") || die "leader node-$L has no live PID in $RUN"
 log "leader is node-$L (pid $lpid); load goes through node-$F"
-cli "$F" --timeout 10m bench -n "$TXS" -c 8 --batch 100 --json >"$RUN/chaos-bench.json" 2>"$RUN/chaos-bench.log" &
+log_before=$(log_size "$F") || die "node-$F does not answer its head"
+cli "$F" --timeout 10m bench -n "$TXS" -c 8 --batch 100 --retry 2m --json >"$RUN/chaos-bench.json" 2>"$RUN/chaos-bench.log" &
 bench=$!
 trap 'kill $bench 2>/dev/null || true' EXIT
 sleep 2
@@ -54,7 +58,8 @@ log "restarting node-$L"
 start_node "$L"
 wait $bench || log "bench exited with an error (some submissions during the election may fail; see $RUN/chaos-bench.log)"
 trap - EXIT
-cat "$RUN/chaos-bench.json" 2>/dev/null | grep -E '"(committed|errors|committed_tx_per_sec|latency_p50_ms|latency_p99_ms)"' || true
+cat "$RUN/chaos-bench.json" 2>/dev/null | grep -E '"(committed|errors|retried|committed_tx_per_sec|latency_p50_ms|latency_p99_ms)"' || true
+committed=$(tr -d '\n ' <"$RUN/chaos-bench.json" 2>/dev/null | sed -n 's/.*"committed":\([0-9]*\).*/\1/p')
 for _ in $(seq 1 300); do
 	ref="" same=1
 	for i in $(seq 1 "$TOTAL"); do
@@ -64,6 +69,11 @@ for _ in $(seq 1 300); do
 	done
 	if [ "$same" = 1 ]; then
 		echo "converged: all $TOTAL nodes at height/head $ref"
+		log_after=$(log_size "$F") || die "node-$F does not answer its head"
+		grown=$((log_after - log_before))
+		[ "${committed:-0}" = "$TXS" ] || die "tx lost: the bench saw ${committed:-no} of $TXS txs commit (see $RUN/chaos-bench.log)"
+		[ "$grown" -ge "$TXS" ] || die "tx lost: the bench saw all $TXS commit but the log grew by $grown entries"
+		echo "no tx lost: all $TXS txs committed; the log grew by $grown entries (beyond $TXS: copies sent again during the election, recorded as replays, and other txs)"
 		exit 0
 	fi
 	sleep 0.2

@@ -80,6 +80,11 @@ head_hash() {
 	cli "$1" --timeout 3s query head --json 2>/dev/null | tr -d '\n ' | sed -n 's/.*"height":\([0-9]*\).*"hash":"\([0-9a-f]*\)".*/\1 \2/p'
 }
 
+# log_size I: the number of txs in node I's log at its head.
+log_size() {
+	cli "$1" --timeout 3s query head --json 2>/dev/null | tr -d '\n ' | sed -n 's/.*"log_size":\([0-9]*\).*/\1/p' | grep .
+}
+
 # wait_leader SECONDS: wait until a running node reports a leader; prints its node id.
 wait_leader() {
 	deadline=$(($(date +%s) + $1))

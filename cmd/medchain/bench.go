@@ -27,6 +27,7 @@ type BenchResult struct {
 	Errors      int     `json:"errors"`
 	FirstError  string  `json:"first_error,omitempty"`
 	RateLimited int     `json:"rate_limited,omitempty"` // calls the gate refused as rate-limited, then sent again
+	Retried     int     `json:"retried,omitempty"`      // txs sent again after a transient error (--retry)
 	Encoding    string  `json:"encoding"`               // of the submissions: cbor or json
 	Clients     int     `json:"clients"`
 	Batch       int     `json:"batch"`
@@ -42,6 +43,7 @@ type BenchResult struct {
 
 func newBench(g *globals) *cobra.Command {
 	var n, clients, batch, patients int
+	var retry time.Duration
 	var encoding string
 	var s signerFlags
 	c := &cobra.Command{
@@ -50,10 +52,20 @@ func newBench(g *globals) *cobra.Command {
 		Long: `bench pre-signs N audit txs (signing is not timed), then C clients submit
 them in tx_submitBatch calls of B txs that wait for commit. It reports
 committed tx/s and the commit latency (submit to receipt) p50 and p99.
-Submissions are CBOR-encoded (application/cbor) unless --encoding json.`,
+Submissions are CBOR-encoded (application/cbor) unless --encoding json.
+
+With --retry D, a tx refused for a transient reason (mempool full, the wait
+timed out, no leader reachable, the node unreachable) is sent again, the
+same signed tx, until it commits or D has passed since its batch was first
+sent: a resubmitted tx is never recorded twice (a tx already in the chain
+returns its receipt), so a run through a leader election ends with every
+tx committed once. The latency of a retried tx includes its retries.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if n < 1 || clients < 1 || batch < 1 || patients < 1 {
 				return fmt.Errorf("-n, -c, --batch and --patients must be positive")
+			}
+			if retry < 0 {
+				return fmt.Errorf("--retry must not be negative")
 			}
 			enc, err := client.ParseEncoding(encoding)
 			if err != nil {
@@ -124,30 +136,11 @@ Submissions are CBOR-encoded (application/cbor) unless --encoding json.`,
 							return
 						}
 						part := txs[i:min(i+batch, n)]
-						var items []rpc.BatchItem
-						var err error
-						var t time.Time
-						for try := 0; ; try++ {
-							t = time.Now()
-							items, err = wc.SubmitMany(ctx, part, true)
-							// The gate's rate limit: wait and send the same
-							// txs again (a resubmitted tx is harmless).
-							if code, _, ok := client.RPCError(err); ok && code == rpc.CodeRateLimited && try < 120 {
-								limited.Add(1)
-								time.Sleep(time.Second)
-								continue
-							}
-							break
-						}
-						ms := float64(time.Since(t).Microseconds()) / 1000
+						sent := submitWithRetry(ctx, wc, part, retry)
+						limited.Add(int64(sent.limited))
 						mu.Lock()
-						if err != nil {
-							res.Errors += len(part)
-							if res.FirstError == "" {
-								res.FirstError = err.Error()
-							}
-						}
-						for _, it := range items {
+						res.Retried += sent.retried
+						for j, it := range sent.items {
 							switch {
 							case it.Error != nil:
 								res.Errors++
@@ -156,7 +149,7 @@ Submissions are CBOR-encoded (application/cbor) unless --encoding json.`,
 								}
 							case it.Receipt != nil && it.Receipt.Result.OK():
 								res.Committed++
-								lat = append(lat, ms)
+								lat = append(lat, sent.ms[j])
 							default:
 								res.Rejected++
 							}
@@ -197,6 +190,9 @@ Submissions are CBOR-encoded (application/cbor) unless --encoding json.`,
 					fmt.Fprintf(w, "  rate-limited %d times by the zero-trust gate (each waited 1 s, so the figures above understate the node):\n"+
 						"    raise the limits of the node you measure, e.g. MEDCHAIN_ZEROTRUST_USER_PER_MINUTE and MEDCHAIN_ZEROTRUST_BURST\n", res.RateLimited)
 				}
+				if res.Retried > 0 {
+					fmt.Fprintf(w, "  retried     %d txs after a transient error (--retry)\n", res.Retried)
+				}
 				if res.Rejected+res.Errors > 0 {
 					fmt.Fprintf(w, "  rejected %d, errors %d; first error: %s\n", res.Rejected, res.Errors, res.FirstError)
 				}
@@ -214,6 +210,7 @@ Submissions are CBOR-encoded (application/cbor) unless --encoding json.`,
 	f.IntVarP(&clients, "clients", "c", 8, "concurrent clients")
 	f.IntVar(&batch, "batch", 250, "txs per tx_submitBatch call")
 	f.IntVar(&patients, "patients", 1000, "spread the events over this many patients")
+	f.DurationVar(&retry, "retry", 0, "send a tx refused for a transient reason again, for up to this long per batch (0: count it as an error)")
 	f.StringVar(&encoding, "encoding", "cbor", "encoding of the submissions: cbor (application/cbor, txs as bytes) or json (base64 in JSON)")
 	f.StringVar(&s.as, "as", "doctor456", "identity that signs the txs (needs the clinician, physician, ehr or admin role)")
 	f.StringVar(&s.key, "key", "", "key file of that identity (default <data-dir>/keys/<as>.key)")
@@ -227,4 +224,91 @@ func percentile(sorted []float64, p float64) float64 {
 	}
 	i := int(p*float64(len(sorted))+0.5) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// batchOutcome is what one batch's submission came to: an item per tx of
+// the batch, its final answer (an error of the whole call is every unsent
+// tx's error), with the latency its client saw; how often the gate
+// rate-limited the batch and how many txs were sent again.
+type batchOutcome struct {
+	items   []rpc.BatchItem
+	ms      []float64
+	limited int
+	retried int
+}
+
+// submitWithRetry sends part in tx_submitBatch calls that wait for commit.
+// A call the gate refuses as rate-limited is sent again a second later (up
+// to 120 times; the wait is not counted in the latency). With retry > 0,
+// the txs refused for a transient reason are sent again, with a growing
+// pause, until retry has passed since the first call.
+func submitWithRetry(ctx context.Context, cl *client.Client, part []*types.Tx, retry time.Duration) batchOutcome {
+	out := batchOutcome{items: make([]rpc.BatchItem, len(part)), ms: make([]float64, len(part))}
+	pending := make([]int, len(part)) // indices into part still to send
+	for j := range pending {
+		pending[j] = j
+	}
+	first := time.Now()
+	deadline := first.Add(retry)
+	pause := 100 * time.Millisecond
+	again := func() bool {
+		if retry <= 0 || time.Now().Add(pause).After(deadline) {
+			return false
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 2*time.Second)
+		return true
+	}
+	for {
+		send := make([]*types.Tx, len(pending))
+		for k, j := range pending {
+			send[k] = part[j]
+		}
+		items, err := cl.SubmitMany(ctx, send, true)
+		if err == nil && len(items) != len(send) { // a broken answer: not worth a retry
+			err = fmt.Errorf("the node answered %d items for %d txs", len(items), len(send))
+			for _, j := range pending {
+				out.items[j] = rpc.BatchItem{Error: &rpc.BatchError{Message: err.Error()}}
+			}
+			return out
+		}
+		code, _, isRPC := client.RPCError(err)
+		switch {
+		case err != nil && isRPC && code == rpc.CodeRateLimited && out.limited < 120:
+			out.limited++
+			time.Sleep(time.Second)
+			first = first.Add(time.Second) // the gate's wait is not the node's latency
+			continue
+		case err != nil && (!isRPC || transientCode(code)) && again():
+			out.retried += len(pending)
+			continue
+		case err != nil:
+			for _, j := range pending {
+				out.items[j] = rpc.BatchItem{Error: &rpc.BatchError{Code: code, Message: err.Error()}}
+			}
+			return out
+		}
+		ms := float64(time.Since(first).Microseconds()) / 1000
+		var left []int
+		for k, it := range items {
+			j := pending[k]
+			if it.Error != nil && transientCode(it.Error.Code) && retry > 0 {
+				left = append(left, j)
+			}
+			out.items[j], out.ms[j] = it, ms
+		}
+		if len(left) == 0 || !again() {
+			return out
+		}
+		out.retried += len(left)
+		pending = left
+	}
+}
+
+// transientCode reports whether a tx_submit error code means the same tx
+// may be sent again later: the mempool was full, the wait for the commit
+// timed out (it may have committed: sent again, it returns its receipt), or
+// no leader could be reached.
+func transientCode(code int) bool {
+	return code == rpc.CodeBusy || code == rpc.CodeTimeout || code == rpc.CodeUnavailable
 }
