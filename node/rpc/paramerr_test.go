@@ -92,3 +92,39 @@ func FuzzCBORParamsObject(f *testing.F) {
 		}
 	})
 }
+
+// TestParamsKeysMatchExactly: every method that takes a params object
+// refuses a key it does not take, and a key spelt with other cases than
+// its own ("Patient"), which encoding/json alone would accept: the CBOR
+// params and the gate's policy hints match keys exactly, so JSON does too.
+func TestParamsKeysMatchExactly(t *testing.T) {
+	h := newHarness(t)
+	for _, tt := range []struct{ method, params, want string }{
+		{"tx_submit", `{"tx":"AA==","Wait":true}`, `unknown key "Wait"`},
+		{"tx_submitBatch", `{"Txs":["AA=="]}`, `unknown key "Txs"`},
+		{"tx_get", `{"Hash":"00"}`, `unknown key "Hash"`},
+		{"audit_trail", `{"Patient":"p"}`, `unknown key "Patient"`},
+		{"audit_trail", `{"patient":"p","PATIENT":"q"}`, `unknown key "PATIENT"`},
+		{"audit_stats", `{"kk":3}`, `unknown key "kk"`},
+		{"audit_stats", `{"K":3}`, `unknown key "K"`},
+		{"consent_verify", `{"patient":"p","Purpose":"x"}`, `unknown key "Purpose"`},
+		{"chain_block", `{"Height":1}`, `unknown key "Height"`},
+		{"chain_proof", `{"tx_Hash":"00"}`, `unknown key "tx_Hash"`},
+		{"crypto_algorithms", `{"measure":true,"fast":true}`, `unknown key`},
+		{"patient_export", `{"patient":"p","formats":"json"}`, `unknown key "formats"`},
+		{"patient_erasureStatus", `{"Patient":"p"}`, `unknown key "Patient"`},
+		{"fhir_auditTrail", `{"patient":"p","count":1}`, `unknown key "count"`},
+		{"contract_get", `{"ID":"c"}`, `unknown key "ID"`},
+		{"ehr_status", `{"system":"s"}`, `unknown key "system"`},
+	} {
+		body := `{"jsonrpc":"2.0","id":1,"method":"` + tt.method + `","params":[` + tt.params + `]}`
+		_, r := h.post(body)
+		if r.Error != nil && r.Error.Code == CodeMethodNotFound {
+			t.Errorf("%s: not served by the test harness", tt.method)
+			continue
+		}
+		if r.Error == nil || r.Error.Code != CodeInvalidParams || !strings.Contains(r.Error.Message, tt.want) {
+			t.Errorf("%s %s: %+v, want %d naming %q", tt.method, tt.params, r.Error, CodeInvalidParams, tt.want)
+		}
+	}
+}

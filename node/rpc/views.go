@@ -89,8 +89,9 @@ func blockView(l Ledger, b *types.Block, full bool) BlockView {
 	return v
 }
 
-// strict decodes a params object, refusing keys the method does not take, so
-// a misspelt key is an error instead of a silently ignored filter.
+// strict decodes a params object, refusing keys the method does not take
+// (spelt otherwise than the method's, case included), so a misspelt key is
+// an error instead of a silently ignored filter.
 func strict(b []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
@@ -100,7 +101,7 @@ func strict(b []byte, v any) error {
 	if d.More() {
 		return fmt.Errorf("trailing data after the params object")
 	}
-	return nil
+	return exactKeys(b, v)
 }
 
 // UnmarshalJSON refuses unknown keys.
