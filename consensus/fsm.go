@@ -53,7 +53,7 @@ type FSM struct {
 
 	// hooks, set before Raft starts
 	onCommit func(*Committed)
-	onReject func(*types.Block, error)
+	onReject func(b *types.Block, own []*pending, err error)
 	onErase  func() // after a block that erased a patient
 
 	mu sync.RWMutex
@@ -84,6 +84,10 @@ type proposal struct {
 	hashes []types.Hash // block.TxHashes()
 	out    *state.Outcome
 	keys   []PatientKey // the patient keys carried beside block
+	// own are the signed txs the block was cut from, as admitted (a
+	// redacted tx's signed form, not its redaction): what goes back to the
+	// mempool if the block is rejected.
+	own []*pending
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -231,14 +235,16 @@ func (f *FSM) countLog(n int) {
 
 // reject records a deterministic rejection: the applied index moves past the
 // entry and nothing else changes.
-func (f *FSM) reject(st *store.Store, index uint64, b *types.Block, err error) *ApplyResult {
+// own are the signed txs b was cut from when this node proposed it (its
+// cached proposal), else nil.
+func (f *FSM) reject(st *store.Store, index uint64, b *types.Block, err error, own ...*pending) *ApplyResult {
 	if serr := st.SetAppliedIndex(index); serr != nil {
 		return f.stop(fmt.Errorf("set applied index %d after rejecting an entry: %w", index, serr))
 	}
 	f.log.Warn("consensus: committed entry rejected", "index", index, "err", err)
 	f.metrics.BlockRejected()
 	if b != nil && f.onReject != nil {
-		f.onReject(b, err)
+		f.onReject(b, own, err)
 	}
 	return &ApplyResult{Err: err}
 }
@@ -265,13 +271,17 @@ func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte, p *proposal
 		hashes = b.TxHashes()
 	}
 	hash := b.Hash()
+	var own []*pending
+	if p != nil {
+		own = p.own
+	}
 	head, hasHead := st.Head()
 	view := st
 	if err := f.verifyHeader(view, head, hasHead, b, hashes, p != nil); err != nil {
 		if errors.Is(err, state.ErrIO) {
 			return f.stop(fmt.Errorf("verify block %d: %w", b.Header.Height, err))
 		}
-		return f.reject(st, index, b, fmt.Errorf("%w: height %d (%s): %w", ErrRejected, b.Header.Height, hash, err))
+		return f.reject(st, index, b, fmt.Errorf("%w: height %d (%s): %w", ErrRejected, b.Header.Height, hash, err), own...)
 	}
 	prevState := f.genState
 	if hasHead {
@@ -296,14 +306,14 @@ func (f *FSM) applyBlock(st *store.Store, index uint64, body []byte, p *proposal
 	vault, erased, err := vaultWrites(st, b, keys, index)
 	switch {
 	case errors.Is(err, ErrRejected):
-		return f.reject(st, index, b, err)
+		return f.reject(st, index, b, err, own...)
 	case err != nil:
 		return f.stop(fmt.Errorf("vault writes of block %d: %w", b.Header.Height, err))
 	}
 	err = st.Commit(store.Commit{Block: b, Writes: out.Writes, AppliedIndex: index, TxHashes: hashes, Raw: body, Vault: vault})
 	switch {
 	case errors.Is(err, store.ErrLogMismatch), errors.Is(err, store.ErrNotNext), errors.Is(err, store.ErrInvalidBlock):
-		return f.reject(st, index, b, fmt.Errorf("%w: height %d (%s): %w", ErrRejected, b.Header.Height, hash, err))
+		return f.reject(st, index, b, fmt.Errorf("%w: height %d (%s): %w", ErrRejected, b.Header.Height, hash, err), own...)
 	case err != nil:
 		return f.stop(fmt.Errorf("commit block %d: %w", b.Header.Height, err))
 	}

@@ -339,7 +339,7 @@ func (n *Node) propose(ps []*pending, prev *flight) (*flight, error) {
 	n.answerLeftOut(refused, fl.inflight)
 	fl.hash = fl.block.Hash()
 	entry := encodeBlockKeysEntry(fl.block, fl.keys)
-	n.fsm.cacheProposal(fl.hash, &proposal{entry: entry, block: fl.block, hashes: hashes, out: fl.out, keys: fl.keys})
+	n.fsm.cacheProposal(fl.hash, &proposal{entry: entry, block: fl.block, hashes: hashes, out: fl.out, keys: fl.keys, own: fl.ps})
 	n.leadMu.Lock()
 	n.inflight = fl.done
 	n.leadMu.Unlock()

@@ -472,6 +472,16 @@ func (p *pseudonymizer) redact(st *store.Store, fl *flight, txs []*types.Tx, has
 			out, outHashes = append(out, tx), append(outHashes, hashes[i])
 			continue
 		}
+		if tx.Redaction != nil {
+			// Admission refuses redacted txs, and a rejected block goes back
+			// to the mempool as signed: a redaction here would be sealed a
+			// second time, under a pseudonym of its pseudonym.
+			if refused == nil {
+				refused = map[types.Hash]error{}
+			}
+			refused[hashes[i]] = &state.TxError{Code: types.CodeInvalidPayload, Reason: "the tx is already redacted: submit the signed tx"}
+			continue
+		}
 		pl, derr := tx.DecodePayload()
 		// Admitted txs decode: keep one that does not, so the executor
 		// records the rejection. Keep in clear an event naming no patient

@@ -419,15 +419,34 @@ func (n *Node) leftOut(h types.Hash, err error) {
 }
 
 // rejected runs on the FSM goroutine for a committed block that was not
-// applied. If this node proposed it, its txs go back to the mempool.
-func (n *Node) rejected(b *types.Block, _ error) {
+// applied. If this node proposed it, its txs go back to the mempool as they
+// were admitted: own, the signed txs the block was cut from (its cached
+// proposal). Without them (the proposal left the cache), only the txs the
+// block holds as signed go back: a redacted tx's signed payload is sealed in
+// the block, and proposing its redaction again would seal it a second time
+// under a new pseudonym, so its waiters time out and its client sends it
+// again (a resubmitted tx is harmless).
+func (n *Node) rejected(b *types.Block, own []*pending, _ error) {
 	if b.Header.Proposer != n.cfg.NodeID {
 		return
 	}
+	if own != nil {
+		n.pool.requeue(own)
+		return
+	}
 	now := time.Now() // mempool bookkeeping, not state
-	ps := make([]*pending, len(b.Txs))
-	for i, tx := range b.Txs {
-		ps[i] = &pending{tx: tx, hash: tx.Hash(), size: tx.SizeBound(), at: now}
+	ps := make([]*pending, 0, len(b.Txs))
+	dropped := 0
+	for _, tx := range b.Txs {
+		if tx.Redaction != nil {
+			dropped++
+			continue
+		}
+		ps = append(ps, &pending{tx: tx, hash: tx.Hash(), size: tx.SizeBound(), at: now})
+	}
+	if dropped > 0 {
+		n.log.Warn("consensus: redacted txs of a rejected block are not proposed again; their clients resubmit them",
+			"height", b.Header.Height, "txs", dropped)
 	}
 	n.pool.requeue(ps)
 }
