@@ -321,7 +321,76 @@ func (n *Node) cutPseudonyms(st *store.Store, fl, prev *flight, txs []*types.Tx,
 	} else {
 		maps.Copy(refused, erasedOrUnknown)
 	}
+	unlinked, err := n.checkAttestedLinks(st, prev, txs, hashes, out)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if len(unlinked) > 0 {
+		kept, keptHashes := make([]*types.Tx, 0, len(out)), make([]types.Hash, 0, len(out))
+		for j, h := range outHashes {
+			if _, ok := unlinked[h]; !ok {
+				kept, keptHashes = append(kept, out[j]), append(keptHashes, h)
+			}
+		}
+		out, outHashes = kept, keptHashes
+		if refused == nil {
+			refused = unlinked
+		} else {
+			maps.Copy(refused, unlinked)
+		}
+		// A key drawn for a patient whose only tx was left out stays in the
+		// block: the patient's mapping is made a block early, nothing else.
+	}
 	return out, outHashes, keys, refused, nil
+}
+
+// checkAttestedLinks runs state.CheckAttestedLink on each redaction in out
+// (the cut's txs after redact; signed and hashes are the txs before it,
+// index for index with hashes) whose signer's link to the patient execution
+// takes as attested: against the state the block builds on (prev's outcome
+// over the store while prev is in flight), and with the identity changes of
+// the earlier txs of the cut. It returns the txs to leave out, by hash,
+// with the reason.
+func (n *Node) checkAttestedLinks(st *store.Store, prev *flight, signed []*types.Tx, hashes []types.Hash, out []*types.Tx) (map[types.Hash]error, error) {
+	var view state.View = st
+	if prev != nil && !prev.resolved() {
+		view = newPendingView(st, prev, prev.hashes())
+	}
+	var bySigned map[types.Hash]*types.Tx
+	var changing map[string]bool
+	var refused map[types.Hash]error
+	for _, tx := range out {
+		if tx.Redaction != nil && state.ChecksAttestedLink(tx.Type) {
+			if bySigned == nil {
+				bySigned = make(map[types.Hash]*types.Tx, len(signed))
+				for i, s := range signed {
+					bySigned[hashes[i]] = s
+				}
+			}
+			s, ok := bySigned[tx.Redaction.Original]
+			pl, derr := tx.DecodePayload()
+			if ok && derr == nil {
+				err := n.exec.CheckAttestedLink(view, s, types.PatientOf(pl), changing[s.Signer])
+				var te *state.TxError
+				switch {
+				case errors.As(err, &te):
+					if refused == nil {
+						refused = make(map[types.Hash]error)
+					}
+					refused[tx.Redaction.Original] = err
+				case err != nil:
+					return nil, fmt.Errorf("consensus: check the links of %q: %w", s.Signer, err)
+				}
+			}
+		}
+		if id := state.ChangesIdentity(tx); id != "" {
+			if changing == nil {
+				changing = make(map[string]bool)
+			}
+			changing[id] = true
+		}
+	}
+	return refused, nil
 }
 
 // refuseStaleSignatures closes, at the leader's block cut, the gap that
