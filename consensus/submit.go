@@ -405,7 +405,10 @@ func (n *Node) committed(c *Committed) {
 // leftOut wakes the local waiters of a tx the proposer left out of its block
 // with err, the reason (a *state.TxError): the tx will never commit as
 // submitted, so they need not wait for their timeout. Waiters on other nodes
-// (a follower that forwarded the tx) still wait for theirs.
+// (a follower that forwarded the tx) learn it through Config.LeftOut on the
+// leader, which the node layer sends to the followers, and Node.LeftOut on
+// each of them; a follower the message does not reach still waits for its
+// timeout.
 func (n *Node) leftOut(h types.Hash, err error) {
 	n.waitMu.Lock()
 	defer n.waitMu.Unlock()
@@ -416,6 +419,47 @@ func (n *Node) leftOut(h types.Hash, err error) {
 		}
 	}
 	delete(n.waiters, h)
+}
+
+// LeftOut wakes this node's waiters of the tx with hash h with refusal, the
+// reason the leader gave for leaving the tx out of its block (reported by
+// Config.LeftOut on the leader): the tx will not commit as submitted, so a
+// client that submitted it through this follower gets the refusal the
+// leader's own clients get instead of waiting for its timeout. It only
+// wakes waiters registered now (WaitTx, WaitTxs, SubmitAndWait and
+// SubmitBatchAndWait): nothing is stored and the chain is not touched. The
+// caller vouches that refusal comes from the current leader.
+//
+// Errors: types.ErrInvalid for a nil refusal or one whose code is ok or
+// replay (neither refuses a tx: a replay's waiters get the committed copy).
+func (n *Node) LeftOut(h types.Hash, refusal *state.TxError) error {
+	switch {
+	case refusal == nil:
+		return fmt.Errorf("%w: consensus: nil left-out refusal", types.ErrInvalid)
+	case refusal.Code == types.CodeOK, refusal.Code == types.CodeReplay:
+		return fmt.Errorf("%w: consensus: left-out refusal with code %s", types.ErrInvalid, refusal.Code)
+	}
+	n.leftOut(h, &state.TxError{Code: refusal.Code, Reason: refusal.Reason})
+	return nil
+}
+
+// leftOutRefusal is the refusal the waiters of a tx left out at the cut get
+// for err, the cut's reason: err itself when it is a *state.TxError (a
+// stale signature), else the result code and reason admission gives for
+// the same case, without naming the patient (the reason is logged and sent
+// to the followers): an erased patient is a conflict, an erasure of a
+// patient the chain never recorded is not found.
+func leftOutRefusal(err error) *state.TxError {
+	var te *state.TxError
+	switch {
+	case errors.As(err, &te):
+		return te
+	case errors.Is(err, ErrPatientErased):
+		return &state.TxError{Code: types.CodeConflict, Reason: "the tx's patient is erased: nothing more is recorded about them"}
+	case errors.Is(err, ErrPatientUnknown):
+		return &state.TxError{Code: types.CodeNotFound, Reason: "the chain holds nothing about the tx's patient to erase"}
+	}
+	return &state.TxError{Code: types.CodeConflict, Reason: "left out of the block: " + err.Error()}
 }
 
 // rejected runs on the FSM goroutine for a committed block that was not
