@@ -132,6 +132,7 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 			return nil, err
 		}
 		cc.Join = cfg.Consensus.Join
+		cc.LeftOut = cl.queueLeftOut // the followers' waiters learn the txs the leader left out
 	} else if trans == nil {
 		t, err := consensus.NewTCPTransport(cfg.Consensus.RaftListen, log)
 		if err != nil {
