@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -236,6 +237,47 @@ func (n *Node) WaitTxs(ctx context.Context, hs []types.Hash) (receipts []Receipt
 		receipts[i], errs[i] = n.wait(ctx, h, chs[i])
 	}
 	return receipts, errs
+}
+
+// TxWatch holds waiters registered for txs before they are submitted
+// through another node: a follower forwarding them to the leader registers
+// first, so neither a fast commit nor the leader's left-out report
+// (LeftOut) can come before there is a waiter to wake. Create it with
+// WatchTxs and Close it when done; Wait may be called from several
+// goroutines, once per tx.
+type TxWatch struct {
+	n   *Node
+	hs  []types.Hash
+	chs []chan waitOutcome
+}
+
+// WatchTxs registers a waiter for each of hs now and returns them; wait
+// with TxWatch.Wait and release them with TxWatch.Close.
+func (n *Node) WatchTxs(hs []types.Hash) *TxWatch {
+	w := &TxWatch{n: n, hs: slices.Clone(hs), chs: make([]chan waitOutcome, len(hs))}
+	for i, h := range w.hs {
+		w.chs[i] = n.addWaiter(h)
+	}
+	return w
+}
+
+// Wait is WaitTx for the i-th tx of the watch: its receipt once it is in a
+// block on this node (at once if it already is, or if it committed since
+// WatchTxs), or the refusal the leader gave for leaving it out of its block.
+func (w *TxWatch) Wait(ctx context.Context, i int) (Receipt, error) {
+	h := w.hs[i]
+	if r, found, err := w.n.lookup(h); err != nil || found {
+		return r, err
+	}
+	return w.n.wait(ctx, h, w.chs[i])
+}
+
+// Close removes the watch's waiters, once every Wait has returned. It is
+// idempotent.
+func (w *TxWatch) Close() {
+	for i, ch := range w.chs {
+		w.n.removeWaiter(w.hs[i], ch)
+	}
 }
 
 // isReplay reports whether err refuses a tx because it is already in the chain.
