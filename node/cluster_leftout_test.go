@@ -94,32 +94,57 @@ func TestFollowerWaiterGetsTheLeadersLeftOutRefusal(t *testing.T) {
 		}
 	}
 
-	// A single tx_submit with wait through the follower (forwarded on its
-	// own, awaited with WaitTx): the follower first queues 50 one-tx blocks
-	// of events about another patient, then the erasure of patient555 and
-	// one more event, so the event about patient555 submitted next is
-	// admitted long before the erasure applies and cut after it.
-	if _, err := leader.Client.Signer("doctor456", c.Key("doctor456")).Send(ctx, &types.AuditRecord{EventType: "data_access",
-		Patient: "patient555", Actor: "doctor456", Action: "view_record", Purpose: "treatment", Outcome: "success"}); err != nil {
+	// A single tx_submit with wait, through the follower (forwarded on its
+	// own) and on the leader: the same refusal, at once.
+	for _, tc := range []struct {
+		name, patient string
+		on            *nodetest.Node
+	}{{"follower", "patient555", fol}, {"leader", "patient556", leader}} {
+		took, err := leaveOutSingle(ctx, t, c, tc.on, tc.patient)
+		t.Logf("single tx answered on the %s in %v", tc.name, took)
+		// (Admission would have refused it naming the patient: this
+		// message is the cut's.)
+		code, _, ok := client.RPCError(err)
+		if !ok || code != rpc.CodeTxRejected || err.Error() != want {
+			t.Fatalf("single tx left out, on the %s: %v, want %d %q", tc.name, err, rpc.CodeTxRejected, want)
+		}
+		if took > waitTimeout/3 {
+			t.Fatalf("answered on the %s after %v: it waited for its timeout (%v)", tc.name, took, waitTimeout)
+		}
+	}
+}
+
+// leaveOutSingle submits with wait, on n, an event about patient that the
+// leader admits and then leaves out of its block, and returns how long the
+// answer took and the answer. First it records the patient, then queues on n 50
+// one-tx blocks of events about another patient, the patient's erasure and
+// one more event, so the event submitted next is admitted long before the
+// erasure applies and cut after it.
+func leaveOutSingle(ctx context.Context, t *testing.T, c *nodetest.Cluster, n *nodetest.Node, patient string) (time.Duration, error) {
+	t.Helper()
+	doctor := n.Client.Signer("doctor456", c.Key("doctor456"))
+	event := func(action string) *types.AuditRecord {
+		return &types.AuditRecord{EventType: "data_access", Patient: patient, Actor: "doctor456", Action: action, Purpose: "treatment", Outcome: "success"}
+	}
+	if _, err := doctor.Send(ctx, event("view_record")); err != nil {
 		t.Fatal(err)
 	}
 	queue := make([]*types.Tx, 0, 52)
 	for k := range 51 {
 		a := auditRec(k)
-		a.Patient, a.Details = "patient777", map[string]string{"k": fmt.Sprint(k)}
+		a.Patient, a.Details = "patient777", map[string]string{"k": fmt.Sprint(k), "p": patient}
 		tx, err := doctor.Build(a)
 		if err != nil {
 			t.Fatal(err)
 		}
 		queue = append(queue, tx)
 	}
-	officer := fol.Client.Signer("privacy_officer", c.Key("privacy_officer"))
-	erase2, err := officer.Build(&types.PatientErase{Patient: "patient555", Reason: "gdpr-art17"})
+	erase, err := n.Client.Signer("privacy_officer", c.Key("privacy_officer")).Build(&types.PatientErase{Patient: patient, Reason: "gdpr-art17"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	queue = append(queue[:50], erase2, queue[50])
-	items, err = fol.Client.SubmitMany(ctx, queue, false)
+	queue = append(queue[:50], erase, queue[50])
+	items, err := n.Client.SubmitMany(ctx, queue, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,18 +153,7 @@ func TestFollowerWaiterGetsTheLeadersLeftOutRefusal(t *testing.T) {
 			t.Fatalf("queued tx %d refused: %+v", i, it.Error)
 		}
 	}
-	start = time.Now()
-	_, err = doctor.Send(ctx, &types.AuditRecord{EventType: "data_access", Patient: "patient555", Actor: "doctor456",
-		Action: "update_record", Purpose: "treatment", Outcome: "success"})
-	took = time.Since(start)
-	t.Logf("single tx answered on the follower in %v", took)
-	// (Admission would have refused it naming the patient: this message is
-	// the cut's.)
-	code, _, ok := client.RPCError(err)
-	if !ok || code != rpc.CodeTxRejected || err.Error() != want {
-		t.Fatalf("single tx left out: %v, want %d %q", err, rpc.CodeTxRejected, want)
-	}
-	if took > waitTimeout/3 {
-		t.Fatalf("answered after %v: the follower waited for its timeout (%v)", took, waitTimeout)
-	}
+	start := time.Now()
+	_, err = doctor.Send(ctx, event("update_record"))
+	return time.Since(start), err
 }
