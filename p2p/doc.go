@@ -103,4 +103,6 @@
 //     disconnects the peer at once, and the gater refuses it afterwards.
 //  7. Every frame read from the network has a size limit checked before
 //     allocation; decoders never panic (fuzzed).
+//  8. A left-out report reaches its handler only from the peer the receiver
+//     follows as Raft leader at that moment (SetLeftOutHandler's leader).
 package p2p
