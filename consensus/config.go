@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/store"
 	"github.com/medchain/medchain/chain/types"
 )
@@ -115,6 +116,17 @@ type Config struct {
 	// FSMStoreOptions: no Pebble WAL, the Raft log being the write-ahead
 	// log of every block.
 	Store store.Options
+	// LeftOut, when set, learns each tx this node, leading, left out of a
+	// block at the cut, with the refusal its own waiters of the tx got (a
+	// stale signature, a patient erased meanwhile): the node layer passes
+	// it on to the followers, which wake their waiters of the tx with the
+	// same refusal (Node.LeftOut). A copy of a tx whose first copy is in a
+	// block still in flight is not reported, as it is not answered locally.
+	// It is called on the proposer's goroutine once the block is handed to
+	// Raft, so it must not block: queue and return. refusal is the hook's
+	// to keep. Default nil.
+	LeftOut func(h types.Hash, refusal *state.TxError)
+
 	// Logger receives the node's and Raft's messages; nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics receives counters and gauges; nil means no metrics.

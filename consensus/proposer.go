@@ -357,18 +357,24 @@ func (n *Node) propose(ps []*pending, prev *flight) (*flight, error) {
 }
 
 // answerLeftOut wakes the waiters of the txs the cut just proposed left out,
-// with the reason. A tx whose first copy is in a block still in flight
-// (a client's retry admitted while the original was in Raft: admission
-// checks committed state only) is not answered: that block's outcome
-// answers its waiters, and it may well commit.
+// with the reason as a *state.TxError (leftOutRefusal), and reports each to
+// Config.LeftOut so the followers' waiters learn it too. A tx whose first
+// copy is in a block still in flight (a client's retry admitted while the
+// original was in Raft: admission checks committed state only) is neither
+// answered nor reported: that block's outcome answers its waiters, and it
+// may well commit.
 func (n *Node) answerLeftOut(refused map[types.Hash]error, inflight []*flight) {
 	for h, err := range refused {
 		if slices.ContainsFunc(inflight, func(f *flight) bool { return slices.Contains(f.hashes(), h) }) {
 			n.log.Info("consensus: a copy of a tx in flight was left out of the block", "tx", h, "err", err)
 			continue
 		}
-		n.log.Warn("consensus: tx left out of the block", "tx", h, "err", err)
-		n.leftOut(h, err)
+		te := leftOutRefusal(err)
+		n.log.Warn("consensus: tx left out of the block", "tx", h, "err", te)
+		n.leftOut(h, te)
+		if n.cfg.LeftOut != nil {
+			n.cfg.LeftOut(h, &state.TxError{Code: te.Code, Reason: te.Reason})
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -238,6 +239,47 @@ func (n *Node) WaitTxs(ctx context.Context, hs []types.Hash) (receipts []Receipt
 	return receipts, errs
 }
 
+// TxWatch holds waiters registered for txs before they are submitted
+// through another node: a follower forwarding them to the leader registers
+// first, so neither a fast commit nor the leader's left-out report
+// (LeftOut) can come before there is a waiter to wake. Create it with
+// WatchTxs and Close it when done; Wait may be called from several
+// goroutines, once per tx.
+type TxWatch struct {
+	n   *Node
+	hs  []types.Hash
+	chs []chan waitOutcome
+}
+
+// WatchTxs registers a waiter for each of hs now and returns them; wait
+// with TxWatch.Wait and release them with TxWatch.Close.
+func (n *Node) WatchTxs(hs []types.Hash) *TxWatch {
+	w := &TxWatch{n: n, hs: slices.Clone(hs), chs: make([]chan waitOutcome, len(hs))}
+	for i, h := range w.hs {
+		w.chs[i] = n.addWaiter(h)
+	}
+	return w
+}
+
+// Wait is WaitTx for the i-th tx of the watch: its receipt once it is in a
+// block on this node (at once if it already is, or if it committed since
+// WatchTxs), or the refusal the leader gave for leaving it out of its block.
+func (w *TxWatch) Wait(ctx context.Context, i int) (Receipt, error) {
+	h := w.hs[i]
+	if r, found, err := w.n.lookup(h); err != nil || found {
+		return r, err
+	}
+	return w.n.wait(ctx, h, w.chs[i])
+}
+
+// Close removes the watch's waiters, once every Wait has returned. It is
+// idempotent.
+func (w *TxWatch) Close() {
+	for i, ch := range w.chs {
+		w.n.removeWaiter(w.hs[i], ch)
+	}
+}
+
 // isReplay reports whether err refuses a tx because it is already in the chain.
 func isReplay(err error) bool {
 	var te *state.TxError
@@ -405,7 +447,10 @@ func (n *Node) committed(c *Committed) {
 // leftOut wakes the local waiters of a tx the proposer left out of its block
 // with err, the reason (a *state.TxError): the tx will never commit as
 // submitted, so they need not wait for their timeout. Waiters on other nodes
-// (a follower that forwarded the tx) still wait for theirs.
+// (a follower that forwarded the tx) learn it through Config.LeftOut on the
+// leader, which the node layer sends to the followers, and Node.LeftOut on
+// each of them; a follower the message does not reach still waits for its
+// timeout.
 func (n *Node) leftOut(h types.Hash, err error) {
 	n.waitMu.Lock()
 	defer n.waitMu.Unlock()
@@ -416,6 +461,47 @@ func (n *Node) leftOut(h types.Hash, err error) {
 		}
 	}
 	delete(n.waiters, h)
+}
+
+// LeftOut wakes this node's waiters of the tx with hash h with refusal, the
+// reason the leader gave for leaving the tx out of its block (reported by
+// Config.LeftOut on the leader): the tx will not commit as submitted, so a
+// client that submitted it through this follower gets the refusal the
+// leader's own clients get instead of waiting for its timeout. It only
+// wakes waiters registered now (WaitTx, WaitTxs, SubmitAndWait and
+// SubmitBatchAndWait): nothing is stored and the chain is not touched. The
+// caller vouches that refusal comes from the current leader.
+//
+// Errors: types.ErrInvalid for a nil refusal or one whose code is ok or
+// replay (neither refuses a tx: a replay's waiters get the committed copy).
+func (n *Node) LeftOut(h types.Hash, refusal *state.TxError) error {
+	switch {
+	case refusal == nil:
+		return fmt.Errorf("%w: consensus: nil left-out refusal", types.ErrInvalid)
+	case refusal.Code == types.CodeOK, refusal.Code == types.CodeReplay:
+		return fmt.Errorf("%w: consensus: left-out refusal with code %s", types.ErrInvalid, refusal.Code)
+	}
+	n.leftOut(h, &state.TxError{Code: refusal.Code, Reason: refusal.Reason})
+	return nil
+}
+
+// leftOutRefusal is the refusal the waiters of a tx left out at the cut get
+// for err, the cut's reason: err itself when it is a *state.TxError (a
+// stale signature), else the result code and reason admission gives for
+// the same case, without naming the patient (the reason is logged and sent
+// to the followers): an erased patient is a conflict, an erasure of a
+// patient the chain never recorded is not found.
+func leftOutRefusal(err error) *state.TxError {
+	var te *state.TxError
+	switch {
+	case errors.As(err, &te):
+		return te
+	case errors.Is(err, ErrPatientErased):
+		return &state.TxError{Code: types.CodeConflict, Reason: "the tx's patient is erased: nothing more is recorded about them"}
+	case errors.Is(err, ErrPatientUnknown):
+		return &state.TxError{Code: types.CodeNotFound, Reason: "the chain holds nothing about the tx's patient to erase"}
+	}
+	return &state.TxError{Code: types.CodeConflict, Reason: "left out of the block: " + err.Error()}
 }
 
 // rejected runs on the FSM goroutine for a committed block that was not

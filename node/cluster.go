@@ -45,6 +45,7 @@ type cluster struct {
 	reg  *chainRegistry
 	log  *slog.Logger
 	fwd  *forwarder
+	left *leftOuts // txs this node, leading, left out of a block: reported to the followers (cluster_leftout.go)
 	poke chan struct{}
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -88,7 +89,8 @@ func startP2P(cfg config.Config, g *state.Genesis, key *crypto.PrivateKey, log *
 	}
 	trans := raft.NewNetworkTransport(pn.RaftStreamLayer(), 3, 10*time.Second, slogWriter{log.With("component", "raft-net")})
 	c := &cluster{p2p: pn, reg: reg, log: log, poke: make(chan struct{}, 1), stop: make(chan struct{}), revoked: map[string]bool{},
-		granted: map[string]time.Time{}, noSealKey: map[string]bool{}, grantNonce: uint64(time.Now().UnixNano()), claims: newCodeClaims(time.Now)}
+		granted: map[string]time.Time{}, noSealKey: map[string]bool{}, grantNonce: uint64(time.Now().UnixNano()), claims: newCodeClaims(time.Now),
+		left: newLeftOuts()}
 	return c, trans, nil
 }
 
@@ -102,14 +104,19 @@ func (c *cluster) run(n *Node) error {
 	c.p2p.SetTxHandler(c.handleTx)
 	c.p2p.SetTxBatchHandler(c.handleTxBatch)
 	c.p2p.SetQueryHandler(c.handleQuery)
+	c.p2p.SetLeftOutHandler(c.leaderPeerID, c.handleLeftOut)
 	c.fwd = newForwarder(c)
 	if err := c.fwd.register(n.reg); err != nil {
 		return err
 	}
-	c.wg.Add(3)
+	if err := c.left.register(n.reg); err != nil {
+		return err
+	}
+	c.wg.Add(4)
 	go c.followCommits()
 	go c.membershipLoop()
 	go c.fwd.run()
+	go c.sendLeftOuts()
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/consensus"
 	"github.com/medchain/medchain/node/rpc"
 	"github.com/medchain/medchain/p2p"
 )
@@ -95,24 +96,29 @@ func newForwarder(c *cluster) *forwarder {
 // batch; it returns once the leader admitted or refused it.
 func (c *cluster) forward(ctx context.Context, tx *types.Tx) (types.Hash, error) {
 	h := tx.Hash()
+	return h, c.forwardHash(ctx, tx, h)
+}
+
+// forwardHash is forward for tx whose hash h the caller computed.
+func (c *cluster) forwardHash(ctx context.Context, tx *types.Tx, h types.Hash) error {
 	if err := c.n.cons.CheckTx(tx); err != nil {
-		return h, err
+		return err
 	}
 	it := &fwdItem{tx: tx, raw: tx.Encode(), hash: h, done: make(chan struct{})}
 	select {
 	case c.fwd.queue <- it:
 	case <-ctx.Done():
-		return h, ctx.Err()
+		return ctx.Err()
 	case <-c.stop:
-		return h, fmt.Errorf("%w: node closing", rpc.ErrUnavailable)
+		return fmt.Errorf("%w: node closing", rpc.ErrUnavailable)
 	}
 	select {
 	case <-it.done:
-		return h, it.err
+		return it.err
 	case <-ctx.Done():
-		return h, ctx.Err()
+		return ctx.Err()
 	case <-c.stop: // it may or may not have reached the leader
-		return h, fmt.Errorf("%w: node closing", rpc.ErrUnavailable)
+		return fmt.Errorf("%w: node closing", rpc.ErrUnavailable)
 	}
 }
 
@@ -211,7 +217,9 @@ func (f *forwarder) finish(batch []*fwdItem, err error) {
 // locally in parallel, then the ones that pass go to the leader in as few
 // batches as the size limits allow. hashes[i] and errs[i] answer txs[i];
 // a tx already in the chain gets the local replay error, as Submit gives it.
-func (c *cluster) forwardBatch(ctx context.Context, txs []*types.Tx) (hashes []types.Hash, errs []error) {
+// before, if not nil, runs once the txs are checked and before any is sent,
+// with the hashes and the local errors so far (it must not keep them).
+func (c *cluster) forwardBatch(ctx context.Context, txs []*types.Tx, before func(hashes []types.Hash, errs []error)) (hashes []types.Hash, errs []error) {
 	hashes, errs = make([]types.Hash, len(txs)), make([]error, len(txs))
 	items := make([]*fwdItem, len(txs))
 	var next atomic.Int64
@@ -238,6 +246,9 @@ func (c *cluster) forwardBatch(ctx context.Context, txs []*types.Tx) (hashes []t
 		}()
 	}
 	wg.Wait()
+	if before != nil {
+		before(hashes, errs)
+	}
 	maxBytes := c.p2p.MaxBatchBytes()
 	var batch []*fwdItem
 	size := 8
@@ -442,19 +453,34 @@ func (n *Node) submitBatch(ctx context.Context, txs []*types.Tx, wait bool) []rp
 		}
 		return out
 	}
-	hs, errs := n.cl.forwardBatch(ctx, txs)
-	var wantHs []types.Hash
-	var wantAt []int
-	for i := range out {
-		out[i] = rpc.BatchResult{Hash: hs[i], Err: mapErr(errs[i])}
-		if wait && (errs[i] == nil || isReplayErr(errs[i])) {
-			wantHs, wantAt = append(wantHs, hs[i]), append(wantAt, i)
+	// With wait, the txs that passed the local checks are watched from
+	// before they are sent: the commit, or the leader's report that it left
+	// a tx out, may come back before the forward's answer.
+	var w *consensus.TxWatch
+	var watched []int // index in txs of each watched tx
+	var watch func([]types.Hash, []error)
+	if wait {
+		watch = func(hs []types.Hash, errs []error) {
+			var whs []types.Hash
+			for i := range hs {
+				if errs[i] == nil || isReplayErr(errs[i]) {
+					whs, watched = append(whs, hs[i]), append(watched, i)
+				}
+			}
+			w = n.cons.WatchTxs(whs)
 		}
 	}
-	if len(wantHs) > 0 {
-		rs, werrs := n.cons.WaitTxs(ctx, wantHs)
-		for j, i := range wantAt {
-			out[i].Receipt, out[i].Err = rpc.Receipt(rs[j]), mapErr(werrs[j])
+	hs, errs := n.cl.forwardBatch(ctx, txs, watch)
+	if w != nil {
+		defer w.Close()
+	}
+	for i := range out {
+		out[i] = rpc.BatchResult{Hash: hs[i], Err: mapErr(errs[i])}
+	}
+	for j, i := range watched {
+		if errs[i] == nil || isReplayErr(errs[i]) { // admitted by the leader, or already in the chain
+			r, err := w.Wait(ctx, j)
+			out[i].Receipt, out[i].Err = rpc.Receipt(r), mapErr(err)
 		}
 	}
 	return out

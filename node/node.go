@@ -132,6 +132,7 @@ func Open(cfg config.Config, opts Options) (*Node, error) {
 			return nil, err
 		}
 		cc.Join = cfg.Consensus.Join
+		cc.LeftOut = cl.queueLeftOut // the followers' waiters learn the txs the leader left out
 	} else if trans == nil {
 		t, err := consensus.NewTCPTransport(cfg.Consensus.RaftListen, log)
 		if err != nil {
@@ -293,12 +294,17 @@ func (n *Node) SubmitAndWait(ctx context.Context, tx *types.Tx) (rpc.Receipt, er
 		return rpc.Receipt{}, err
 	}
 	if n.cl != nil && !n.cons.IsLeader() {
-		h, err := n.cl.forward(ctx, tx)
+		// Wait from before the forward: the commit, or the leader's report
+		// that it left the tx out, may come back before the forward's answer.
+		h := tx.Hash()
+		w := n.cons.WatchTxs([]types.Hash{h})
+		defer w.Close()
+		err := n.cl.forwardHash(ctx, tx, h)
 		var te *state.TxError
 		if err != nil && !(errors.As(err, &te) && te.Code == types.CodeReplay) {
 			return rpc.Receipt{}, mapErr(err)
 		}
-		r, err := n.cons.WaitTx(ctx, h)
+		r, err := w.Wait(ctx, 0)
 		if err != nil {
 			return rpc.Receipt{}, mapErr(err)
 		}

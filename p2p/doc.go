@@ -13,6 +13,8 @@
 //	hash, err := n.ForwardTx(ctx, leaderPeerID, rawTx) // on a follower
 //	n.SetTxBatchHandler(func(ctx context.Context, from peer.ID, raws [][]byte) []p2p.TxOutcome { ... })
 //	outcomes, err := n.ForwardTxs(ctx, leaderPeerID, rawTxs) // one round trip, one outcome per tx
+//	n.SetLeftOutHandler(currentLeader, func(from p2p.NodeRecord, recs []p2p.LeftOut) { ... }) // on a follower
+//	err = n.SendLeftOut(ctx, followerPeerID, recs) // on the leader: txs it left out of a block
 //	defer n.Close()
 //
 // Raft server addresses are peer id strings (Node.RaftAddress); a peer is
@@ -57,6 +59,20 @@
 //	/medchain/tx/1           yes     yes        no
 //	/medchain/txbatch/1      yes     yes        no
 //	/medchain/query/1        yes     yes        no
+//	/medchain/leftout/1      yes     no         no
+//
+// A left-out report (/medchain/leftout/1) goes from the leader to its
+// followers: the txs it left out of a block at the cut, each with the
+// refusal its own waiters got, so a follower wakes its waiters of those txs
+// with the same refusal. The receiver takes it only from the peer it knows
+// as the current Raft leader, and it only wakes waiters (nothing is stored).
+// One frame, deterministic CBOR, at most MaxLeftOutRecords records:
+//
+//	report {1: [record, ...]}
+//	record {1: tx hash (32 bytes), 2: result code (not ok, not replay),
+//	        3: reason (1 to 512 bytes of UTF-8)}
+//
+// answered with the tx protocol's response frame (ok, or an error string).
 //
 // An observer replicates the chain (a voter leader opens Raft streams to it)
 // but never opens a Raft stream itself: it cannot campaign, vote or feed a
@@ -87,4 +103,6 @@
 //     disconnects the peer at once, and the gater refuses it afterwards.
 //  7. Every frame read from the network has a size limit checked before
 //     allocation; decoders never panic (fuzzed).
+//  8. A left-out report reaches its handler only from the peer the receiver
+//     follows as Raft leader at that moment (SetLeftOutHandler's leader).
 package p2p

@@ -52,6 +52,8 @@ type Node struct {
 	txh      TxHandler
 	tbh      TxBatchHandler
 	qh       QueryHandler
+	loh      LeftOutHandler
+	lol      func() peer.ID // the leader, for loh
 	raft     *StreamLayer
 	closed   bool
 }

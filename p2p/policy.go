@@ -14,6 +14,7 @@ var protocolRoles = map[protocol.ID][]Role{
 	TxProtocol:      {RoleVoter, RoleObserver},
 	TxBatchProtocol: {RoleVoter, RoleObserver},
 	QueryProtocol:   {RoleVoter, RoleObserver},
+	LeftOutProtocol: {RoleVoter}, // only a voter leads
 }
 
 // permitted reports whether a node of role r may open streams on proto.
