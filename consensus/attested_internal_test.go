@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,6 +68,8 @@ func TestCutChecksAttestedLinks(t *testing.T) {
 	}
 	grant := sign("guardian", &types.ConsentGrant{Patient: "patient123", ConsentType: "data_sharing", Granted: true,
 		Scope: types.ConsentScope{Purposes: []string{"treatment"}, Parties: []string{"doctor"}}})
+	strangerGrant := sign("guardian", &types.ConsentGrant{Patient: "mrn-7", ConsentType: "data_sharing", Granted: true,
+		Scope: types.ConsentScope{Purposes: []string{"treatment"}, Parties: []string{"doctor"}}})
 	roles := sign("admin", &types.IdentityUpdateRoles{ID: "guardian", Roles: []string{types.RolePatient}})
 	dismiss := sign("patient123", &types.IdentityDelegate{ID: "guardian", Patient: "patient123", Revoke: true})
 	audit := sign("doctor", &types.AuditRecord{EventType: "data_access", Patient: "patient123", Actor: "doctor", Action: "view"})
@@ -77,6 +80,7 @@ func TestCutChecksAttestedLinks(t *testing.T) {
 		refused map[types.Hash]types.ResultCode
 	}{
 		{"a delegate in clear who still speaks for the patient", []*types.Tx{audit, grant}, nil},
+		{"a delegate in clear who no longer does", []*types.Tx{strangerGrant}, map[types.Hash]types.ResultCode{strangerGrant.Hash(): types.CodeUnauthorized}},
 		{"the roles of the delegate change earlier in the cut", []*types.Tx{roles, grant}, map[types.Hash]types.ResultCode{grant.Hash(): types.CodeConflict}},
 		{"the roles change later in the cut", []*types.Tx{grant, roles}, nil},
 		{"a dismissal that cannot reach a delegation in clear", []*types.Tx{dismiss, audit}, map[types.Hash]types.ResultCode{dismiss.Hash(): types.CodeConflict}},
@@ -98,6 +102,9 @@ func TestCutChecksAttestedLinks(t *testing.T) {
 				var te *state.TxError
 				if !errors.As(refused[h], &te) || te.Code != code {
 					t.Fatalf("tx %s: %v, want %s", h, refused[h], code)
+				}
+				if strings.Contains(te.Reason, "patient123") || strings.Contains(te.Reason, "mrn-7") {
+					t.Fatalf("the refusal names the patient: %q", te.Reason)
 				}
 			}
 		})

@@ -377,6 +377,11 @@ func (n *Node) checkAttestedLinks(st *store.Store, prev *flight, signed []*types
 					if refused == nil {
 						refused = make(map[types.Hash]error)
 					}
+					if te.Code == types.CodeUnauthorized {
+						// The signing rules' reason names the patient id: the
+						// refusal goes to the log and to every follower.
+						err = &state.TxError{Code: te.Code, Reason: fmt.Sprintf("%q does not speak for the tx's patient at this block (a delegation changed after the tx was admitted)", s.Signer)}
+					}
 					refused[tx.Redaction.Original] = err
 				case err != nil:
 					return nil, fmt.Errorf("consensus: check the links of %q: %w", s.Signer, err)
