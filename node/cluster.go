@@ -32,7 +32,7 @@ const (
 	membershipTimeout  = 5 * time.Second
 	catchUpLag         = 8
 	statusTimeout      = time.Second
-	forwardAttempts    = 30 // x forwardPause: how long a follower waits for a leader
+	forwardAttempts    = 30 // x forwardPause: how long one look for a leader waits (sendBatch looks again for up to forwardPatience)
 	forwardPause       = 100 * time.Millisecond
 )
 

@@ -105,3 +105,32 @@ func TestLeaderKilledUnderLoadLosesNoAcknowledgedTx(t *testing.T) {
 	}
 	t.Logf("%d acknowledged txs, all present once on 3 nodes at height %d", len(acked), height)
 }
+
+// TestFollowerRidesOutAnElection: a tx submitted with wait through a
+// follower right after the leader stops is held by the follower until a new
+// leader takes it (forwardPatience), and commits: the client sees no
+// -32014 unavailable for an election, whichever node wins it (the follower
+// itself included, which then admits the tx instead of forwarding it).
+func TestFollowerRidesOutAnElection(t *testing.T) {
+	c := nodetest.StartCluster(t, 3, 1, 1, nil)
+	l := c.Leader()
+	f := (l + 1) % 3
+	cl, err := client.Dial(context.Background(), c.Nodes[f].URL, c.Nodes[f].ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	s := cl.Signer("doctor456", c.Key("doctor456"))
+	c.Stop(l)
+	stopped := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := s.Send(ctx, auditRec(1))
+	if err != nil {
+		t.Fatalf("submitted through node-%d %v after the leader stopped: %v", f+1, time.Since(stopped).Round(time.Millisecond), err)
+	}
+	if !r.Result.OK() {
+		t.Fatalf("result %+v", r.Result)
+	}
+	t.Logf("committed at height %d, %v after the leader stopped", r.Height, time.Since(stopped).Round(time.Millisecond))
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,9 +36,16 @@ const (
 	forwardInFlight = 4
 	// forwardQueue bounds the single submissions waiting to be coalesced.
 	forwardQueue = 8192
-	// forwardRetries is how many times a batch (or the txs of it the leader
-	// asked to retry: not the leader, mempool full) is sent.
-	forwardRetries = 3
+	// forwardPatience is how long a follower keeps sending a batch (or the
+	// txs of it the leader asked to retry) while no leader takes it: no
+	// leader known, the leader unreachable or no longer leading. It covers
+	// an election (2-4 s measured on the testnet, more under load), so a
+	// client submitting through a follower does not see one.
+	forwardPatience = 10 * time.Second
+	// forwardBusyRetries is how many times txs the leader refused with a
+	// full mempool are sent: a busy leader answers its followers' clients
+	// with -32012 soon, so they back off.
+	forwardBusyRetries = 3
 	// maxLoggedRefusals bounds the refusal log lines of one forwarded batch.
 	maxLoggedRefusals = 8
 )
@@ -280,27 +288,38 @@ func (c *cluster) forwardBatch(ctx context.Context, txs []*types.Tx, before func
 // sendBatch sends items to the leader and sets each item's err: nil when
 // the leader admitted it. A batch refused as a whole for a retryable reason
 // (no leader yet, leadership moved, unreachable), and the txs the leader
-// asked to retry (not the leader, mempool full), are sent again, up to
-// forwardRetries times. If this node became the leader, it admits them
+// asked to retry (not the leader), are sent again, with a growing pause,
+// for up to forwardPatience; txs refused with a full mempool, up to
+// forwardBusyRetries times. If this node became the leader, it admits them
 // itself.
 func (c *cluster) sendBatch(ctx context.Context, items []*fwdItem) {
 	todo := items
 	var lastErr error
-	for attempt := range forwardRetries {
+	deadline := time.Now().Add(forwardPatience)
+	pause, busy := forwardPause, 0
+	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
+			if busy >= forwardBusyRetries || !time.Now().Add(pause).Before(deadline) {
+				break
+			}
 			select {
 			case <-ctx.Done():
 				setErr(todo, ctx.Err())
 				return
-			case <-time.After(forwardPause):
+			case <-time.After(pause):
 			}
+			pause = min(2*pause, time.Second)
 		}
 		leader, err := c.leaderPeer(ctx)
+		if errors.Is(err, rpc.ErrUnavailable) { // no leader known yet: an election
+			lastErr = err
+			continue
+		}
 		if err != nil {
 			setErr(todo, err)
 			return
 		}
-		if leader == string(c.p2p.ID()) { // we became leader meanwhile
+		if leader == string(c.p2p.RaftAddress()) { // we became leader meanwhile
 			txs := make([]*types.Tx, len(todo))
 			for i, it := range todo {
 				txs[i] = it.tx
@@ -332,6 +351,7 @@ func (c *cluster) sendBatch(ctx context.Context, items []*fwdItem) {
 			continue
 		}
 		var retry []*fwdItem
+		allBusy := true
 		for i, o := range outs {
 			it := todo[i]
 			switch {
@@ -342,12 +362,16 @@ func (c *cluster) sendBatch(ctx context.Context, items []*fwdItem) {
 			case isRetryable(errors.New(o.Err)):
 				lastErr = fmt.Errorf("%w: %s", p2p.ErrRemote, o.Err)
 				retry = append(retry, it)
+				allBusy = allBusy && strings.Contains(o.Err, consensus.ErrBusy.Error())
 			default:
 				it.err = fmt.Errorf("%w: refused by the leader: %w: %s", errForwardRefused, p2p.ErrRemote, o.Err)
 			}
 		}
 		if len(retry) == 0 {
 			return
+		}
+		if allBusy {
+			busy++
 		}
 		todo = retry
 	}

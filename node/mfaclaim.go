@@ -106,7 +106,7 @@ func (c *cluster) claimCode(ctx context.Context, claim []byte) error {
 	if err != nil {
 		return err
 	}
-	if leader == string(c.p2p.ID()) {
+	if leader == string(c.p2p.RaftAddress()) {
 		return c.claimLocal(claim)
 	}
 	var fresh bool
