@@ -80,9 +80,14 @@ head_hash() {
 	cli "$1" --timeout 3s query head --json 2>/dev/null | tr -d '\n ' | sed -n 's/.*"height":\([0-9]*\).*"hash":"\([0-9a-f]*\)".*/\1 \2/p'
 }
 
-# log_size I: the number of txs in node I's log at its head.
+# log_size I: the number of txs in node I's log at its head (5 tries, a
+# loaded node may miss one).
 log_size() {
-	cli "$1" --timeout 3s query head --json 2>/dev/null | tr -d '\n ' | sed -n 's/.*"log_size":\([0-9]*\).*/\1/p' | grep .
+	for _ in 1 2 3 4 5; do
+		cli "$1" --timeout 3s query head --json 2>/dev/null | tr -d '\n ' | sed -n 's/.*"log_size":\([0-9]*\).*/\1/p' | grep . && return 0
+		sleep 1
+	done
+	return 1
 }
 
 # wait_leader SECONDS: wait until a running node reports a leader; prints its node id.
