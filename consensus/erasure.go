@@ -47,9 +47,9 @@ type eraseProgress struct {
 }
 
 // vaultWrites returns the vault writes of block b (entry at index) with new
-// keys: the keys' mappings (introduced at b's height), then for every
-// applied patient_erase the deletion of its patient's mapping, a tombstone
-// and the erasedKey record of its pseudonym. A key that names an already
+// keys: the keys' mappings and the heights they came at (keyHeight: b's),
+// then for every applied patient_erase the deletion
+// of its patient's mapping and a tombstone. A key that names an already
 // mapped or erased patient rejects the block (invariant 1 in pseudonym.go).
 func vaultWrites(st *store.Store, b *types.Block, keys []PatientKey, index uint64) (ws []state.Write, erased bool, err error) {
 	byPseudonym := map[string][32]byte{}
@@ -68,8 +68,9 @@ func vaultWrites(st *store.Store, b *types.Block, keys []PatientKey, index uint6
 		}
 		byPseudonym[k.Pseudonym] = k.MAC
 		ws = append(ws,
-			state.Write{Key: vaultKey(vaultMapping, k.MAC[:]), Value: codec.MustMarshal(&vaultEntry{Pseudonym: k.Pseudonym, Wrapped: k.Wrapped, Introduced: b.Header.Height})},
-			state.Write{Key: vaultKey(vaultReverse, []byte(k.Pseudonym)), Value: append([]byte(nil), k.MAC[:]...)})
+			state.Write{Key: vaultKey(vaultMapping, k.MAC[:]), Value: codec.MustMarshal(&vaultEntry{Pseudonym: k.Pseudonym, Wrapped: k.Wrapped})},
+			state.Write{Key: vaultKey(vaultReverse, []byte(k.Pseudonym)), Value: append([]byte(nil), k.MAC[:]...)},
+			state.Write{Key: vaultKey(vaultKeyHeight, []byte(k.Pseudonym)), Value: codec.MustMarshal(&keyHeight{Height: b.Header.Height})})
 	}
 	for i, tx := range b.Txs {
 		if tx.Type != types.TxPatientErase || tx.Redaction == nil || !b.Results[i].OK() {
@@ -81,7 +82,6 @@ func vaultWrites(st *store.Store, b *types.Block, keys []PatientKey, index uint6
 		}
 		ps := types.PatientOf(pl)
 		mac, ok := byPseudonym[ps]
-		introduced := b.Header.Height // a key of this block
 		if !ok {
 			v, found, err := st.VaultGet(vaultKey(vaultReverse, []byte(ps)))
 			if err != nil {
@@ -91,24 +91,11 @@ func vaultWrites(st *store.Store, b *types.Block, keys []PatientKey, index uint6
 				continue // not in this node's vault: nothing to delete
 			}
 			copy(mac[:], v)
-			// The erasure deletes the mapping whatever it holds; an entry
-			// from before Introduced, or one that does not decode, leaves
-			// the height unknown (0).
-			introduced = 0
-			raw, found, err := st.VaultGet(vaultKey(vaultMapping, mac[:]))
-			if err != nil {
-				return nil, false, fmt.Errorf("%w: %v", state.ErrIO, err)
-			}
-			var e vaultEntry
-			if found && codec.Unmarshal(raw, &e) == nil && e.Pseudonym == ps {
-				introduced = e.Introduced
-			}
 		}
 		ws = append(ws,
 			state.Write{Key: vaultKey(vaultMapping, mac[:]), Delete: true},
 			state.Write{Key: vaultKey(vaultReverse, []byte(ps)), Delete: true},
-			state.Write{Key: vaultKey(vaultTombstone, mac[:]), Value: codec.MustMarshal(&tombstone{Index: index})},
-			state.Write{Key: vaultKey(vaultErasedKey, []byte(ps)), Value: codec.MustMarshal(&erasedKey{Introduced: introduced})})
+			state.Write{Key: vaultKey(vaultTombstone, mac[:]), Value: codec.MustMarshal(&tombstone{Index: index})})
 		erased = true
 	}
 	return ws, erased, nil

@@ -30,10 +30,10 @@ import (
 // to the vault (chain/store PrefixVault) in the block's own Pebble batch:
 //
 //	vault key                     value
-//	'i' MAC(patient id) [32]      CBOR(vaultEntry{pseudonym, wrapped key, height introduced})
+//	'i' MAC(patient id) [32]      CBOR(vaultEntry{pseudonym, wrapped key})
 //	'p' pseudonym                 MAC(patient id) [32]   (reverse, for erasure)
 //	't' MAC(patient id) [32]      CBOR(tombstone{raft index of the erasure})
-//	'e' pseudonym                 CBOR(erasedKey{height introduced}) (for retention)
+//	'h' pseudonym                 CBOR(keyHeight{height}) (kept past erasure, for retention)
 //	's' node id 0x00 MAC [32]     CBOR(eraseProgress)    (this node's clean-up)
 //
 // Invariants:
@@ -48,10 +48,9 @@ import (
 //     holds MACs and wrapped keys; the block holds pseudonyms and ciphertext.
 //  3. Erasure deletes the mapping and the key in the erasure block's batch
 //     and leaves a tombstone (the MAC, no pseudonym) so later txs and a
-//     second erasure of the patient are refused, and an erasedKey record
-//     (the pseudonym and the height its key was introduced at, no MAC) for
-//     the retention pruner; see erasure.go for what each node then does to
-//     leave no copy.
+//     second erasure of the patient are refused; see erasure.go for what
+//     each node then does to leave no copy. The pseudonym's keyHeight
+//     record (no MAC, no key) stays, for the retention pruner.
 
 // ClusterKey is the cluster data key as pseudonymization needs it: the key
 // every node of the cluster holds, so that one node's wrapped keys and MACs
@@ -92,10 +91,6 @@ type PatientKey struct {
 type vaultEntry struct {
 	Pseudonym string `cbor:"1,keyasint"`
 	Wrapped   []byte `cbor:"2,keyasint"`
-	// Introduced is the height of the block beside which the key came (its
-	// EntryBlockKeys entry): no tx names the pseudonym below it. 0 in an
-	// entry written before the field existed: unknown.
-	Introduced uint64 `cbor:"3,keyasint,omitempty"`
 }
 
 // tombstone marks an erased patient: no pseudonym, no key.
@@ -103,15 +98,19 @@ type tombstone struct {
 	Index uint64 `cbor:"1,keyasint"` // Raft index of the entry whose block erased the patient
 }
 
-// erasedKey is what the vault keeps, by pseudonym, of an erased patient's
-// key: the height it was introduced at (vaultEntry.Introduced; 0: unknown),
-// so the retention pruner scans for the patient's redacted txs from there.
-// It is written beside the tombstone, not in it: the tombstone is keyed by
-// the MAC of the patient id and must not name the pseudonym (invariant 3),
-// and the pruner knows an erasure by its pseudonym only (state.Erasure).
-// Both the pseudonym and the height are public in the chain already.
-type erasedKey struct {
-	Introduced uint64 `cbor:"1,keyasint,omitempty"`
+// keyHeight records, by pseudonym, the height of the block beside which the
+// patient's key came (its EntryBlockKeys entry): a pseudonym is drawn with
+// its key, so no tx names it below that height, and the retention pruner
+// scans an erased patient's txs from there (KeyIntroduced). It is a record
+// of its own rather than a field of vaultEntry or tombstone: vault records
+// decode strictly (unknown fields refused), so a new field would make a node
+// of an earlier version fail on a vault it received in a snapshot, while it
+// never reads an unknown kind; and the tombstone must not name the
+// pseudonym (invariant 3), which the pruner knows the erasure by. It names
+// no MAC and no key, and the pseudonym and the height are public in the
+// chain already; erasure leaves it.
+type keyHeight struct {
+	Height uint64 `cbor:"1,keyasint"`
 }
 
 const (
@@ -119,7 +118,7 @@ const (
 	vaultReverse   = 'p'
 	vaultTombstone = 't'
 	vaultProgress  = 's'
-	vaultErasedKey = 'e'
+	vaultKeyHeight = 'h'
 )
 
 func vaultKey(kind byte, id []byte) []byte { return append([]byte{kind}, id...) }

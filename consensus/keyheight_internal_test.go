@@ -105,19 +105,13 @@ func patientKey(seed byte) PatientKey {
 	return PatientKey{MAC: [32]byte{seed}, Pseudonym: types.NewPseudonym([types.PseudonymSize]byte{seed}), Wrapped: []byte{seed, 1, 2, 3}}
 }
 
-func vaultEntryOf(t *testing.T, st *store.Store, mac [32]byte) (vaultEntry, bool) {
+func mapped(t *testing.T, st *store.Store, mac [32]byte) bool {
 	t.Helper()
-	raw, found, err := st.VaultGet(vaultKey(vaultMapping, mac[:]))
+	_, found, err := st.VaultGet(vaultKey(vaultMapping, mac[:]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var e vaultEntry
-	if found {
-		if err := codec.Unmarshal(raw, &e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return e, found
+	return found
 }
 
 type bufSink struct{ bytes.Buffer }
@@ -126,23 +120,21 @@ func (s *bufSink) ID() string    { return "test" }
 func (s *bufSink) Cancel() error { return nil }
 func (s *bufSink) Close() error  { return nil }
 
-// TestVaultRecordsTheHeightAKeyWasIntroducedAt: the FSM records in each
-// vault entry the height of the block its key came beside; an erasure
-// carries it into the pseudonym's erasedKey record (ErasedKeyIntroduced),
-// for a key of an earlier block and for one of the erasure's own block; an
-// entry written before the field existed leaves it unknown; and a snapshot
-// restored into a fresh FSM keeps both the entries' and the records' heights.
+// TestVaultRecordsTheHeightAKeyWasIntroducedAt: the FSM records, by
+// pseudonym, the height of the block each key came beside (KeyIntroduced),
+// and an erasure leaves the record (for a key of an earlier block and for
+// one of the erasure's own block) while deleting the mapping; a patient
+// mapped before heights were recorded has none (unknown); the mapping
+// entries keep the format earlier versions read; and a snapshot restored
+// into a fresh FSM keeps the records.
 func TestVaultRecordsTheHeightAKeyWasIntroducedAt(t *testing.T) {
 	start := time.Now().UnixMilli()
 	h := newKeyHarness(t, start)
 	a, b, c, d := patientKey(1), patientKey(2), patientKey(3), patientKey(4)
 
-	// An entry from before Introduced: pseudonym and key only, as older
-	// nodes wrote it (and its reverse record).
-	old, err := codec.Marshal(&struct {
-		Pseudonym string `cbor:"1,keyasint"`
-		Wrapped   []byte `cbor:"2,keyasint"`
-	}{c.Pseudonym, c.Wrapped})
+	// c was mapped by an earlier version: an entry and its reverse record,
+	// no height.
+	old, err := codec.Marshal(&vaultEntry{Pseudonym: c.Pseudonym, Wrapped: c.Wrapped})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,40 +147,46 @@ func TestVaultRecordsTheHeightAKeyWasIntroducedAt(t *testing.T) {
 
 	h1 := h.apply(t, []PatientKey{a}, h.audit(t, a.Pseudonym))                          // 1: a introduced
 	h2 := h.apply(t, []PatientKey{d}, h.audit(t, a.Pseudonym), h.audit(t, d.Pseudonym)) // 2: d introduced
-	for _, tc := range []struct {
-		key  PatientKey
-		want uint64
-	}{{a, h1}, {d, h2}, {c, 0}} {
-		e, ok := vaultEntryOf(t, h.st, tc.key.MAC)
-		if !ok || e.Pseudonym != tc.key.Pseudonym || e.Introduced != tc.want {
-			t.Fatalf("vault entry of %s: %+v (found %v), want introduced at %d", tc.key.Pseudonym, e, ok, tc.want)
-		}
+	// The mapping entries stay in the format earlier versions decode
+	// strictly (pseudonym and wrapped key only).
+	raw, found, err := h.st.VaultGet(vaultKey(vaultMapping, a.MAC[:]))
+	var strict struct {
+		Pseudonym string `cbor:"1,keyasint"`
+		Wrapped   []byte `cbor:"2,keyasint"`
+	}
+	if err != nil || !found || codec.Unmarshal(raw, &strict) != nil || strict.Pseudonym != a.Pseudonym {
+		t.Fatalf("mapping entry of a does not decode as before: %x %v", raw, err)
 	}
 
-	// Block 3 erases a (key of block 1), c (an old entry) and b, whose key
-	// comes beside this very block.
+	// Block 3 erases a (key of block 1), c (mapped before heights were
+	// recorded) and b, whose key comes beside this very block.
 	h3 := h.apply(t, []PatientKey{b}, h.audit(t, b.Pseudonym), h.erase(t, a.Pseudonym), h.erase(t, c.Pseudonym), h.erase(t, b.Pseudonym))
-	for _, tc := range []struct {
+	cases := []struct {
 		name      string
 		pseudonym string
 		want      uint64
 		known     bool
 	}{
-		{"key of an earlier block", a.Pseudonym, h1, true},
-		{"key of the erasure's own block", b.Pseudonym, h3, true},
-		{"entry from before the field", c.Pseudonym, 0, false},
-		{"a patient not erased", d.Pseudonym, 0, false},
+		{"erased, key of an earlier block", a.Pseudonym, h1, true},
+		{"erased, key of the erasure's own block", b.Pseudonym, h3, true},
+		{"erased, mapped before heights were recorded", c.Pseudonym, 0, false},
+		{"a patient not erased", d.Pseudonym, h2, true},
 		{"a pseudonym never seen", types.NewPseudonym([types.PseudonymSize]byte{9}), 0, false},
 		{"not a pseudonym", "patient123", 0, false},
-	} {
-		got, known, err := ErasedKeyIntroduced(h.st, tc.pseudonym)
-		if err != nil || got != tc.want || known != tc.known {
-			t.Fatalf("%s: ErasedKeyIntroduced = %d, %v, %v; want %d, %v", tc.name, got, known, err, tc.want, tc.known)
+	}
+	check := func(st *store.Store, when string) {
+		t.Helper()
+		for _, tc := range cases {
+			got, known, err := KeyIntroduced(st, tc.pseudonym)
+			if err != nil || got != tc.want || known != tc.known {
+				t.Fatalf("%s: %s: KeyIntroduced = %d, %v, %v; want %d, %v", when, tc.name, got, known, err, tc.want, tc.known)
+			}
 		}
 	}
+	check(h.st, "after the erasures")
 	// The erasure still deletes the mappings and leaves the tombstones.
 	for _, k := range []PatientKey{a, b, c} {
-		if _, ok := vaultEntryOf(t, h.st, k.MAC); ok {
+		if mapped(t, h.st, k.MAC) {
 			t.Fatalf("mapping of %s survived its erasure", k.Pseudonym)
 		}
 		if _, found, err := h.st.VaultGet(vaultKey(vaultTombstone, k.MAC[:])); err != nil || !found {
@@ -210,27 +208,61 @@ func TestVaultRecordsTheHeightAKeyWasIntroducedAt(t *testing.T) {
 	if err := fresh.fsm.Restore(io.NopCloser(&sink)); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
-	rst := fresh.fsm.Store()
-	if got, known, err := ErasedKeyIntroduced(rst, a.Pseudonym); err != nil || !known || got != h1 {
-		t.Fatalf("after restore, erased key of a: %d %v %v, want %d", got, known, err, h1)
-	}
-	if got, known, err := ErasedKeyIntroduced(rst, b.Pseudonym); err != nil || !known || got != h3 {
-		t.Fatalf("after restore, erased key of b: %d %v %v, want %d", got, known, err, h3)
-	}
-	if e, ok := vaultEntryOf(t, rst, d.MAC); !ok || e.Introduced != h2 {
-		t.Fatalf("after restore, vault entry of d: %+v (found %v), want introduced at %d", e, ok, h2)
+	check(fresh.fsm.Store(), "after a snapshot restore")
+	if !mapped(t, fresh.fsm.Store(), d.MAC) {
+		t.Fatal("the restored vault lost a live mapping")
 	}
 }
 
-// TestErasedKeyIntroducedReportsACorruptRecord: a record that does not
-// decode is store.ErrCorrupt, not a height.
-func TestErasedKeyIntroducedReportsACorruptRecord(t *testing.T) {
-	h := newKeyHarness(t, time.Now().UnixMilli())
-	ps := types.NewPseudonym([types.PseudonymSize]byte{5})
-	if err := h.st.VaultSet(vaultKey(vaultErasedKey, []byte(ps)), []byte{0xff, 0x00}); err != nil {
-		t.Fatal(err)
+// TestKeyIntroducedReportsACorruptRecord: a record that does not decode,
+// or records height 0, is store.ErrCorrupt, not a height.
+func TestKeyIntroducedReportsACorruptRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+	}{
+		{"not CBOR", []byte{0xff, 0x00}},
+		{"height 0", codec.MustMarshal(&keyHeight{})},
+		{"unknown field", codec.MustMarshal(&struct {
+			Height uint64 `cbor:"1,keyasint"`
+			Extra  uint64 `cbor:"2,keyasint"`
+		}{4, 5})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newKeyHarness(t, time.Now().UnixMilli())
+			ps := types.NewPseudonym([types.PseudonymSize]byte{5})
+			if err := h.st.VaultSet(vaultKey(vaultKeyHeight, []byte(ps)), tc.raw); err != nil {
+				t.Fatal(err)
+			}
+			if got, known, err := KeyIntroduced(h.st, ps); !errors.Is(err, store.ErrCorrupt) || known || got != 0 {
+				t.Fatalf("KeyIntroduced = %d, %v, %v; want store.ErrCorrupt", got, known, err)
+			}
+		})
 	}
-	if got, known, err := ErasedKeyIntroduced(h.st, ps); !errors.Is(err, store.ErrCorrupt) || known || got != 0 {
-		t.Fatalf("corrupt record: %d %v %v, want store.ErrCorrupt", got, known, err)
-	}
+}
+
+// FuzzDecodeKeyHeight: any bytes decode to a height above 0 or an error,
+// never a panic; a decoded height encodes back to a record that decodes to
+// it.
+func FuzzDecodeKeyHeight(f *testing.F) {
+	f.Add(codec.MustMarshal(&keyHeight{Height: 7}))
+	f.Add(codec.MustMarshal(&keyHeight{Height: 1 << 62}))
+	f.Add(codec.MustMarshal(&keyHeight{}))
+	f.Add([]byte{0xff, 0x00})
+	f.Add([]byte{0xa2, 0x01, 0x04, 0x02, 0x05})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		h, err := decodeKeyHeight(raw)
+		if err != nil {
+			if h != 0 {
+				t.Fatalf("error %v with height %d", err, h)
+			}
+			return
+		}
+		if h == 0 {
+			t.Fatal("height 0 accepted")
+		}
+		if again, err := decodeKeyHeight(codec.MustMarshal(&keyHeight{Height: h})); err != nil || again != h {
+			t.Fatalf("height %d does not round-trip: %d %v", h, again, err)
+		}
+	})
 }
