@@ -107,9 +107,9 @@ type pruner struct {
 	// erasedChunk is how many blocks one step of the erased pass scans
 	// (0: erasedChunkBlocks).
 	erasedChunk uint64
-	// introduced returns the height at which the key of the patient erased
-	// under pseudonym was introduced (known false: st cannot tell);
-	// consensus.ErasedKeyIntroduced, which tests replace.
+	// introduced returns the height at which the key of the patient
+	// recorded under pseudonym was introduced (known false: st cannot
+	// tell); consensus.KeyIntroduced, which tests replace.
 	introduced func(st *store.Store, pseudonym string) (height uint64, known bool, err error)
 	// scanned, when set, is called after each step of the erased pass with
 	// the erasure height and the blocks the step scanned (tests).
@@ -159,7 +159,7 @@ func newPruner(withStore func(func(*store.Store) error) error, cfg config.Retent
 	if err != nil {
 		return nil, err
 	}
-	return &pruner{withStore: withStore, cfg: cfg, now: time.Now, log: log, m: m, paced: true, introduced: consensus.ErasedKeyIntroduced}, nil
+	return &pruner{withStore: withStore, cfg: cfg, now: time.Now, log: log, m: m, paced: true, introduced: consensus.KeyIntroduced}, nil
 }
 
 // Run prunes at once, then every cfg.PruneInterval, until ctx is done. A
@@ -505,10 +505,10 @@ func namesErased(tx *types.Tx, erased map[string]bool) bool {
 
 // scanStart returns the height from which the erased pass scans for the
 // redacted txs of pseudonym, erased at height: the height its key was
-// introduced at (consensus.ErasedKeyIntroduced), below which no tx names
-// it. When the vault cannot tell (a key or an erasure from before it
-// recorded heights, a corrupt record: logged) it is 1: scanning the whole
-// chain is slow, never wrong.
+// introduced at (consensus.KeyIntroduced), below which no tx names it.
+// When the vault cannot tell (a key mapped before it recorded heights, a
+// corrupt record: logged) it is 1: scanning the whole chain is slow, never
+// wrong.
 func (p *pruner) scanStart(pseudonym string, height uint64) (uint64, error) {
 	var introduced uint64
 	var known bool
@@ -608,7 +608,7 @@ func (p *pruner) Status(now time.Time) compliance.RetentionEvidence {
 		}
 		ev.Passes = append(ev.Passes, st)
 	}
-	er := compliance.RetentionPass{Pass: erasedPass, Governs: "sealed payloads of every redacted tx (audit events, consents, contract calls, identity registrations, delegations) naming an erased patient, at once (unreadable since the erasure destroyed the key)"}
+	er := compliance.RetentionPass{Pass: erasedPass, Governs: "sealed payloads of every redacted tx (audit events, consents, contract calls, identity registrations, delegations) naming an erased patient, from the block that introduced the patient's key to the erasure, at once (unreadable since the erasure destroyed the key)"}
 	if err := p.withStore(func(s *store.Store) error {
 		m, err := s.PruneMarkOf(erasedPass)
 		er.PrunedUpTo, er.PrunedTxs, er.PrunedBytes = m.Height, m.Txs, m.Bytes

@@ -13,8 +13,8 @@ import (
 )
 
 // introducedAt is a pruner.introduced that answers from m (a pseudonym
-// missing from m: unknown, as for a vault entry written before the height
-// was recorded).
+// missing from m: unknown, as for a key mapped before the vault recorded
+// heights).
 func introducedAt(m map[string]uint64) func(*store.Store, string) (uint64, bool, error) {
 	return func(_ *store.Store, ps string) (uint64, bool, error) {
 		h, ok := m[ps]
@@ -79,8 +79,8 @@ func earlyTxsChain(t *testing.T) (c *chaintest.Chain, ps1, ps2 string) {
 // patient's first trail entry or consent, so the redacted txs of the
 // patient that leave neither (their identity registration with the name
 // sealed, a delegation, a contract call, a rejected tx) lose their sealed
-// payloads too. When the vault cannot tell the height (an entry from
-// before it was recorded, a corrupt record) the scan starts at height 1.
+// payloads too. When the vault cannot tell the height (a key mapped before
+// it recorded heights, a corrupt record) the scan starts at height 1.
 func TestErasedPassPrunesTxsBelowTheFirstTrailEntry(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -90,7 +90,7 @@ func TestErasedPassPrunesTxsBelowTheFirstTrailEntry(t *testing.T) {
 		{"key introduced at height 4", func(ps1 string) func(*store.Store, string) (uint64, bool, error) {
 			return introducedAt(map[string]uint64{ps1: 4})
 		}, 4},
-		{"vault entry from before the height was recorded", func(string) func(*store.Store, string) (uint64, bool, error) {
+		{"key mapped before the vault recorded heights", func(string) func(*store.Store, string) (uint64, bool, error) {
 			return introducedAt(nil)
 		}, 1},
 		{"corrupt record", func(string) func(*store.Store, string) (uint64, bool, error) {

@@ -198,7 +198,7 @@ func TestErasurePrunesThePatientsRegistrationAndDelegation(t *testing.T) {
 	var known bool
 	if err := n.Consensus().WithStore(func(st *store.Store) error {
 		var err error
-		introduced, known, err = consensus.ErasedKeyIntroduced(st, rec.Patient)
+		introduced, known, err = consensus.KeyIntroduced(st, rec.Patient)
 		return err
 	}); err != nil || !known || introduced != sent[0].Height {
 		t.Fatalf("erased key introduced at %d (known %v, %v), want the registration's height %d", introduced, known, err, sent[0].Height)
