@@ -58,8 +58,8 @@ func FuzzCheckRecord(f *testing.F) {
 			if name, ok := bytes.CutPrefix(k[1:], []byte(metaPrunePrefix)); ok {
 				m, err := decodePruneMark(v)
 				enc := m.encode()
-				if len(v) == pruneMarkSizeV1 || len(v) == pruneMarkSizeV2 { // a mark from before the span to compact or the scan cursor: none
-					enc = enc[:len(v)]
+				if len(v) == pruneMarkSizeV1 { // a mark from before the span to compact: owes none
+					enc = enc[:pruneMarkSizeV1]
 				}
 				if err != nil || !bytes.Equal(enc, v) || checkPruneName(string(name)) != nil {
 					t.Fatalf("prune mark %q = %x accepted: %v", name, v, err)
@@ -95,7 +95,7 @@ func seedRecords(tb testing.TB) [][2][]byte {
 		{MetaKey(metaGenesis), []byte(`{"chain_id":"test-chain"}`)},
 		{SealedKey(7, 0), []byte("sealed payload")},
 		{MetaKey(metaPrunePrefix + "audit"), PruneMark{Height: 7, Txs: 3, Bytes: 900}.encode()[:pruneMarkSizeV1]},
-		{MetaKey(metaPrunePrefix + "erased"), PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: 2, CompactTo: 7}.encode()[:pruneMarkSizeV2]},
+		{MetaKey(metaPrunePrefix + "erased"), PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: 2, CompactTo: 7}.encode()},
 		{MetaKey(metaPrunePrefix + "erased"), PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: 2, CompactTo: 7, ScanFor: 12, ScanTo: 9}.encode()},
 	}
 }

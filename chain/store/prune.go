@@ -34,10 +34,10 @@ const sealedKeySize = 1 + 8 + 4
 // metaPrunePrefix starts the meta names of pruning marks ("prune/audit").
 const metaPrunePrefix = "prune/"
 
-// pruneMarkSize is the encoded size of a PruneMark; pruneMarkSizeV2 that
-// of a mark written before marks carried a scan cursor (read as a mark with
-// no scan under way), pruneMarkSizeV1 that of one written before they
-// carried the span still to compact (read as owing none either).
+// pruneMarkSize is the encoded size of a PruneMark with a scan under way;
+// pruneMarkSizeV2 that of one without (and of every mark written before
+// marks carried a scan cursor), pruneMarkSizeV1 that of one written before
+// they carried the span still to compact (read as owing none).
 const (
 	pruneMarkSize   = 7 * 8
 	pruneMarkSizeV2 = 5 * 8
@@ -136,10 +136,11 @@ func (m PruneMark) withCursor(c ScanCursor) PruneMark {
 	return m
 }
 
-// encode lays the mark out as seven big-endian u64 (older marks end after
-// bytes, or after compact to):
+// encode lays the mark out as big-endian u64s; the scan cursor only while
+// a scan is under way, so a mark without one keeps the 40-byte form the
+// previous version reads (marks from before the span end after bytes):
 //
-//	| height | txs | bytes | compact from | compact to | scan for | scan to |
+//	| height | txs | bytes | compact from | compact to | [ scan for | scan to ] |
 func (m PruneMark) encode() []byte {
 	b := make([]byte, 0, pruneMarkSize)
 	b = binary.BigEndian.AppendUint64(b, m.Height)
@@ -147,6 +148,9 @@ func (m PruneMark) encode() []byte {
 	b = binary.BigEndian.AppendUint64(b, m.Bytes)
 	b = binary.BigEndian.AppendUint64(b, m.CompactFrom)
 	b = binary.BigEndian.AppendUint64(b, m.CompactTo)
+	if m.ScanFor == 0 {
+		return b
+	}
 	b = binary.BigEndian.AppendUint64(b, m.ScanFor)
 	return binary.BigEndian.AppendUint64(b, m.ScanTo)
 }
@@ -167,7 +171,7 @@ func decodePruneMark(b []byte) (PruneMark, error) {
 		return m, nil
 	}
 	m.ScanFor, m.ScanTo = binary.BigEndian.Uint64(b[40:]), binary.BigEndian.Uint64(b[48:])
-	if m.ScanFor == 0 && m.ScanTo != 0 || m.ScanFor != 0 && (m.ScanFor <= m.Height || m.ScanTo == 0 || m.ScanTo >= m.ScanFor) {
+	if m.ScanFor == 0 || m.ScanFor <= m.Height || m.ScanTo == 0 || m.ScanTo >= m.ScanFor {
 		return PruneMark{}, fmt.Errorf("prune mark's scan cursor (for height %d, scanned to %d) does not lie above its height %d", m.ScanFor, m.ScanTo, m.Height)
 	}
 	return m, nil

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -674,19 +675,28 @@ func TestCompactPendingRefusesBadInput(t *testing.T) {
 }
 
 // TestPruneMarkDecoding: marks written before the span to compact (24
-// bytes) read as owing nothing, marks written before the scan cursor (40
-// bytes) as scanning nothing; a span that is not a range of heights, a
-// cursor that does not lie above the mark's height and any other length
-// are corrupt.
+// bytes) read as owing nothing, 40-byte marks (every mark without a scan
+// under way, as the previous version wrote and reads them) as scanning
+// nothing; a span that is not a range of heights, a cursor that does not
+// lie above the mark's height, a 56-byte mark without a cursor and any
+// other length are corrupt.
 func TestPruneMarkDecoding(t *testing.T) {
 	v1 := PruneMark{Height: 7, Txs: 3, Bytes: 900}.encode()[:pruneMarkSizeV1]
 	withSpan := func(from, to uint64) []byte {
-		return PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: from, CompactTo: to}.encode()[:pruneMarkSizeV2]
+		return PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: from, CompactTo: to}.encode()
 	}
-	withCursor := func(scanFor, scanTo uint64) []byte {
-		return PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: 2, CompactTo: 5, ScanFor: scanFor, ScanTo: scanTo}.encode()
+	withCursor := func(scanFor, scanTo uint64) []byte { // the 56-byte layout, whatever the cursor
+		b := withSpan(2, 5)
+		b = binary.BigEndian.AppendUint64(b, scanFor)
+		return binary.BigEndian.AppendUint64(b, scanTo)
 	}
 	spanned := PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: 2, CompactTo: 5}
+	if n := len(spanned.encode()); n != pruneMarkSizeV2 {
+		t.Fatalf("a mark without a scan encodes to %d bytes, want the %d the previous version reads", n, pruneMarkSizeV2)
+	}
+	if n := len(PruneMark{Height: 7, ScanFor: 9, ScanTo: 8}.encode()); n != pruneMarkSize {
+		t.Fatalf("a mark with a scan encodes to %d bytes, want %d", n, pruneMarkSize)
+	}
 	cursor := func(scanFor, scanTo uint64) PruneMark {
 		m := spanned
 		m.ScanFor, m.ScanTo = scanFor, scanTo
@@ -707,7 +717,7 @@ func TestPruneMarkDecoding(t *testing.T) {
 		{"span backwards", withSpan(5, 2), PruneMark{}, true},
 		{"short", v1[:23], PruneMark{}, true},
 		{"between the sizes", withSpan(2, 5)[:32], PruneMark{}, true},
-		{"no scan under way", withCursor(0, 0), spanned, false},
+		{"no scan under way in the 56-byte form (written as 40)", withCursor(0, 0), PruneMark{}, true},
 		{"a scan under way", withCursor(12, 9), cursor(12, 9), false},
 		{"a scan just begun", withCursor(8, 1), cursor(8, 1), false},
 		{"cursor for the mark's height", withCursor(7, 3), PruneMark{}, true},
