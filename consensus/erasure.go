@@ -47,7 +47,8 @@ type eraseProgress struct {
 }
 
 // vaultWrites returns the vault writes of block b (entry at index) with new
-// keys: the keys' mappings, then for every applied patient_erase the deletion
+// keys: the keys' mappings and the heights they came at (keyHeight: b's),
+// then for every applied patient_erase the deletion
 // of its patient's mapping and a tombstone. A key that names an already
 // mapped or erased patient rejects the block (invariant 1 in pseudonym.go).
 func vaultWrites(st *store.Store, b *types.Block, keys []PatientKey, index uint64) (ws []state.Write, erased bool, err error) {
@@ -68,7 +69,8 @@ func vaultWrites(st *store.Store, b *types.Block, keys []PatientKey, index uint6
 		byPseudonym[k.Pseudonym] = k.MAC
 		ws = append(ws,
 			state.Write{Key: vaultKey(vaultMapping, k.MAC[:]), Value: codec.MustMarshal(&vaultEntry{Pseudonym: k.Pseudonym, Wrapped: k.Wrapped})},
-			state.Write{Key: vaultKey(vaultReverse, []byte(k.Pseudonym)), Value: append([]byte(nil), k.MAC[:]...)})
+			state.Write{Key: vaultKey(vaultReverse, []byte(k.Pseudonym)), Value: append([]byte(nil), k.MAC[:]...)},
+			state.Write{Key: vaultKey(vaultKeyHeight, []byte(k.Pseudonym)), Value: codec.MustMarshal(&keyHeight{Height: b.Header.Height})})
 	}
 	for i, tx := range b.Txs {
 		if tx.Type != types.TxPatientErase || tx.Redaction == nil || !b.Results[i].OK() {

@@ -33,6 +33,7 @@ import (
 //	'i' MAC(patient id) [32]      CBOR(vaultEntry{pseudonym, wrapped key})
 //	'p' pseudonym                 MAC(patient id) [32]   (reverse, for erasure)
 //	't' MAC(patient id) [32]      CBOR(tombstone{raft index of the erasure})
+//	'h' pseudonym                 CBOR(keyHeight{height}) (kept past erasure, for retention)
 //	's' node id 0x00 MAC [32]     CBOR(eraseProgress)    (this node's clean-up)
 //
 // Invariants:
@@ -48,7 +49,8 @@ import (
 //  3. Erasure deletes the mapping and the key in the erasure block's batch
 //     and leaves a tombstone (the MAC, no pseudonym) so later txs and a
 //     second erasure of the patient are refused; see erasure.go for what
-//     each node then does to leave no copy.
+//     each node then does to leave no copy. The pseudonym's keyHeight
+//     record (no MAC, no key) stays, for the retention pruner.
 
 // ClusterKey is the cluster data key as pseudonymization needs it: the key
 // every node of the cluster holds, so that one node's wrapped keys and MACs
@@ -96,11 +98,27 @@ type tombstone struct {
 	Index uint64 `cbor:"1,keyasint"` // Raft index of the entry whose block erased the patient
 }
 
+// keyHeight records, by pseudonym, the height of the block beside which the
+// patient's key came (its EntryBlockKeys entry): a pseudonym is drawn with
+// its key, so no tx names it below that height, and the retention pruner
+// scans an erased patient's txs from there (KeyIntroduced). It is a record
+// of its own rather than a field of vaultEntry or tombstone: vault records
+// decode strictly (unknown fields refused), so a new field would make a node
+// of an earlier version fail on a vault it received in a snapshot, while it
+// never reads an unknown kind; and the tombstone must not name the
+// pseudonym (invariant 3), which the pruner knows the erasure by. It names
+// no MAC and no key, and the pseudonym and the height are public in the
+// chain already; erasure leaves it.
+type keyHeight struct {
+	Height uint64 `cbor:"1,keyasint"`
+}
+
 const (
 	vaultMapping   = 'i'
 	vaultReverse   = 'p'
 	vaultTombstone = 't'
 	vaultProgress  = 's'
+	vaultKeyHeight = 'h'
 )
 
 func vaultKey(kind byte, id []byte) []byte { return append([]byte{kind}, id...) }

@@ -115,7 +115,7 @@ func TestVaultWritesRejectASecondKeyForAPatient(t *testing.T) {
 	b := &types.Block{Txs: []*types.Tx{}, Results: []types.Result{}}
 	k1 := PatientKey{MAC: mac, Pseudonym: types.NewPseudonym([types.PseudonymSize]byte{1}), Wrapped: []byte("w1")}
 	ws, _, err := vaultWrites(st, b, []PatientKey{k1}, 5)
-	if err != nil || len(ws) != 2 {
+	if err != nil || len(ws) != 3 { // mapping, reverse, key height
 		t.Fatalf("first key: %d writes, %v", len(ws), err)
 	}
 	for _, w := range ws {

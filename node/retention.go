@@ -16,6 +16,7 @@ import (
 	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/store"
 	"github.com/medchain/medchain/chain/types"
+	"github.com/medchain/medchain/consensus"
 	"github.com/medchain/medchain/node/compliance"
 	"github.com/medchain/medchain/node/config"
 )
@@ -106,6 +107,13 @@ type pruner struct {
 	// erasedChunk is how many blocks one step of the erased pass scans
 	// (0: erasedChunkBlocks).
 	erasedChunk uint64
+	// introduced returns the height at which the key of the patient
+	// recorded under pseudonym was introduced (known false: st cannot
+	// tell); consensus.KeyIntroduced, which tests replace.
+	introduced func(st *store.Store, pseudonym string) (height uint64, known bool, err error)
+	// scanned, when set, is called after each step of the erased pass with
+	// the erasure height and the blocks the step scanned (tests).
+	scanned func(height, from, to uint64)
 
 	mu sync.Mutex // guards the following
 	// lastRun is when the last run ended, lastErr its error.
@@ -151,7 +159,7 @@ func newPruner(withStore func(func(*store.Store) error) error, cfg config.Retent
 	if err != nil {
 		return nil, err
 	}
-	return &pruner{withStore: withStore, cfg: cfg, now: time.Now, log: log, m: m, paced: true}, nil
+	return &pruner{withStore: withStore, cfg: cfg, now: time.Now, log: log, m: m, paced: true, introduced: consensus.KeyIntroduced}, nil
 }
 
 // Run prunes at once, then every cfg.PruneInterval, until ctx is done. A
@@ -347,15 +355,17 @@ func (p *pruner) pace(ctx context.Context, stepStart time.Time) error {
 // calls, identity registrations and delegations; applied or rejected by
 // the executor, the erasure's own block included), but the patient_erase
 // itself, which is never pruned. It finds them by scanning the blocks from
-// the patient's first recorded event (its trail and consent history) to
-// the erasure height, a few blocks a step, each step under its own
-// WithStore. The mark moves to an erasure's height once every erasure at
-// that height is done, so a stopped run redoes at most one height's
-// erasures (already pruned txs are skipped). It never prunes above an
-// erasure's height: chain/verify accepts a payload pruned above every mark
-// only when its patient was erased at that height or later.
-// Each erasure's pruning is compacted before the next erasure, and a
-// compaction a stopped run left is done first.
+// the height the patient's key was introduced at (no tx names the
+// pseudonym below it; height 1 when the vault cannot tell, see scanStart)
+// to the erasure height, the erasures of one height together, a few blocks
+// a step, each step under its own WithStore. Each step records in the
+// pass's mark, in the batch that prunes, how far the scan went (the scan
+// cursor), so a stopped run resumes after the last block it scanned; the
+// mark moves to the erasures' height once their scan is done. It never
+// prunes above an erasure's height: chain/verify accepts a payload pruned
+// above every mark only when its patient was erased at that height or
+// later. Each height's pruning is compacted before the next height's, and
+// a compaction a stopped run left is done first.
 func (p *pruner) pruneErased(ctx context.Context) error {
 	if err := p.compactPending(ctx, erasedPass); err != nil {
 		return err
@@ -378,123 +388,145 @@ func (p *pruner) pruneErased(ctx context.Context) error {
 		return fmt.Errorf("retention: pass %s: %w", erasedPass, err)
 	}
 	slices.SortFunc(todo, func(a, b state.Erasure) int { return cmp.Compare(a.Height, b.Height) })
-	for i, e := range todo {
-		if err := ctx.Err(); err != nil {
+	for len(todo) > 0 {
+		n := 1
+		for n < len(todo) && todo[n].Height == todo[0].Height {
+			n++
+		}
+		if err := p.pruneErasedAt(ctx, &mark, todo[:n]); err != nil {
 			return err
 		}
-		after := mark.Height // the mark moves once this height's erasures are all done
-		if i == len(todo)-1 || todo[i+1].Height > e.Height {
-			after = e.Height
-		}
-		from, to := e.Height, e.Height
-		if types.IsPseudonym(e.Patient) { // an erasure in clear has no sealed payloads
-			first, err := p.firstRecorded(e.Patient)
-			if err != nil {
-				return fmt.Errorf("retention: pass %s: erasure %s: %w", erasedPass, e.TxHash, err)
-			}
-			from = min(from, max(first, 1))
-		} else {
-			from = to + 1 // nothing to scan
-		}
-		pruned := 0
-		for {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			last := min(from+cmp.Or(p.erasedChunk, erasedChunkBlocks)-1, to)
-			markTo := mark.Height
-			if last >= to {
-				markTo = after
-			}
-			var res store.PruneResult
-			stepStart := time.Now()
-			err := p.withStore(func(st *store.Store) error {
-				var locs []store.TxAt
-				for h := from; h <= last; h++ {
-					b, err := st.Block(h)
-					if err != nil {
-						return err
-					}
-					for j, tx := range b.Txs {
-						if namesErased(tx, e.Patient) {
-							locs = append(locs, store.TxAt{Height: h, Index: uint32(j)})
-						}
-					}
-				}
-				if len(locs) == 0 && markTo <= mark.Height {
-					res = store.PruneResult{Mark: mark}
-					return nil
-				}
-				var err error
-				res, err = st.PruneTxs(erasedPass, locs, markTo)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("retention: pass %s: erasure %s: %w", erasedPass, e.TxHash, err)
-			}
-			mark = res.Mark
-			pruned += res.Txs
-			p.m.txs.WithLabelValues(erasedPass).Add(float64(res.Txs))
-			p.m.bytes.WithLabelValues(erasedPass).Add(float64(res.Bytes))
-			p.m.height.WithLabelValues(erasedPass).Set(float64(res.Mark.Height))
-			if p.step != nil && res.Blocks > 0 {
-				p.step(erasedPass, res)
-			}
-			if last >= to {
-				break
-			}
-			if err := p.pace(ctx, stepStart); err != nil {
-				return err
-			}
-			from = last + 1
-		}
-		if err := p.compactPending(ctx, erasedPass); err != nil {
-			return err
-		}
-		if pruned > 0 {
-			p.log.Info("retention: pruned an erased patient's sealed payloads", "pass", erasedPass, "erasure_tx", e.TxHash, "erasure_height", e.Height, "pruned", pruned)
-		}
+		todo = todo[n:]
 	}
 	return nil
 }
 
-// namesErased reports whether tx is a redacted tx naming pseudonym whose
-// sealed payload is still stored and may go with the patient's erasure:
-// any redactable type but patient_erase, the record of the erasure. A tx
-// whose payload does not decode is skipped (the store keeps it as it is).
-func namesErased(tx *types.Tx, pseudonym string) bool {
+// pruneErasedAt scans for and prunes the redacted txs of the erasures es,
+// all at one height, from the lowest height their keys were introduced at
+// (or from the mark's scan cursor, when a stopped run left one for this
+// height), and moves *mark to their height.
+func (p *pruner) pruneErasedAt(ctx context.Context, mark *store.PruneMark, es []state.Erasure) error {
+	height := es[0].Height
+	erased := map[string]bool{}
+	from := height + 1 // nothing to scan: erasures in clear have no sealed payloads
+	for _, e := range es {
+		if !types.IsPseudonym(e.Patient) {
+			continue
+		}
+		start, err := p.scanStart(e.Patient, height)
+		if err != nil {
+			return fmt.Errorf("retention: pass %s: erasure %s: %w", erasedPass, e.TxHash, err)
+		}
+		erased[e.Patient] = true
+		from = min(from, start)
+	}
+	scanFrom, resumed := from, false
+	if c := mark.Cursor(); c.For == height && c.To >= from && len(erased) > 0 {
+		from, resumed = c.To+1, true // a stopped run scanned up to c.To
+	}
+	chunk := cmp.Or(p.erasedChunk, erasedChunkBlocks)
+	pruned := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		last := min(from+chunk-1, height)
+		markTo, cursor := mark.Height, store.ScanCursor{For: height, To: last}
+		if last >= height {
+			markTo, cursor = height, store.ScanCursor{}
+		}
+		var res store.PruneResult
+		stepStart := time.Now()
+		err := p.withStore(func(st *store.Store) error {
+			var locs []store.TxAt
+			for h := from; h <= last; h++ {
+				b, err := st.Block(h)
+				if err != nil {
+					return err
+				}
+				for j, tx := range b.Txs {
+					if namesErased(tx, erased) {
+						locs = append(locs, store.TxAt{Height: h, Index: uint32(j)})
+					}
+				}
+			}
+			var err error
+			res, err = st.PruneTxsScanned(erasedPass, locs, markTo, cursor)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("retention: pass %s: erasures at height %d: %w", erasedPass, height, err)
+		}
+		*mark = res.Mark
+		pruned += res.Txs
+		p.m.txs.WithLabelValues(erasedPass).Add(float64(res.Txs))
+		p.m.bytes.WithLabelValues(erasedPass).Add(float64(res.Bytes))
+		p.m.height.WithLabelValues(erasedPass).Set(float64(res.Mark.Height))
+		if p.scanned != nil && from <= last {
+			p.scanned(height, from, last)
+		}
+		if p.step != nil && res.Blocks > 0 {
+			p.step(erasedPass, res)
+		}
+		if last >= height {
+			break
+		}
+		if err := p.pace(ctx, stepStart); err != nil {
+			return err
+		}
+		from = last + 1
+	}
+	if err := p.compactPending(ctx, erasedPass); err != nil {
+		return err
+	}
+	if pruned > 0 || resumed {
+		txs := make([]string, len(es))
+		for i, e := range es {
+			txs[i] = e.TxHash.String()
+		}
+		p.log.Info("retention: pruned erased patients' sealed payloads", "pass", erasedPass, "erasure_txs", txs, "erasure_height", height,
+			"scanned_from", scanFrom, "resumed", resumed, "pruned", pruned)
+	}
+	return nil
+}
+
+// namesErased reports whether tx is a redacted tx naming a pseudonym of
+// erased whose sealed payload is still stored and may go with the
+// patient's erasure: any redactable type but patient_erase, the record of
+// the erasure. A tx whose payload does not decode is skipped (the store
+// keeps it as it is).
+func namesErased(tx *types.Tx, erased map[string]bool) bool {
 	if tx.Redaction == nil || tx.Redaction.Pruned() || tx.Type == types.TxPatientErase {
 		return false
 	}
 	pl, err := tx.DecodePayload()
-	return err == nil && types.PatientOf(pl) == pseudonym
+	return err == nil && erased[types.PatientOf(pl)]
 }
 
-// firstRecorded returns the lowest height at which the state records an
-// event of pseudonym: its oldest trail entry or its oldest consent
-// version; 0 when it records none.
-func (p *pruner) firstRecorded(pseudonym string) (uint64, error) {
-	var first uint64
-	lower := func(h uint64) {
-		if h != 0 && (first == 0 || h < first) {
-			first = h
-		}
-	}
+// scanStart returns the height from which the erased pass scans for the
+// redacted txs of pseudonym, erased at height: the height its key was
+// introduced at (consensus.KeyIntroduced), below which no tx names it.
+// When the vault cannot tell (a key mapped before it recorded heights, a
+// corrupt record: logged) it is 1: scanning the whole chain is slow, never
+// wrong.
+func (p *pruner) scanStart(pseudonym string, height uint64) (uint64, error) {
+	var introduced uint64
+	var known bool
 	err := p.withStore(func(st *store.Store) error {
-		page, err := state.Trail(st, st, state.TrailQuery{ID: pseudonym, Limit: 1})
-		if err != nil {
-			return err
-		}
-		for _, en := range page.Entries {
-			lower(en.Height)
-		}
-		cs, err := state.PatientConsentHistory(st, pseudonym)
-		for _, c := range cs {
-			lower(c.Height)
-		}
+		var err error
+		introduced, known, err = p.introduced(st, pseudonym)
 		return err
 	})
-	return first, err
+	switch {
+	case errors.Is(err, store.ErrCorrupt):
+		p.log.Warn("retention: the height the erased patient's key was introduced at is unreadable; scanning from height 1", "pass", erasedPass, "pseudonym", pseudonym, "err", err)
+		return 1, nil
+	case err != nil:
+		return 0, err
+	case !known || introduced == 0 || introduced > height:
+		return 1, nil
+	}
+	return introduced, nil
 }
 
 // compactPending has the store compact the block bodies and copies the
@@ -576,7 +608,7 @@ func (p *pruner) Status(now time.Time) compliance.RetentionEvidence {
 		}
 		ev.Passes = append(ev.Passes, st)
 	}
-	er := compliance.RetentionPass{Pass: erasedPass, Governs: "sealed payloads of every redacted tx (audit events, consents, contract calls, identity registrations, delegations) naming an erased patient, at once (unreadable since the erasure destroyed the key)"}
+	er := compliance.RetentionPass{Pass: erasedPass, Governs: "sealed payloads of every redacted tx (audit events, consents, contract calls, identity registrations, delegations) naming an erased patient, from the block that introduced the patient's key to the erasure, at once (unreadable since the erasure destroyed the key)"}
 	if err := p.withStore(func(s *store.Store) error {
 		m, err := s.PruneMarkOf(erasedPass)
 		er.PrunedUpTo, er.PrunedTxs, er.PrunedBytes = m.Height, m.Txs, m.Bytes

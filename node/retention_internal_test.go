@@ -258,6 +258,7 @@ func TestPrunerPrunesAnErasedPatientAtOnce(t *testing.T) {
 
 	now := time.UnixMilli(c.Now).Add(time.Hour) // no period has ended
 	p := testPruner(t, c, 7, 3650, 8, &now)
+	p.introduced = introducedAt(map[string]uint64{ps1: 4, ps2: 4, ps3: 4}) // the keys came with block 4
 	var steps int
 	p.step = func(pass string, _ store.PruneResult) {
 		if pass == erasedPass {

@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/medchain/medchain/chain/state"
+	"github.com/medchain/medchain/chain/store"
+	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/chain/verify"
+	"github.com/medchain/medchain/consensus"
 	"github.com/medchain/medchain/node/client"
 	"github.com/medchain/medchain/node/fhir"
 	"github.com/medchain/medchain/node/nodetest"
@@ -145,4 +148,83 @@ func TestEveryReaderReportsPrunedEvents(t *testing.T) {
 		t.Fatalf("retention status %+v", st)
 	}
 
+}
+
+// TestErasurePrunesThePatientsRegistrationAndDelegation: on a running node,
+// a patient registered with their name sealed, who appoints a delegate
+// before any audit event about them, is erased; the erased pass prunes the
+// sealed payloads of the registration and the delegation (which leave no
+// trail entry and come before the first one) as well as the audit event,
+// from the height the node's vault recorded for the patient's key; the
+// erasure itself stays and the chain still verifies.
+func TestErasurePrunesThePatientsRegistrationAndDelegation(t *testing.T) {
+	n := nodetest.Start(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	const mrn = "MRN-550022"
+	admin := n.Signer(t, "admin")
+	reg := &types.IdentityRegister{ID: "pat-early", Kind: types.KindPatient, Name: "John Early", Roles: []string{types.RolePatient}, Patient: mrn}
+	reg.PublicKey = newIdentityKey(t, n, reg.ID).Public()
+	guardian := &types.IdentityRegister{ID: "guardian-early", Kind: types.KindPerson, Roles: []string{types.RolePatient}}
+	guardian.PublicKey = newIdentityKey(t, n, guardian.ID).Public()
+	var sent []*rpc.Receipt // redacted txs of the patient, oldest first
+	send := func(s *client.Signer, p types.Payload) {
+		t.Helper()
+		r, err := s.Send(ctx, p)
+		if err != nil {
+			t.Fatalf("%T: %v", p, err)
+		}
+		sent = append(sent, r)
+	}
+	send(admin, reg)
+	rec, err := n.Client.Identity(ctx, reg.ID)
+	if err != nil || !types.IsPseudonym(rec.Patient) {
+		t.Fatalf("the patient's identity: %+v %v", rec, err)
+	}
+	if _, err := admin.Send(ctx, guardian); err != nil {
+		t.Fatal(err)
+	}
+	send(n.Signer(t, "pat-early"), &types.IdentityDelegate{ID: "guardian-early", Patient: mrn})
+	event := erasureEvent("view_record")
+	event.Patient = mrn
+	send(n.Signer(t, "doctor456"), event)
+	er, err := n.Signer(t, "guardian-early").Send(ctx, &types.PatientErase{Patient: mrn, Reason: "gdpr-art17"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The vault kept the height the key came with: the registration's.
+	var introduced uint64
+	var known bool
+	if err := n.Consensus().WithStore(func(st *store.Store) error {
+		var err error
+		introduced, known, err = consensus.KeyIntroduced(st, rec.Patient)
+		return err
+	}); err != nil || !known || introduced != sent[0].Height {
+		t.Fatalf("erased key introduced at %d (known %v, %v), want the registration's height %d", introduced, known, err, sent[0].Height)
+	}
+
+	if err := n.RunRetention(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range sent {
+		h := r.TxHash
+		tr, err := n.Client.Tx(ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Tx == nil || !tr.Tx.Redacted || !tr.Tx.Pruned {
+			t.Fatalf("redacted tx %d of the erased patient (%s) keeps its sealed payload: %+v", i, h, tr.Tx)
+		}
+	}
+	if tr, err := n.Client.Tx(ctx, er.TxHash); err != nil || tr.Tx == nil || tr.Tx.Pruned {
+		t.Fatalf("the erasure was pruned: %+v %v", tr, err)
+	}
+	if e := n.RetentionStatus(time.Now()).Passes[2]; e.PrunedTxs != uint64(len(sent)) || e.PrunedUpTo != er.Height {
+		t.Fatalf("erased pass status %+v, want %d pruned up to %d", e, len(sent), er.Height)
+	}
+	vr, err := n.Client.Verify(ctx, verify.Options{Signatures: true}, nil)
+	if err != nil || !vr.OK {
+		t.Fatalf("verify after the erased pass: %+v %v", vr, err)
+	}
 }

@@ -31,6 +31,7 @@
 //	| 'm'   | "head"                             | head height u64                         |
 //	| 'm'   | "prune/" pass name                 | mark: height u64 | txs u64 | bytes u64 |
 //	|       |                                    | + compact from u64 | compact to u64     |
+//	|       |                                    | + scan for u64 | scan to u64 (cursor)    |
 //	| 'r'   | height u64 | index u32             | sealed payload copy of a redacted tx    |
 //	| 'v'   | vault key (opaque, consensus)      | vault value (opaque): pseudonym vault   |
 //	+-------+------------------------------------+-----------------------------------------+

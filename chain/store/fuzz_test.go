@@ -96,5 +96,6 @@ func seedRecords(tb testing.TB) [][2][]byte {
 		{SealedKey(7, 0), []byte("sealed payload")},
 		{MetaKey(metaPrunePrefix + "audit"), PruneMark{Height: 7, Txs: 3, Bytes: 900}.encode()[:pruneMarkSizeV1]},
 		{MetaKey(metaPrunePrefix + "erased"), PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: 2, CompactTo: 7}.encode()},
+		{MetaKey(metaPrunePrefix + "erased"), PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: 2, CompactTo: 7, ScanFor: 12, ScanTo: 9}.encode()},
 	}
 }

@@ -34,11 +34,13 @@ const sealedKeySize = 1 + 8 + 4
 // metaPrunePrefix starts the meta names of pruning marks ("prune/audit").
 const metaPrunePrefix = "prune/"
 
-// pruneMarkSize is the encoded size of a PruneMark; pruneMarkSizeV1 that
-// of a mark written before marks carried the span still to compact (read as
-// a mark with nothing to compact).
+// pruneMarkSize is the encoded size of a PruneMark with a scan under way;
+// pruneMarkSizeV2 that of one without (and of every mark written before
+// marks carried a scan cursor), pruneMarkSizeV1 that of one written before
+// they carried the span still to compact (read as owing none).
 const (
-	pruneMarkSize   = 5 * 8
+	pruneMarkSize   = 7 * 8
+	pruneMarkSizeV2 = 5 * 8
 	pruneMarkSizeV1 = 3 * 8
 )
 
@@ -95,6 +97,21 @@ type PruneMark struct {
 	// compact them.
 	CompactFrom uint64 `json:"compact_from,omitempty"`
 	CompactTo   uint64 `json:"compact_to,omitempty"`
+	// ScanFor and ScanTo are the cursor of a pass that scans for the txs
+	// it prunes (the erased pass, PruneTxsScanned; both 0: no scan under
+	// way): the scan for the work at height ScanFor (above Height) has
+	// visited every block up to ScanTo (below ScanFor), so a pass stopped
+	// mid-scan resumes at ScanTo+1 instead of starting over. The step that
+	// moves Height to ScanFor or past it clears them.
+	ScanFor uint64 `json:"scan_for,omitempty"`
+	ScanTo  uint64 `json:"scan_to,omitempty"`
+}
+
+// ScanCursor is where a pass that scans for the txs it prunes stands (see
+// PruneMark.ScanFor): every block up to To was scanned for the work at
+// height For. The zero cursor: no scan under way.
+type ScanCursor struct {
+	For, To uint64
 }
 
 // withCompact returns m with [from, to] added to its span still to compact.
@@ -106,18 +123,41 @@ func (m PruneMark) withCompact(from, to uint64) PruneMark {
 	return m
 }
 
+// Cursor returns m's scan cursor.
+func (m PruneMark) Cursor() ScanCursor { return ScanCursor{For: m.ScanFor, To: m.ScanTo} }
+
+// withCursor returns m with scan cursor c, or with none when c is the zero
+// cursor or its work is not above m.Height (done).
+func (m PruneMark) withCursor(c ScanCursor) PruneMark {
+	if c.For <= m.Height {
+		c = ScanCursor{}
+	}
+	m.ScanFor, m.ScanTo = c.For, c.To
+	return m
+}
+
+// encode lays the mark out as big-endian u64s; the scan cursor only while
+// a scan is under way, so a mark without one keeps the 40-byte form the
+// previous version reads (marks from before the span end after bytes):
+//
+//	| height | txs | bytes | compact from | compact to | [ scan for | scan to ] |
 func (m PruneMark) encode() []byte {
 	b := make([]byte, 0, pruneMarkSize)
 	b = binary.BigEndian.AppendUint64(b, m.Height)
 	b = binary.BigEndian.AppendUint64(b, m.Txs)
 	b = binary.BigEndian.AppendUint64(b, m.Bytes)
 	b = binary.BigEndian.AppendUint64(b, m.CompactFrom)
-	return binary.BigEndian.AppendUint64(b, m.CompactTo)
+	b = binary.BigEndian.AppendUint64(b, m.CompactTo)
+	if m.ScanFor == 0 {
+		return b
+	}
+	b = binary.BigEndian.AppendUint64(b, m.ScanFor)
+	return binary.BigEndian.AppendUint64(b, m.ScanTo)
 }
 
 func decodePruneMark(b []byte) (PruneMark, error) {
-	if len(b) != pruneMarkSize && len(b) != pruneMarkSizeV1 {
-		return PruneMark{}, fmt.Errorf("prune mark is %d bytes, want %d (or %d)", len(b), pruneMarkSize, pruneMarkSizeV1)
+	if len(b) != pruneMarkSize && len(b) != pruneMarkSizeV2 && len(b) != pruneMarkSizeV1 {
+		return PruneMark{}, fmt.Errorf("prune mark is %d bytes, want %d (or %d, or %d)", len(b), pruneMarkSize, pruneMarkSizeV2, pruneMarkSizeV1)
 	}
 	m := PruneMark{Height: binary.BigEndian.Uint64(b), Txs: binary.BigEndian.Uint64(b[8:]), Bytes: binary.BigEndian.Uint64(b[16:])}
 	if len(b) == pruneMarkSizeV1 {
@@ -126,6 +166,13 @@ func decodePruneMark(b []byte) (PruneMark, error) {
 	m.CompactFrom, m.CompactTo = binary.BigEndian.Uint64(b[24:]), binary.BigEndian.Uint64(b[32:])
 	if (m.CompactFrom == 0) != (m.CompactTo == 0) || m.CompactTo < m.CompactFrom {
 		return PruneMark{}, fmt.Errorf("prune mark's span to compact [%d, %d] is not a range of heights", m.CompactFrom, m.CompactTo)
+	}
+	if len(b) == pruneMarkSizeV2 {
+		return m, nil
+	}
+	m.ScanFor, m.ScanTo = binary.BigEndian.Uint64(b[40:]), binary.BigEndian.Uint64(b[48:])
+	if m.ScanFor == 0 || m.ScanFor <= m.Height || m.ScanTo == 0 || m.ScanTo >= m.ScanFor {
+		return PruneMark{}, fmt.Errorf("prune mark's scan cursor (for height %d, scanned to %d) does not lie above its height %d", m.ScanFor, m.ScanTo, m.Height)
 	}
 	return m, nil
 }
@@ -285,6 +332,7 @@ func (s *Store) Prune(r PruneRun) (PruneResult, error) {
 	if len(rewritten) > 0 {
 		next = next.withCompact(rewritten[0], rewritten[len(rewritten)-1])
 	}
+	next = next.withCursor(mark.Cursor()) // a walk by time keeps no cursor; never leave one below the mark
 	if err := s.commitPrune(batch, r.Name, next, rewritten); err != nil {
 		return PruneResult{}, err
 	}
@@ -444,8 +492,27 @@ type TxAt struct {
 // head or a block is ErrBadPruneRun. The pass's mark keeps its counts and
 // moves to mark when that is above it, in the same batch; the caller keeps
 // locs to a few blocks a call. Result.From and To span the heights
-// visited; Done is always set.
+// visited; Done is always set. The mark's scan cursor stays as it is,
+// unless the mark reaches its work (then it is cleared).
 func (s *Store) PruneTxs(name string, locs []TxAt, mark uint64) (PruneResult, error) {
+	return s.pruneTxs(name, locs, mark, nil)
+}
+
+// PruneTxsScanned is PruneTxs for a pass that scans blocks for the txs it
+// prunes: in the same batch it also records cursor, the blocks the scan
+// has visited, as the mark's scan cursor (cleared when cursor is the zero
+// cursor or its work is not above the mark's height after the step), so a
+// pass stopped mid-scan resumes at cursor.To+1. A cursor that does not lie
+// above the mark (To 0 or not below For) is ErrBadPruneRun.
+func (s *Store) PruneTxsScanned(name string, locs []TxAt, mark uint64, cursor ScanCursor) (PruneResult, error) {
+	if cursor.For != 0 && (cursor.To == 0 || cursor.To >= cursor.For) || cursor.For == 0 && cursor.To != 0 {
+		return PruneResult{}, fmt.Errorf("%w: scan cursor (for height %d, scanned to %d) is not a range below its work", ErrBadPruneRun, cursor.For, cursor.To)
+	}
+	return s.pruneTxs(name, locs, mark, &cursor)
+}
+
+// pruneTxs is PruneTxs (cursor nil: keep the mark's) and PruneTxsScanned.
+func (s *Store) pruneTxs(name string, locs []TxAt, mark uint64, cursor *ScanCursor) (PruneResult, error) {
 	if err := checkPruneName(name); err != nil {
 		return PruneResult{}, err
 	}
@@ -508,6 +575,11 @@ func (s *Store) PruneTxs(name string, locs []TxAt, mark uint64) (PruneResult, er
 	next.Height, next.Txs, next.Bytes = max(cur.Height, mark), cur.Txs+uint64(res.Txs), cur.Bytes+uint64(res.Bytes)
 	if len(rewritten) > 0 {
 		next = next.withCompact(rewritten[0], rewritten[len(rewritten)-1])
+	}
+	if cursor != nil {
+		next = next.withCursor(*cursor)
+	} else {
+		next = next.withCursor(cur.Cursor())
 	}
 	if next == cur {
 		res.Mark = cur

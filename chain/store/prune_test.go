@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -348,6 +349,90 @@ func TestPruneTxsPrunesExactlyTheNamedTxs(t *testing.T) {
 	}
 }
 
+// TestPruneTxsScannedKeepsTheScanCursor: a scanning pass records how far
+// its scan went in the mark, in the batch of the step (with or without txs
+// to prune); the step that moves the mark to the scan's work clears it; a
+// plain PruneTxs keeps it; a cursor that does not lie below its work is
+// refused and changes nothing.
+func TestPruneTxsScannedKeepsTheScanCursor(t *testing.T) {
+	s := newTestStore(t)
+	prunableChain(t, s, 8)
+	steps := []struct {
+		name   string
+		call   func() (PruneResult, error)
+		height uint64
+		cursor ScanCursor
+		txs    uint64
+	}{
+		{"first chunk, nothing to prune", func() (PruneResult, error) {
+			return s.PruneTxsScanned("erased", nil, 0, ScanCursor{For: 6, To: 2})
+		}, 0, ScanCursor{For: 6, To: 2}, 0},
+		{"second chunk prunes", func() (PruneResult, error) {
+			return s.PruneTxsScanned("erased", []TxAt{{3, 0}, {4, 1}}, 0, ScanCursor{For: 6, To: 4})
+		}, 0, ScanCursor{For: 6, To: 4}, 2},
+		{"a plain PruneTxs keeps it", func() (PruneResult, error) {
+			return s.PruneTxs("erased", []TxAt{{1, 0}}, 0)
+		}, 0, ScanCursor{For: 6, To: 4}, 3},
+		{"the last chunk moves the mark and clears it", func() (PruneResult, error) {
+			return s.PruneTxsScanned("erased", []TxAt{{5, 0}}, 6, ScanCursor{})
+		}, 6, ScanCursor{}, 4},
+		{"a cursor at or below the mark is dropped", func() (PruneResult, error) {
+			return s.PruneTxsScanned("erased", nil, 0, ScanCursor{For: 5, To: 3})
+		}, 6, ScanCursor{}, 4},
+		{"the next work", func() (PruneResult, error) {
+			return s.PruneTxsScanned("erased", nil, 0, ScanCursor{For: 8, To: 1})
+		}, 6, ScanCursor{For: 8, To: 1}, 4},
+		{"a plain PruneTxs that reaches the work clears it", func() (PruneResult, error) {
+			return s.PruneTxs("erased", nil, 8)
+		}, 8, ScanCursor{}, 4},
+	}
+	for _, st := range steps {
+		res, err := st.call()
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		m, err := s.PruneMarkOf("erased")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m != res.Mark || m.Height != st.height || m.Cursor() != st.cursor || m.Txs != st.txs {
+			t.Fatalf("%s: stored mark %+v (result %+v), want height %d, cursor %+v, %d txs", st.name, m, res.Mark, st.height, st.cursor, st.txs)
+		}
+	}
+	// Bad cursors: nothing written.
+	if _, err := s.PruneTxsScanned("erased", nil, 0, ScanCursor{For: 12, To: 9}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct {
+		name string
+		c    ScanCursor
+	}{
+		{"scanned to its work", ScanCursor{For: 12, To: 12}},
+		{"scanned past its work", ScanCursor{For: 12, To: 13}},
+		{"nothing scanned", ScanCursor{For: 12}},
+		{"scanned for nothing", ScanCursor{To: 3}},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			d := dump(t, s)
+			_, err := s.PruneTxsScanned("erased", []TxAt{{7, 0}}, 0, bad.c)
+			wantErr(t, err, ErrBadPruneRun)
+			if err := sameDump(d, dump(t, s)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// A walk by time over the same name never leaves the cursor below the mark.
+	w := newTestStore(t)
+	prunableChain(t, w, 8)
+	if _, err := w.PruneTxsScanned("erased", nil, 0, ScanCursor{For: 5, To: 2}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.Prune(PruneRun{Name: "erased", Before: 1 << 62, MaxBlocks: 8, Select: func(*types.Header, int, *types.Tx, types.Payload) bool { return false }})
+	if m, _ := w.PruneMarkOf("erased"); err != nil || res.Mark.Height != 8 || m != res.Mark || m.Cursor() != (ScanCursor{}) {
+		t.Fatalf("prune past the cursor's work: %+v %v", m, err)
+	}
+}
+
 // TestReadersNeverCacheABodyPruneReplaced: readers decoding blocks while a
 // pass rewrites them never leave an old body in the decoded block cache:
 // once Prune returned, every read of a pruned height is the pruned body.
@@ -590,12 +675,32 @@ func TestCompactPendingRefusesBadInput(t *testing.T) {
 }
 
 // TestPruneMarkDecoding: marks written before the span to compact (24
-// bytes) read as owing nothing; a span that is not a range of heights and
-// any other length are corrupt.
+// bytes) read as owing nothing, 40-byte marks (every mark without a scan
+// under way, as the previous version wrote and reads them) as scanning
+// nothing; a span that is not a range of heights, a cursor that does not
+// lie above the mark's height, a 56-byte mark without a cursor and any
+// other length are corrupt.
 func TestPruneMarkDecoding(t *testing.T) {
 	v1 := PruneMark{Height: 7, Txs: 3, Bytes: 900}.encode()[:pruneMarkSizeV1]
 	withSpan := func(from, to uint64) []byte {
 		return PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: from, CompactTo: to}.encode()
+	}
+	withCursor := func(scanFor, scanTo uint64) []byte { // the 56-byte layout, whatever the cursor
+		b := withSpan(2, 5)
+		b = binary.BigEndian.AppendUint64(b, scanFor)
+		return binary.BigEndian.AppendUint64(b, scanTo)
+	}
+	spanned := PruneMark{Height: 7, Txs: 3, Bytes: 900, CompactFrom: 2, CompactTo: 5}
+	if n := len(spanned.encode()); n != pruneMarkSizeV2 {
+		t.Fatalf("a mark without a scan encodes to %d bytes, want the %d the previous version reads", n, pruneMarkSizeV2)
+	}
+	if n := len(PruneMark{Height: 7, ScanFor: 9, ScanTo: 8}.encode()); n != pruneMarkSize {
+		t.Fatalf("a mark with a scan encodes to %d bytes, want %d", n, pruneMarkSize)
+	}
+	cursor := func(scanFor, scanTo uint64) PruneMark {
+		m := spanned
+		m.ScanFor, m.ScanTo = scanFor, scanTo
+		return m
 	}
 	for _, tc := range []struct {
 		name string
@@ -612,7 +717,17 @@ func TestPruneMarkDecoding(t *testing.T) {
 		{"span backwards", withSpan(5, 2), PruneMark{}, true},
 		{"short", v1[:23], PruneMark{}, true},
 		{"between the sizes", withSpan(2, 5)[:32], PruneMark{}, true},
-		{"long", append(withSpan(2, 5), 0), PruneMark{}, true},
+		{"no scan under way in the 56-byte form (written as 40)", withCursor(0, 0), PruneMark{}, true},
+		{"a scan under way", withCursor(12, 9), cursor(12, 9), false},
+		{"a scan just begun", withCursor(8, 1), cursor(8, 1), false},
+		{"cursor for the mark's height", withCursor(7, 3), PruneMark{}, true},
+		{"cursor for a height below the mark", withCursor(5, 3), PruneMark{}, true},
+		{"cursor at its work", withCursor(12, 12), PruneMark{}, true},
+		{"cursor past its work", withCursor(12, 14), PruneMark{}, true},
+		{"cursor without work", withCursor(0, 9), PruneMark{}, true},
+		{"cursor that scanned nothing", withCursor(12, 0), PruneMark{}, true},
+		{"between the span and the cursor", withCursor(12, 9)[:48], PruneMark{}, true},
+		{"long", append(withCursor(12, 9), 0), PruneMark{}, true},
 	} {
 		m, err := decodePruneMark(tc.raw)
 		if (err != nil) != tc.bad || m != tc.want {
