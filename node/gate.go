@@ -89,7 +89,7 @@ type chainIdentities struct {
 func (c chainIdentities) Lookup(_ context.Context, id string) (zerotrust.Identity, error) {
 	rec, err := state.GetIdentity(c.n.cons.Store(), id)
 	if err != nil || rec == nil {
-		return zerotrust.Identity{}, fmt.Errorf("%w: %q", zerotrust.ErrUnknownIdentity, id)
+		return zerotrust.Identity{}, zerotrust.ErrUnknownIdentity // not quoted: the id may be a patient's MRN (it is logged)
 	}
 	return zerotrust.Identity{Roles: rec.Roles, PublicKey: rec.PublicKey, Clearance: clearanceFor(rec.Roles),
 		Revoked: rec.Revoked, MFAEnrolled: c.seeds.enrolled(id)}, nil
