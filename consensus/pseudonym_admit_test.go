@@ -17,13 +17,15 @@ import (
 // admission refuses a tx whose patient is shaped like a pseudonym
 // (invalid_payload), whether it is a patient's pseudonym copied from the
 // chain or one of nobody: the leader draws pseudonyms, so nothing is stored
-// under one a signer chose. Without pseudonyms the same tx is an ordinary
+// under one a signer chose; a batch (SubmitBatch) is admitted the same way.
+// Without pseudonyms the same tx is an ordinary
 // patient id and commits.
 func TestNoTxIsRecordedUnderAChosenPseudonym(t *testing.T) {
 	key := sharedClusterKey(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for _, pseudonymizes := range []bool{true, false} {
+	for _, mode := range []struct{ pseudonymizes, batch bool }{{true, false}, {true, true}, {false, false}} {
+		pseudonymizes, batch := mode.pseudonymizes, mode.batch
 		c := consensustest.New(t, consensustest.Options{N: 1, Configure: func(_ int, cfg *consensus.Config) {
 			if pseudonymizes {
 				cfg.ClusterKey = key
@@ -50,12 +52,22 @@ func TestNoTxIsRecordedUnderAChosenPseudonym(t *testing.T) {
 			{"a pseudonym of nobody", types.NewPseudonym([types.PseudonymSize]byte{0xab})},
 		}
 		for i, tt := range tests {
-			mode := "pseudonymizing chain, "
-			if !pseudonymizes {
-				mode = "chain without pseudonyms, "
+			name := "pseudonymizing chain, "
+			if batch {
+				name += "in a batch, "
 			}
-			t.Run(mode+tt.name, func(t *testing.T) {
-				_, err := leader.SubmitAndWait(ctx, c.SignTx("dr-1", dr, consensustest.Audit("dr-1", tt.patient, 10+i)))
+			if !pseudonymizes {
+				name = "chain without pseudonyms, "
+			}
+			t.Run(name+tt.name, func(t *testing.T) {
+				tx := c.SignTx("dr-1", dr, consensustest.Audit("dr-1", tt.patient, 10+i))
+				var err error
+				if batch {
+					_, errs := leader.SubmitBatchAndWait(ctx, []*types.Tx{tx})
+					err = errs[0]
+				} else {
+					_, err = leader.SubmitAndWait(ctx, tx)
+				}
 				var te *state.TxError
 				switch {
 				case !pseudonymizes && err != nil:
