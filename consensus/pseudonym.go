@@ -285,6 +285,13 @@ func (p *pseudonymizer) admit(st *store.Store, tx *types.Tx) error {
 	if types.PatientOf(pl) == "" {
 		return nil // names no patient: stored in clear, nothing to check
 	}
+	if types.IsPseudonym(types.PatientOf(pl)) {
+		// A patient is named by id; the leader draws the pseudonym. A tx
+		// naming one would be stored under a pseudonym its signer chose (or
+		// copied from the chain), with a key of its own, beside the
+		// patient's real records.
+		return &state.TxError{Code: types.CodeInvalidPayload, Reason: "patient: give the patient's id, not a pseudonym: this chain records patients under pseudonyms it draws itself"}
+	}
 	mac, err := p.key.MAC([]byte(types.PatientOf(pl)))
 	if err != nil {
 		return fmt.Errorf("%w: %v", state.ErrIO, err)

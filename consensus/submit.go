@@ -141,7 +141,13 @@ func (n *Node) checkBatch(ctx context.Context, txs []*types.Tx, hashes []types.H
 				hashes[i] = h
 				if !n.pool.contains(h) {
 					errs[i] = n.fsm.WithStore(func(st *store.Store) error {
-						return n.admitTx(adm, st, tx, h, now)
+						if err := n.admitTx(adm, st, tx, h, now); err != nil {
+							return err
+						}
+						if n.pseudo != nil { // as submit does: the batch path skipped it
+							return n.pseudo.admit(st, tx)
+						}
+						return nil
 					})
 				}
 				if errs[i] == nil {

@@ -89,7 +89,7 @@ type chainIdentities struct {
 func (c chainIdentities) Lookup(_ context.Context, id string) (zerotrust.Identity, error) {
 	rec, err := state.GetIdentity(c.n.cons.Store(), id)
 	if err != nil || rec == nil {
-		return zerotrust.Identity{}, fmt.Errorf("%w: %q", zerotrust.ErrUnknownIdentity, id)
+		return zerotrust.Identity{}, zerotrust.ErrUnknownIdentity // not quoted: the id may be a patient's MRN (it is logged)
 	}
 	return zerotrust.Identity{Roles: rec.Roles, PublicKey: rec.PublicKey, Clearance: clearanceFor(rec.Roles),
 		Revoked: rec.Revoked, MFAEnrolled: c.seeds.enrolled(id)}, nil
@@ -353,6 +353,7 @@ func (d *denials) run() {
 			unsent++
 			continue
 		}
+		x.Identity = d.knownIdentity(x.Identity)
 		x.Patient, x.Resource = d.knownPatient(x)
 		p := denialRecord(x, d.n.cfg.Node.ID)
 		tx, err := types.NewTx(d.n.genesis.ChainID, d.n.cfg.Node.ID, p, time.Now(), d.nonce.Add(1))
@@ -370,27 +371,44 @@ func (d *denials) run() {
 	}
 }
 
+// knownIdentity returns the actor a refusal is recorded under: id when the
+// chain registers it (a revoked identity still counts: it is accountable),
+// else "" (recorded as types.AnonymousActor). A refused login carries the
+// identity the caller claimed, any id-shaped string (a patient's MRN, a
+// person's name); recorded as the actor it would be stored in clear, never
+// pruned, so only an identity the chain already names is.
+func (d *denials) knownIdentity(id string) string {
+	if id == "" || types.ValidateID("identity", id) != nil {
+		return ""
+	}
+	rec, err := state.GetIdentity(d.n.cons.Store(), id)
+	if err != nil || rec == nil {
+		return ""
+	}
+	return id
+}
+
 // knownPatient returns the patient and resource a refusal is recorded under.
-// A refusal of a request that carried an identity (a session) is recorded
-// under the patient it named, known to the chain or not: the identity is
-// accountable, and an attempt on a patient with no record yet concerns them
-// too. A request without one may name any string as a patient, and
-// recording it under that id would make the leader draw a pseudonym and a
-// key for whatever an unauthenticated caller sends (the vault would grow
-// without bound): it is recorded under the patient only when the chain
-// already records that patient, else naming none. The dropped id is not kept
-// in clear either, since it may be a real patient's. An erased patient is
-// never named (the tx would be refused).
+// On a chain that pseudonymizes, a request may name any string as a patient,
+// with a session or without, and recording the refusal under that id would
+// make the leader draw a pseudonym and a key for it (the vault would grow by
+// one entry per string a caller invents, without bound, and a session could
+// make the chain record that an id it guessed is somebody's): so a refusal
+// is recorded under the patient only when the chain already records that
+// patient, else naming none. The dropped id is not kept in clear either,
+// since it may be a real patient's; the refusal stays in its actor's trail.
+// An erased patient is never named (the tx would be refused), nor is a
+// pseudonym (a patient is named by id: the gate never learns whose a
+// pseudonym is, and admission refuses a tx naming one).
 func (d *denials) knownPatient(x rpc.Denial) (patient, resource string) {
 	if x.Patient == "" || !d.n.cons.Pseudonymizes() {
 		return x.Patient, x.Resource // on a chain without pseudonyms, stored as named
 	}
-	_, err := d.n.Pseudonym(x.Patient)
-	switch {
-	case errors.Is(err, rpc.ErrPatientErased):
+	if types.IsPseudonym(x.Patient) {
 		return "", ""
-	case err != nil && (x.Identity == "" || !errors.Is(err, rpc.ErrNotFound)):
-		return "", "" // unknown and unauthenticated, or the vault unreadable
+	}
+	if _, err := d.n.Pseudonym(x.Patient); err != nil {
+		return "", "" // unknown, erased, or the vault unreadable
 	}
 	return x.Patient, x.Resource
 }

@@ -116,6 +116,13 @@ func TestGateLoginMFAAndClinicalRead(t *testing.T) {
 	r := rawRPC{t: t, hc: n.HTTPClient(t), u: n.URL}
 	key := n.Key(t, "doctor456")
 	const dev = "laptop-1"
+	// The chain records patient123, so the refusal below is recorded under
+	// them (a refusal naming a patient the chain does not record names none).
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer scancel()
+	if _, err := n.Signer(t, "doctor456").Send(sctx, erasureEvent("view_record")); err != nil {
+		t.Fatal(err)
+	}
 
 	// No token: refused.
 	wantCode(t, "audit_trail without a session", r.call("", "audit_trail", rpc.TrailParams{Patient: "patient123"}), rpc.CodeUnauthenticated)

@@ -80,7 +80,14 @@ func (v *vaultKey) MAC(msg []byte) ([32]byte, error) {
 	return dk.MAC(patientIDLabel, msg), nil
 }
 
-var _ rpc.Pseudonyms = (*Node)(nil)
+var (
+	_ rpc.Pseudonyms    = (*Node)(nil)
+	_ rpc.Pseudonymizer = (*Node)(nil)
+)
+
+// Pseudonymizes implements rpc.Pseudonymizer: whether the chain records
+// patients under pseudonyms (genesis).
+func (n *Node) Pseudonymizes() bool { return n.cons.Pseudonymizes() }
 
 // pseudonymErr maps the consensus vault errors to the RPC layer's.
 func pseudonymErr(err error) error {

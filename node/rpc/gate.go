@@ -25,16 +25,82 @@ const (
 	CodeLocked          = -32024 // identity locked out or address quarantined
 )
 
-// Denial describes one refused request, for the audit trail.
+// Denial describes one refused request, for the audit trail. Every field
+// but Reason, Method and Policy may hold caller input (Identity, Patient,
+// Resource, Address): the recorder decides what of it reaches the chain.
 type Denial struct {
-	Identity  string // "" when unauthenticated
+	// Identity is the session's identity, or for a refused login the
+	// identity the caller claimed (any id-shaped string: the recorder names
+	// it only if it is registered); "" when unauthenticated.
+	Identity  string
 	SessionID string
-	Method    string
-	Policy    string
-	Reason    string
-	Address   string
-	Patient   string // from the params, when the call names one
-	Resource  string
+	Method    string // a method the server serves (refusals of others are not recorded)
+	Policy    string // from the gate's config
+	// Reason is the refusal's class (denialReason): fixed text, never caller
+	// input, since it is recorded on chain in clear.
+	Reason   string
+	Address  string
+	Patient  string // from the params, when the call names one
+	Resource string
+}
+
+// denialReasons maps the gate's error classes to the reason a refusal is
+// recorded with, first match first (ErrKeyRotated comes with
+// ErrSessionUnknown). The texts are fixed: an error's own message may quote
+// caller input (the identity a challenge was issued for, a method name, an
+// address) and a denial naming no patient is stored in clear for good.
+var denialReasons = []struct {
+	err    error
+	reason string
+}{
+	{zerotrust.ErrKeyRotated, "identity key rotated since the session authenticated"},
+	{zerotrust.ErrSessionUnknown, "no session or an unknown session"},
+	{zerotrust.ErrReauthRequired, "reauthentication required"},
+	{zerotrust.ErrIdleTimeout, "session idle timeout"},
+	{zerotrust.ErrAbsoluteTimeout, "session absolute timeout"},
+	{zerotrust.ErrChallengeUnknown, "challenge unknown or already used"},
+	{zerotrust.ErrChallengeExpired, "challenge expired"},
+	{zerotrust.ErrChallengeMismatch, "challenge not issued for this identity, device or session"},
+	{zerotrust.ErrTooManyChallenges, "too many pending challenges"},
+	{zerotrust.ErrUnknownIdentity, "unknown identity"},
+	{zerotrust.ErrRevoked, "identity revoked"},
+	{zerotrust.ErrBadSignature, "bad signature"},
+	{zerotrust.ErrMFARequired, "MFA code required"},
+	{zerotrust.ErrMFAFailed, "MFA code rejected"},
+	{zerotrust.ErrMFANotEnrolled, "no MFA enrolment"},
+	{zerotrust.ErrMFAUnavailable, "MFA verification unavailable"},
+	{zerotrust.ErrLocked, "identity locked out"},
+	{zerotrust.ErrTooSoon, "retry too soon after a failed attempt"},
+	{zerotrust.ErrQuarantined, "address quarantined"},
+	{zerotrust.ErrTooManySessions, "concurrent session limit reached"},
+	{zerotrust.ErrRateLimited, "rate limit exceeded"},
+	{zerotrust.ErrUnknownMethod, "method has no access rule"},
+	{zerotrust.ErrRiskTooHigh, "risk score too high"},
+	{zerotrust.ErrSegment, "segment access refused"},
+	{zerotrust.ErrPolicyDenied, "policy denied"},
+	{zerotrust.ErrPolicy, "policy evaluation failed"},
+	{zerotrust.ErrInvalidRequest, "invalid request"},
+}
+
+// denialReason is the reason refusal err (with decision d) is recorded
+// with: its class, and for a policy or segment refusal the rule that
+// refused (d.Reason, text of the gate's config: a policy rule's reason or a
+// segment requirement, never caller input). When d.Reason is only a copy of
+// the error's message (the gate fills it so when no rule decided), it is
+// left out. An error of no class (the identity store or the session journal
+// failing) is "internal error".
+func denialReason(err error, d zerotrust.Decision) string {
+	for _, c := range denialReasons {
+		if !errors.Is(err, c.err) {
+			continue
+		}
+		rule := c.err == zerotrust.ErrPolicyDenied || c.err == zerotrust.ErrSegment
+		if rule && d.Reason != "" && d.Reason != err.Error() {
+			return c.reason + ": " + d.Reason
+		}
+		return c.reason
+	}
+	return "internal error"
 }
 
 // ErrAlreadyEnrolled is wrapped by Enroller.Enroll for an identity that
@@ -215,7 +281,7 @@ func (s *Server) gateHandler(next http.Handler) http.Handler {
 			errs[i] = errObj(c.ID, code, msg, data)
 			if gc.OnDenied != nil {
 				gc.OnDenied(Denial{Identity: sess.Identity, SessionID: sess.ID, Method: c.Method, Policy: dec.Policy,
-					Reason: msg, Address: r.RemoteAddr, Patient: patient, Resource: resource})
+					Reason: denialReason(err, dec), Address: r.RemoteAddr, Patient: patient, Resource: resource})
 			}
 		}
 		if denied {
@@ -267,7 +333,7 @@ func (s *Server) gateREST(next http.Handler) http.Handler {
 			}
 			if gc.OnDenied != nil {
 				gc.OnDenied(Denial{Identity: sess.Identity, SessionID: sess.ID, Method: method, Policy: dec.Policy,
-					Reason: err.Error(), Address: r.RemoteAddr, Patient: patient, Resource: patient})
+					Reason: denialReason(err, dec), Address: r.RemoteAddr, Patient: patientParam(r.URL.Query()), Resource: patient})
 			}
 			writeFHIR(w, status, fhir.Outcome("security", fmt.Sprintf("%s (%v)", err.Error(), data["reason"])))
 			return
@@ -435,7 +501,7 @@ func (a *AuthAPI) Login(ctx context.Context, p LoginParams) (*LoginResult, error
 	tok, s, err := a.g.Gate.Login(ctx, req)
 	if err != nil {
 		if a.g.OnDenied != nil {
-			a.g.OnDenied(Denial{Identity: p.Identity, Method: "auth_login", Reason: err.Error(), Address: ri.remote, Policy: "login"})
+			a.g.OnDenied(Denial{Identity: p.Identity, Method: "auth_login", Reason: denialReason(err, zerotrust.Decision{}), Address: ri.remote, Policy: "login"})
 		}
 		return nil, gateErr(err, true)
 	}
@@ -531,7 +597,7 @@ func (x *SessionAPI) Segment(ctx context.Context, name string) (*SessionView, er
 	s, d, err := x.a.g.Gate.MoveSegment(ctx, ri.token, seg, ri.remote)
 	if err != nil {
 		if x.a.g.OnDenied != nil && s.ID != "" {
-			x.a.g.OnDenied(Denial{Identity: s.Identity, SessionID: s.ID, Method: "session_segment", Policy: d.Policy, Reason: err.Error(), Address: ri.remote})
+			x.a.g.OnDenied(Denial{Identity: s.Identity, SessionID: s.ID, Method: "session_segment", Policy: d.Policy, Reason: denialReason(err, d), Address: ri.remote})
 		}
 		e := gateErr(err, false).(*Error)
 		if m, ok := e.Data.(map[string]any); ok {

@@ -39,6 +39,39 @@ type Pseudonyms interface {
 	ErasureStatus(patient string) (*ErasureStatus, error)
 }
 
+// Pseudonymizer is an optional extension of Pseudonyms: whether the chain
+// records patients under pseudonyms at all (a genesis setting). A
+// Pseudonyms that does not implement it is taken to pseudonymize.
+type Pseudonymizer interface {
+	// Pseudonymizes reports whether txs naming a patient are stored under
+	// the patient's pseudonym. It does not change while the node runs.
+	Pseudonymizes() bool
+}
+
+// pseudonymizes reports whether l stores patients under pseudonyms.
+func pseudonymizes(l Ledger) bool {
+	if _, ok := l.(Pseudonyms); !ok {
+		return false
+	}
+	p, ok := l.(Pseudonymizer)
+	return !ok || p.Pseudonymizes()
+}
+
+// checkPatient refuses a patient param that has the form of a pseudonym
+// (types.IsPseudonym) on a chain that pseudonymizes, as invalid params. A
+// reader takes a patient by id and answers the opened records naming it;
+// asked by pseudonym, it would answer the id beside the pseudonym (the link
+// the node keeps inside: nameAsAsked) and a gate policy keyed on the
+// requested resource would never see the patient's id. On a chain without
+// pseudonyms every id is stored as given and is looked up as such. The
+// message quotes no part of the param.
+func checkPatient(l Ledger, patient string) error {
+	if types.IsPseudonym(patient) && pseudonymizes(l) {
+		return invalidParams("patient: give the patient's id, not a pseudonym (this chain records patients under pseudonyms and answers by patient id only)")
+	}
+	return nil
+}
+
 // ErasureStatus is patient_erasureStatus's result for one node.
 type ErasureStatus struct {
 	NodeID string `json:"node_id"`
@@ -63,11 +96,15 @@ func erasedError(patient string) *Error {
 
 // patientID maps a patient id to the id its records are stored under: the
 // pseudonym when the node has one, the id itself otherwise. An erased
-// patient is a CodePatientErased error.
+// patient is a CodePatientErased error; a pseudonym given as the patient on
+// a chain that pseudonymizes is invalid params (checkPatient).
 func patientID(l Ledger, patient string) (string, error) {
 	ps, ok := l.(Pseudonyms)
 	if !ok {
 		return patient, nil
+	}
+	if err := checkPatient(l, patient); err != nil {
+		return "", err
 	}
 	id, err := ps.Pseudonym(patient)
 	switch {
@@ -279,6 +316,9 @@ func (a *PatientAPI) ErasureStatus(p ErasureStatusParams) (*ErasureStatus, error
 	ps, ok := a.l.(Pseudonyms)
 	if !ok {
 		return nil, &Error{Code: CodeUnavailable, Msg: "unavailable: this node has no pseudonym vault"}
+	}
+	if err := checkPatient(a.l, p.Patient); err != nil {
+		return nil, err
 	}
 	st, err := ps.ErasureStatus(p.Patient)
 	if err != nil {

@@ -254,11 +254,13 @@ func (g *Gate) Login(ctx context.Context, req LoginRequest) (string, Session, er
 
 	c, ok := g.challenges.take(req.Nonce)
 	if !ok {
-		g.alert(Alert{Kind: AlertReplay, Time: now, Identity: req.Identity, Address: addr, Detail: "login with an unknown or used nonce"})
+		g.alert(Alert{Kind: AlertReplay, Time: now, Identity: knownOr(req.Identity, known), Address: addr, Detail: "login with an unknown or used nonce"})
 		return fail(ErrChallengeUnknown)
 	}
 	if c.Purpose != PurposeLogin || c.Identity != req.Identity || c.DeviceKeyID != req.DeviceKeyID {
-		return fail(fmt.Errorf("%w: issued for %s of %q on device %q", ErrChallengeMismatch, c.Purpose, c.Identity, c.DeviceKeyID))
+		// Not quoted: the challenge's identity and device are whatever a
+		// caller asked a challenge for (a patient's MRN, a name).
+		return fail(fmt.Errorf("%w: issued for a %s of another identity or device", ErrChallengeMismatch, c.Purpose))
 	}
 	if !now.Before(c.Expires) {
 		return fail(fmt.Errorf("%w: at %s", ErrChallengeExpired, c.Expires.UTC().Format(time.RFC3339)))
@@ -339,17 +341,31 @@ func (g *Gate) checkTOTP(ctx context.Context, identity, code string, now time.Ti
 }
 
 // recordFailure counts a failed authentication and raises alerts for new
-// lockouts and quarantines. Unknown identities count only against the address.
+// lockouts and quarantines. Unknown identities count only against the
+// address, and are neither logged nor alerted: the identity a caller claims
+// may be any id-shaped string, a patient's MRN or a person's name.
 func (g *Gate) recordFailure(identity string, known bool, addr string, now time.Time, cause error) {
-	g.log.Info("zerotrust: authentication failed", "identity", identity, "address", addr, "reason", cause.Error())
+	g.log.Info("zerotrust: authentication failed", "identity", knownOr(identity, known), "address", addr, "reason", cause.Error())
 	if known && g.lockouts.fail(identity, now) {
 		g.alert(Alert{Kind: AlertLockout, Time: now, Identity: identity, Address: addr,
 			Detail: fmt.Sprintf("%d failed attempts; locked for %v", g.cfg.Lockout.MaxFailures, g.cfg.Lockout.Duration)})
 	}
 	if g.lockouts.failAddr(addr, now) {
-		g.alert(Alert{Kind: AlertQuarantine, Time: now, Identity: identity, Address: addr,
+		g.alert(Alert{Kind: AlertQuarantine, Time: now, Identity: knownOr(identity, known), Address: addr,
 			Detail: fmt.Sprintf("%d failed attempts; quarantined for %v", g.cfg.Quarantine.Threshold, g.cfg.Quarantine.Duration)})
 	}
+}
+
+// unregisteredIdentity stands in logs and alerts for an identity a caller
+// claimed that the identity registry does not know.
+const unregisteredIdentity = "(unregistered)"
+
+// knownOr returns identity if known, else unregisteredIdentity.
+func knownOr(identity string, known bool) string {
+	if known {
+		return identity
+	}
+	return unregisteredIdentity
 }
 
 // tokenLen is the length of an encoded token: 32 bytes in unpadded base64url.
