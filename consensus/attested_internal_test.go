@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/medchain/medchain/chain/state"
-	"github.com/medchain/medchain/chain/store"
 	"github.com/medchain/medchain/chain/types"
 )
 
@@ -25,18 +24,7 @@ func TestCutChecksAttestedLinks(t *testing.T) {
 			{ID: "guardian", Kind: types.KindPerson, Roles: []string{types.RolePatient}, ActsFor: []string{"patient123"}, PublicKey: seededKey(t, keys["guardian"]).Public()},
 			{ID: "doctor", Kind: types.KindPerson, Roles: []string{types.RoleClinician}, PublicKey: seededKey(t, keys["doctor"]).Public()},
 		}}
-	exec, err := state.NewExecutor(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open("db", store.TestOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := InitStore(st, g); err != nil {
-		t.Fatal(err)
-	}
+	exec, st, _ := openGenesis(t, g)
 	n := &Node{exec: exec}
 	ps := types.NewPseudonym([types.PseudonymSize]byte{9}) // patient123's pseudonym
 	nonce := uint64(0)

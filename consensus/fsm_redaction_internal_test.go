@@ -95,19 +95,7 @@ func newFSMHarness(t *testing.T) *fsmHarness {
 			{ID: "node-1", Kind: types.KindNode, Roles: []string{types.RoleNode}, PublicKey: seededKey(t, 2).Public()},
 			{ID: "dr", Kind: types.KindPerson, Roles: []string{types.RoleClinician}, PublicKey: seededKey(t, 3).Public()},
 		}}
-	ex, err := state.NewExecutor(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := store.TestOptions()
-	st, err := store.Open("db", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := InitStore(st, g); err != nil {
-		t.Fatal(err)
-	}
+	ex, st, opts := openGenesis(t, g)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return &fsmHarness{g: g, ex: ex, st: st, fsm: newFSM(st, "db", opts, ex, false, log, nopMetrics{}), now: now, node: "node-1"}
 }

@@ -34,19 +34,7 @@ func newKeyHarness(t *testing.T, now int64) *keyHarness {
 			{ID: "dr", Kind: types.KindPerson, Roles: []string{types.RoleClinician}, PublicKey: seededKey(t, 3).Public()},
 			{ID: "po", Kind: types.KindPerson, Roles: []string{types.RolePrivacyOfficer}, PublicKey: seededKey(t, 4).Public()},
 		}}
-	ex, err := state.NewExecutor(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := store.TestOptions()
-	st, err := store.Open("db", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := InitStore(st, g); err != nil {
-		t.Fatal(err)
-	}
+	ex, st, opts := openGenesis(t, g)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return &keyHarness{fsmHarness: fsmHarness{g: g, ex: ex, st: st, fsm: newFSM(st, "db", opts, ex, false, log, nopMetrics{}), now: now, node: "node-1"}, index: 10}
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/medchain/medchain/chain/codec"
 	"github.com/medchain/medchain/chain/crypto"
 	"github.com/medchain/medchain/chain/state"
-	"github.com/medchain/medchain/chain/store"
 	"github.com/medchain/medchain/chain/types"
 )
 
@@ -36,18 +35,7 @@ func TestStaleSignatureRefusedWhileTheRotationIsInFlight(t *testing.T) {
 	now := time.Now().UnixMilli()
 	g := &state.Genesis{ChainID: "stale-sig", Time: now - time.Hour.Milliseconds(), Params: state.DefaultParams(),
 		Identities: []types.IdentityRegister{{ID: "admin", Kind: types.KindPerson, Roles: []string{types.RoleAdmin}, PublicKey: seededKey(t, 3).Public()}, {ID: "dr", Kind: types.KindPerson, Roles: []string{types.RoleClinician, types.RolePrivacyOfficer}, PublicKey: oldKey.Public()}}}
-	exec, err := state.NewExecutor(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open("db", store.TestOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := InitStore(st, g); err != nil {
-		t.Fatal(err)
-	}
+	exec, st, _ := openGenesis(t, g)
 	n := &Node{exec: exec}
 
 	sign := func(k *crypto.PrivateKey, p types.Payload, nonce uint64) *types.Tx {
