@@ -121,10 +121,11 @@ type Config struct {
 	// stale signature, a patient erased meanwhile): the node layer passes
 	// it on to the followers, which wake their waiters of the tx with the
 	// same refusal (Node.LeftOut). A copy of a tx whose first copy is in a
-	// block still in flight is not reported, as it is not answered locally.
-	// It is called on the proposer's goroutine once the block is handed to
-	// Raft, so it must not block: queue and return. refusal is the hook's
-	// to keep. Default nil.
+	// block still in flight, or already in the chain, is not reported, as
+	// it is not answered locally. It is called on the proposer's goroutine
+	// once the block is built, before it is handed to Raft (the left-out
+	// txs are in no block either way), so it must not block: queue and
+	// return. refusal is the hook's to keep. Default nil.
 	LeftOut func(h types.Hash, refusal *state.TxError)
 
 	// Logger receives the node's and Raft's messages; nil means slog.Default().

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/medchain/medchain/chain/state"
 	"github.com/medchain/medchain/chain/types"
 )
@@ -100,7 +102,7 @@ func TestAnswerLeftOutReportsToTheHook(t *testing.T) {
 		te *state.TxError
 	}
 	var got []report
-	n := &Node{waiters: make(map[types.Hash][]chan waitOutcome), done: make(chan struct{}), log: slog.New(slog.DiscardHandler),
+	n := &Node{fsm: newFSMHarness(t).fsm, waiters: make(map[types.Hash][]chan waitOutcome), done: make(chan struct{}), log: slog.New(slog.DiscardHandler),
 		cfg: Config{LeftOut: func(h types.Hash, te *state.TxError) { got = append(got, report{h, te}) }}}
 	copied, alone := types.Hash{1}, types.Hash{2}
 	inflight := []*flight{{ps: []*pending{{hash: copied}}}}
@@ -113,5 +115,47 @@ func TestAnswerLeftOutReportsToTheHook(t *testing.T) {
 	var te *state.TxError
 	if !errors.As(o.err, &te) || *te != *got[0].te {
 		t.Fatalf("local waiter got %v, the hook %v: want the same refusal", o.err, got[0].te)
+	}
+}
+
+// TestALeftOutCopyOfACommittedTxIsNotAnswered: a copy of a tx admitted
+// while its first copy's block was in flight, and cut after that block
+// committed (so no longer in flight), is left out but neither answered nor
+// reported: the tx is in the chain, and a refusal would tell the client
+// that its committed tx failed.
+func TestALeftOutCopyOfACommittedTxIsNotAnswered(t *testing.T) {
+	h := newFSMHarness(t)
+	tx, err := types.NewTx(h.g.ChainID, "dr", &types.AuditRecord{EventType: "data_access", Patient: "mrn-1", Actor: "dr",
+		Action: "view", Purpose: "treatment", Outcome: "success"}, time.UnixMilli(h.now), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Sign(seededKey(t, 3)); err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := h.ex.AssembleBlock(h.st, h.st, nil, h.now, []*types.Tx{tx}, h.node, seededKey(t, 2))
+	if err != nil || !b.Results[0].OK() {
+		t.Fatalf("fixture block: %v %+v", err, b.Results)
+	}
+	if res := h.fsm.Apply(&raft.Log{Index: 10, Data: EncodeBlockEntry(b)}).(*ApplyResult); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	var reported []types.Hash
+	n := &Node{fsm: h.fsm, waiters: make(map[types.Hash][]chan waitOutcome), done: make(chan struct{}), log: slog.New(slog.DiscardHandler),
+		cfg: Config{LeftOut: func(h types.Hash, _ *state.TxError) { reported = append(reported, h) }}}
+	committed, alone := tx.Hash(), types.Hash{2}
+	wc, wa := n.addWaiter(committed), n.addWaiter(alone)
+	refusal := &state.TxError{Code: types.CodeBadSignature, Reason: "stale"}
+	n.answerLeftOut(map[types.Hash]error{committed: refusal, alone: refusal}, nil)
+	if len(reported) != 1 || reported[0] != alone {
+		t.Fatalf("reported %v, want only the tx not in the chain", reported)
+	}
+	if o := <-wa; !errors.Is(o.err, refusal) {
+		t.Fatalf("waiter of the tx not in the chain got %v", o.err)
+	}
+	select {
+	case o := <-wc:
+		t.Fatalf("waiter of the committed tx answered %v", o.err)
+	default:
 	}
 }

@@ -369,6 +369,13 @@ func (n *Node) answerLeftOut(refused map[types.Hash]error, inflight []*flight) {
 			n.log.Info("consensus: a copy of a tx in flight was left out of the block", "tx", h, "err", err)
 			continue
 		}
+		if n.committedTx(h) {
+			// A copy admitted while its first copy's block was in flight,
+			// cut after that block committed: the tx is in the chain, and
+			// its waiters (here and on the followers) get that receipt.
+			n.log.Info("consensus: a copy of a committed tx was left out of the block", "tx", h, "err", err)
+			continue
+		}
 		te := leftOutRefusal(err)
 		n.log.Warn("consensus: tx left out of the block", "tx", h, "err", te)
 		n.leftOut(h, te)
@@ -376,6 +383,18 @@ func (n *Node) answerLeftOut(refused map[types.Hash]error, inflight []*flight) {
 			n.cfg.LeftOut(h, &state.TxError{Code: te.Code, Reason: te.Reason})
 		}
 	}
+}
+
+// committedTx reports whether the tx with hash h is in the chain; a read
+// error counts as not (the tx is then answered as left out, as before).
+func (n *Node) committedTx(h types.Hash) bool {
+	var found bool
+	err := n.fsm.WithStore(func(st *store.Store) error {
+		var err error
+		found, err = st.HasTx(h)
+		return err
+	})
+	return err == nil && found
 }
 
 // hashes returns the tx hashes of the flight's block.

@@ -126,7 +126,7 @@ func TestLeftOutTxWakesItsWaiters(t *testing.T) {
 // with the refusal would tell a client its committed tx failed. Only txs
 // with no copy in flight are answered.
 func TestALeftOutCopyOfATxInFlightIsNotAnswered(t *testing.T) {
-	n := &Node{waiters: make(map[types.Hash][]chan waitOutcome), done: make(chan struct{}), log: slog.New(slog.DiscardHandler)}
+	n := &Node{fsm: newFSMHarness(t).fsm, waiters: make(map[types.Hash][]chan waitOutcome), done: make(chan struct{}), log: slog.New(slog.DiscardHandler)}
 	copied, alone := types.Hash{1}, types.Hash{2}
 	inflight := []*flight{{ps: []*pending{{hash: types.Hash{9}}, {hash: copied}}}}
 	a, b := n.addWaiter(copied), n.addWaiter(alone)
