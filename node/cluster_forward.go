@@ -310,12 +310,17 @@ func (c *cluster) sendBatch(ctx context.Context, items []*fwdItem) {
 			}
 			pause = min(2*pause, time.Second)
 		}
-		leader, err := c.leaderPeer(ctx)
-		if errors.Is(err, rpc.ErrUnavailable) { // no leader known yet: an election
+		lctx, cancel := context.WithDeadline(ctx, deadline) // the look for a leader ends with the patience
+		leader, err := c.leaderPeer(lctx)
+		cancel()
+		switch {
+		case errors.Is(err, rpc.ErrUnavailable): // no leader known yet: an election
 			lastErr = err
 			continue
-		}
-		if err != nil {
+		case err != nil && ctx.Err() == nil: // the patience ran out while looking
+			lastErr = fmt.Errorf("no leader is known after %v", forwardPatience)
+			continue
+		case err != nil:
 			setErr(todo, err)
 			return
 		}
