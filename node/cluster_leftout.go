@@ -21,8 +21,8 @@ import (
 // once (consensus answerLeftOut), and consensus reports it through
 // consensus.Config.LeftOut to queueLeftOut. A goroutine (sendLeftOuts) sends
 // what is queued, in reports of up to p2p.MaxLeftOutRecords, to every
-// authenticated peer (p2p.LeftOutProtocol); a follower takes a report only
-// from the peer it follows as leader (p2p checks the authenticated peer id,
+// authenticated peer in the Raft configuration (p2p.LeftOutProtocol); a
+// follower takes a report only from the peer it follows as leader (p2p checks the authenticated peer id,
 // handleLeftOut the node id) and wakes its waiters of those txs with the
 // same refusal (consensus.Node.LeftOut), so a client that submitted with
 // wait through it gets the leader's answer instead of a timeout. Best
@@ -97,8 +97,9 @@ func (c *cluster) queueLeftOut(h types.Hash, refusal *state.TxError) {
 
 // sendLeftOuts sends the queued left-out records until the cluster stops:
 // everything queued at once goes in one report (up to
-// p2p.MaxLeftOutRecords), to every authenticated peer in parallel, while this
-// node leads (a follower takes reports from its leader only).
+// p2p.MaxLeftOutRecords), to every authenticated peer in the Raft
+// configuration, in parallel, while this node leads (a follower takes
+// reports from its leader only).
 func (c *cluster) sendLeftOuts() {
 	defer c.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -128,8 +129,17 @@ func (c *cluster) sendLeftOuts() {
 			c.log.Info("node: left-out txs not reported: this node no longer leads", "txs", len(recs))
 			continue
 		}
+		members := map[string]bool{}
+		if servers, err := c.n.cons.Servers(); err == nil {
+			for _, s := range servers {
+				members[string(s.ID)] = true
+			}
+		}
 		var wg sync.WaitGroup
 		for _, p := range c.p2p.Peers() {
+			if !members[p.NodeID] { // only the Raft configuration's members follow this leader
+				continue
+			}
 			wg.Go(func() {
 				if err := c.p2p.SendLeftOut(ctx, p.PeerID, recs); err != nil {
 					c.log.Info("node: left-out report not delivered", "node_id", p.NodeID, "txs", len(recs), "err", err)
