@@ -59,7 +59,7 @@ start_node "$L"
 wait $bench || log "bench exited with an error (some submissions during the election may fail; see $RUN/chaos-bench.log)"
 trap - EXIT
 cat "$RUN/chaos-bench.json" 2>/dev/null | grep -E '"(committed|errors|retried|committed_tx_per_sec|latency_p50_ms|latency_p99_ms)"' || true
-committed=$(tr -d '\n ' <"$RUN/chaos-bench.json" 2>/dev/null | sed -n 's/.*"committed":\([0-9]*\).*/\1/p')
+committed=$(tr -d '\n ' <"$RUN/chaos-bench.json" 2>/dev/null | grep -o '"committed":[0-9]*' | head -1 | cut -d: -f2)
 for _ in $(seq 1 300); do
 	ref="" same=1
 	for i in $(seq 1 "$TOTAL"); do
