@@ -5,14 +5,12 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/medchain/medchain/chain/chaintest"
-	"github.com/medchain/medchain/chain/crypto"
 	"github.com/medchain/medchain/chain/types"
 	"github.com/medchain/medchain/node/zerotrust"
 )
@@ -35,15 +33,7 @@ func newGated(t testing.TB, h *harness, l Ledger, burst int, maxBody int64) *gat
 	if l == nil {
 		l = h.l
 	}
-	key, err := crypto.GenerateKey(crypto.MLDSA65, rand.NewChaCha8([32]byte{9}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := zerotrust.NewMemIdentities()
-	ids.Put("doctor456", zerotrust.Identity{Roles: []string{"clinician"}, PublicKey: key.Public(), Clearance: zerotrust.SegmentCritical})
-	zc := zerotrust.TestConfig()
-	zc.Methods = MethodRules()
-	zc.ReauthInterval, zc.IdleTimeout = 20*time.Second, 20*time.Second
+	key, ids, zc := gatedDoctor(t, 9)
 	zc.RateLimit.Burst = burst
 	zc.Request.MaxBodyBytes = maxBody // node.Open sets it from rpc.max_body_bytes
 	g, err := zerotrust.NewGate(zc, zerotrust.Options{Identities: ids})

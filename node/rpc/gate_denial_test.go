@@ -3,7 +3,6 @@ package rpc
 import (
 	"bytes"
 	"encoding/json"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medchain/medchain/chain/crypto"
 	"github.com/medchain/medchain/node/zerotrust"
 )
 
@@ -51,15 +49,7 @@ func (d *deniedLog) len() int {
 func TestEveryGateRefusalPathHandsOnAClassReason(t *testing.T) {
 	const mrn = "MRN-4711-Jane-Doe"
 	h := newHarness(t)
-	key, err := crypto.GenerateKey(crypto.MLDSA65, rand.NewChaCha8([32]byte{9}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := zerotrust.NewMemIdentities()
-	ids.Put("doctor456", zerotrust.Identity{Roles: []string{"clinician"}, PublicKey: key.Public(), Clearance: zerotrust.SegmentCritical})
-	zc := zerotrust.TestConfig()
-	zc.Methods = MethodRules()
-	zc.ReauthInterval, zc.IdleTimeout = 20*time.Second, 20*time.Second
+	key, ids, zc := gatedDoctor(t, 9)
 	zc.RateLimit.Burst = 6
 	zc.Request.MaxBodyBytes = 1 << 20
 	g, err := zerotrust.NewGate(zc, zerotrust.Options{Identities: ids})

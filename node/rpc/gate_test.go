@@ -21,9 +21,14 @@ import (
 // method. Before the gate read calls the server's way, the case-folded
 // "Method":"chain_head" after "method":"audit_trail" passed the gate as
 // chain_head and ran audit_trail.
-func TestGateAuthorizesTheCallTheServerRuns(t *testing.T) {
-	h := newHarness(t)
-	key, err := crypto.GenerateKey(crypto.MLDSA65, rand.NewChaCha8([32]byte{7}))
+// gatedDoctor returns the key of doctor456 (drawn from seed), an identity
+// store holding doctor456 as a clinician cleared for every segment, and the
+// test gate config with the server's method rules and sessions that
+// outlast a slow test run: the base of the tests that send calls through a
+// gate.
+func gatedDoctor(t testing.TB, seed byte) (*crypto.PrivateKey, *zerotrust.MemIdentities, zerotrust.Config) {
+	t.Helper()
+	key, err := crypto.GenerateKey(crypto.MLDSA65, rand.NewChaCha8([32]byte{seed}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +36,13 @@ func TestGateAuthorizesTheCallTheServerRuns(t *testing.T) {
 	ids.Put("doctor456", zerotrust.Identity{Roles: []string{"clinician"}, PublicKey: key.Public(), Clearance: zerotrust.SegmentCritical})
 	zc := zerotrust.TestConfig()
 	zc.Methods = MethodRules()
-	zc.ReauthInterval, zc.IdleTimeout = 20*time.Second, 20*time.Second // outlast a slow test run
+	zc.ReauthInterval, zc.IdleTimeout = 20*time.Second, 20*time.Second
+	return key, ids, zc
+}
+
+func TestGateAuthorizesTheCallTheServerRuns(t *testing.T) {
+	h := newHarness(t)
+	key, ids, zc := gatedDoctor(t, 7)
 	g, err := zerotrust.NewGate(zc, zerotrust.Options{Identities: ids})
 	if err != nil {
 		t.Fatal(err)

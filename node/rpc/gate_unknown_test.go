@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"encoding/json"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medchain/medchain/chain/crypto"
 	"github.com/medchain/medchain/node/zerotrust"
 )
 
@@ -27,15 +25,7 @@ type gatedServer struct {
 func newGatedServer(t *testing.T) *gatedServer {
 	t.Helper()
 	h := newHarness(t)
-	key, err := crypto.GenerateKey(crypto.MLDSA65, rand.NewChaCha8([32]byte{9}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := zerotrust.NewMemIdentities()
-	ids.Put("doctor456", zerotrust.Identity{Roles: []string{"clinician"}, PublicKey: key.Public(), Clearance: zerotrust.SegmentCritical})
-	zc := zerotrust.TestConfig()
-	zc.Methods = MethodRules()
-	zc.ReauthInterval, zc.IdleTimeout = 20*time.Second, 20*time.Second
+	key, ids, zc := gatedDoctor(t, 9)
 	g, err := zerotrust.NewGate(zc, zerotrust.Options{Identities: ids})
 	if err != nil {
 		t.Fatal(err)
